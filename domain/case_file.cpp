@@ -1,0 +1,360 @@
+#include "domain/case_file.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "domain/describe.h"
+
+namespace tdxhp {
+
+using nlohmann::json;
+
+namespace {
+
+// A cursor into the document that knows its own path ("ops[3].level") for error messages.
+struct Field {
+  const json& j;
+  std::string path;
+  const std::string& origin;
+
+  [[noreturn]] void fail(const std::string& what) const {
+    throw CaseError(origin + ": " + (path.empty() ? "document" : path) + ": " + what);
+  }
+  Field at(const std::string& key) const {
+    if (!j.is_object()) fail("expected an object");
+    auto it = j.find(key);
+    std::string p = path.empty() ? key : path + "." + key;
+    if (it == j.end()) throw CaseError(origin + ": " + p + ": missing");
+    return {*it, p, origin};
+  }
+  bool has(const std::string& key) const { return j.is_object() && j.contains(key); }
+  Field index(size_t i) const { return {j[i], path + "[" + std::to_string(i) + "]", origin}; }
+
+  uint64_t u64() const {
+    if (j.is_number_unsigned()) return j.get<uint64_t>();
+    if (j.is_number_integer()) {
+      if (j.get<int64_t>() < 0) fail("must not be negative, got " + j.dump());
+      return j.get<uint64_t>();
+    }
+    if (j.is_string()) {
+      const std::string s = j.get<std::string>();
+      if (!s.empty()) {
+        errno = 0;
+        char* end = nullptr;
+        unsigned long long v = std::strtoull(s.c_str(), &end, 0);
+        if (errno == 0 && end && *end == '\0' && s[0] != '-') return v;
+      }
+      fail("expected a number (decimal or 0x hex), got \"" + s + "\"");
+    }
+    fail("expected a number, got " + std::string(j.type_name()));
+  }
+  std::string str() const {
+    if (!j.is_string()) fail("expected a string, got " + std::string(j.type_name()));
+    return j.get<std::string>();
+  }
+  bool boolean() const {
+    if (!j.is_boolean()) fail("expected true or false, got " + j.dump());
+    return j.get<bool>();
+  }
+  const json& array() const {
+    if (!j.is_array()) fail("expected an array, got " + std::string(j.type_name()));
+    return j;
+  }
+  template <class E>
+  E one_of(std::optional<E> (*parse)(std::string_view), std::initializer_list<std::string_view> names) const {
+    std::string s = str();
+    if (auto v = parse(s)) return *v;
+    std::string all;
+    for (auto n : names) all += (all.empty() ? "" : ", ") + std::string(n);
+    fail("expected one of " + all + ", got \"" + s + "\"");
+  }
+};
+
+Level level_of(const Field& f) { return f.one_of<Level>(parse_level, {"4K", "2M", "1G"}); }
+Attr attr_of(const Field& f) { return f.one_of<Attr>(parse_attr, {"private", "shared"}); }
+
+GfnRange range_of(const Field& f) {
+  GfnRange r{f.at("gfn").u64(), f.at("npages").u64()};
+  if (r.start >= kGfnLimit) f.at("gfn").fail("gfn " + hex(r.start) + " is beyond the 52-bit GPA space");
+  if (r.npages > kGfnLimit - r.start)
+    f.at("npages").fail("range " + hex(r.start) + " + " + hex(r.npages) + " runs past the 52-bit GPA space");
+  return r;
+}
+
+Gfn gfn_of(const Field& f) {
+  Gfn g = f.at("gfn").u64();
+  if (g >= kGfnLimit) f.at("gfn").fail("gfn " + hex(g) + " is beyond the 52-bit GPA space");
+  return g;
+}
+
+Op op_of(const Field& f) {
+  const std::string kind = f.at("op").str();
+  if (kind == "convert") return Convert{range_of(f), attr_of(f.at("to"))};
+  if (kind == "punch") return PunchHole{range_of(f)};
+  if (kind == "prefault") return Prefault{range_of(f)};
+  if (kind == "access") {
+    Access a{gfn_of(f), f.has("write") && f.at("write").boolean(), 0};
+    if (f.has("value")) a.value = f.at("value").u64();
+    return a;
+  }
+  if (kind == "accept") return Accept{gfn_of(f), level_of(f.at("level"))};
+  if (kind == "map-gpa") return MapGpa{range_of(f), attr_of(f.at("to"))};
+  if (kind == "pin") return Pin{range_of(f)};
+  if (kind == "unpin") return Unpin{range_of(f)};
+  if (kind == "inject") {
+    Inject in;
+    in.site = f.at("site").one_of<FaultSite>(parse_fault_site,
+                                             {"block", "track", "demote", "split-cache-topup", "folio-split"});
+    in.fault = f.at("fault").one_of<FaultKind>(parse_fault_kind, {"busy", "interrupted-restartable", "enomem"});
+    uint64_t count = f.has("count") ? f.at("count").u64() : 1;
+    if (count == 0 || count > 1000000) f.at("count").fail("expected 1..1000000, got " + std::to_string(count));
+    in.count = static_cast<uint32_t>(count);
+    return in;
+  }
+  f.at("op").fail("unknown op kind \"" + kind +
+                  "\" (known: convert, punch, prefault, access, accept, map-gpa, pin, unpin, inject)");
+}
+
+Config config_of(const Field& f) {
+  Config c;
+  const json& slots = f.at("slots").array();
+  if (slots.empty()) f.at("slots").fail("at least one memslot is needed");
+  for (size_t i = 0; i < slots.size(); ++i) {
+    Field s = f.at("slots").index(i);
+    Memslot m;
+    m.id = s.has("id") ? static_cast<uint32_t>(s.at("id").u64()) : static_cast<uint32_t>(i);
+    GfnRange r = range_of(s);
+    m.base_gfn = r.start;
+    m.npages = r.npages;
+    if (m.npages == 0) s.at("npages").fail("a memslot needs at least one page");
+    if (s.has("gmem_offset")) m.gmem_offset = s.at("gmem_offset").u64();
+    if (s.has("hva_offset")) m.hva_offset = s.at("hva_offset").u64();
+    c.slots.push_back(m);
+  }
+  if (f.has("backing"))
+    c.backing = f.at("backing").one_of<BackingKind>(parse_backing, {"4k", "thp-2m", "hugetlb-2m", "hugetlb-1g"});
+  if (f.has("attr_mode")) c.attr_mode = f.at("attr_mode").one_of<AttrMode>(parse_attr_mode, {"per-vm", "in-place"});
+  if (f.has("contract")) c.contract = f.at("contract").one_of<Contract>(parse_contract, {"folio", "contiguous"});
+  if (f.has("build_pages")) {
+    const json& b = f.at("build_pages").array();
+    for (size_t i = 0; i < b.size(); ++i) c.build_pages.push_back(range_of(f.at("build_pages").index(i)));
+  }
+  if (f.has("tdx_huge_page")) c.tdx_huge_page = f.at("tdx_huge_page").boolean();
+  if (f.has("features")) {
+    Field ft = f.at("features");
+    if (ft.has("enhanced_demote_interruptibility"))
+      c.features.enhanced_demote_interruptibility = ft.at("enhanced_demote_interruptibility").boolean();
+    if (ft.has("dynamic_pamt")) c.features.dynamic_pamt = ft.at("dynamic_pamt").boolean();
+  }
+  if (f.has("max_private_level")) {
+    c.max_private_level = level_of(f.at("max_private_level"));
+    if (c.max_private_level == Level::L4K) f.at("max_private_level").fail("expected 2M or 1G");
+  }
+  if (f.has("initially_private")) c.initially_private = f.at("initially_private").boolean();
+  if (f.has("vcpus")) {
+    uint64_t v = f.at("vcpus").u64();
+    if (v == 0 || v > 64) f.at("vcpus").fail("expected 1..64, got " + std::to_string(v));
+    c.vcpus = static_cast<uint32_t>(v);
+  }
+  if (std::string err = validate_config(c); !err.empty()) f.fail(err);
+  return c;
+}
+
+json range_json(const GfnRange& r) { return {{"gfn", hex(r.start)}, {"npages", r.npages}}; }
+
+json op_json(const Op& op) {
+  json j = std::visit(
+      [](const auto& o) -> json {
+        using T = std::decay_t<decltype(o)>;
+        if constexpr (std::is_same_v<T, Convert> || std::is_same_v<T, MapGpa>) {
+          json r = range_json(o.range);
+          r["to"] = std::string(name(o.to));
+          return r;
+        } else if constexpr (std::is_same_v<T, PunchHole> || std::is_same_v<T, Prefault> ||
+                             std::is_same_v<T, Pin> || std::is_same_v<T, Unpin>) {
+          return range_json(o.range);
+        } else if constexpr (std::is_same_v<T, Access>) {
+          json r = {{"gfn", hex(o.gfn)}, {"write", o.write}};
+          if (o.write) r["value"] = hex(o.value);
+          return r;
+        } else if constexpr (std::is_same_v<T, Accept>) {
+          return {{"gfn", hex(o.gfn)}, {"level", std::string(name(o.level))}};
+        } else {
+          return {{"site", std::string(name(o.site))}, {"fault", std::string(name(o.fault))}, {"count", o.count}};
+        }
+      },
+      op);
+  j["op"] = std::string(op_kind(op));
+  return j;
+}
+
+json config_json(const Config& c) {
+  json slots = json::array();
+  for (auto& m : c.slots) {
+    json s = range_json(m.range());
+    s["id"] = m.id;
+    s["gmem_offset"] = hex(m.gmem_offset);
+    if (m.hva_offset) s["hva_offset"] = hex(m.hva_offset);
+    slots.push_back(s);
+  }
+  json build = json::array();
+  for (auto& r : c.build_pages) build.push_back(range_json(r));
+  return {{"slots", slots},
+          {"backing", std::string(name(c.backing))},
+          {"attr_mode", std::string(name(c.attr_mode))},
+          {"contract", std::string(name(c.contract))},
+          {"build_pages", build},
+          {"tdx_huge_page", c.tdx_huge_page},
+          {"features",
+           {{"enhanced_demote_interruptibility", c.features.enhanced_demote_interruptibility},
+            {"dynamic_pamt", c.features.dynamic_pamt}}},
+          {"max_private_level", std::string(name(c.max_private_level))},
+          {"initially_private", c.initially_private},
+          {"vcpus", c.vcpus}};
+}
+
+std::vector<std::string> strings_of(const Field& f) {
+  std::vector<std::string> out;
+  const json& a = f.array();
+  for (size_t i = 0; i < a.size(); ++i) out.push_back(f.index(i).str());
+  return out;
+}
+
+}  // namespace
+
+std::string validate_config(const Config& c) {
+  for (size_t i = 0; i < c.slots.size(); ++i) {
+    const Memslot& a = c.slots[i];
+    if (a.npages == 0) return "slots[" + std::to_string(i) + "].npages: a memslot needs at least one page";
+    if (a.base_gfn >= kGfnLimit || a.npages > kGfnLimit - a.base_gfn)
+      return "slots[" + std::to_string(i) + "]: " + describe(a.range()) + " runs past the 52-bit GPA space";
+    for (size_t k = 0; k < i; ++k) {
+      if (c.slots[k].range().overlaps(a.range()))
+        return "slots[" + std::to_string(i) + "]: " + describe(a.range()) + " overlaps slots[" + std::to_string(k) +
+               "] " + describe(c.slots[k].range());
+      if (c.slots[k].id == a.id) return "slots[" + std::to_string(i) + "].id: duplicate id " + std::to_string(a.id);
+    }
+  }
+  return {};
+}
+
+std::string validate_op(const Op& op) {
+  auto check = [](const GfnRange& r) -> std::string {
+    if (r.start >= kGfnLimit || r.npages > kGfnLimit - r.start)
+      return describe(r) + " runs past the 52-bit GPA space";
+    return {};
+  };
+  return std::visit(
+      [&](const auto& o) -> std::string {
+        if constexpr (requires { o.range; })
+          return check(o.range);
+        else if constexpr (requires { o.gfn; })
+          return check({o.gfn, 1});
+        else
+          return o.count == 0 ? "inject count must be at least 1" : "";
+      },
+      op);
+}
+
+CaseFile parse_case(const std::string& text, const std::string& origin) {
+  json doc;
+  try {
+    doc = json::parse(text);
+  } catch (const json::parse_error& e) {
+    throw CaseError(origin + ": not valid JSON: " + e.what());
+  }
+  Field root{doc, "", origin};
+  if (!doc.is_object()) root.fail("expected a JSON object at the top level");
+  CaseFile c;
+  c.format = static_cast<int>(root.at("format").u64());
+  if (c.format != kCaseFormat)
+    root.at("format").fail("unsupported case format " + std::to_string(c.format) + " (this tdxhp reads " +
+                           std::to_string(kCaseFormat) + ")");
+  if (root.has("id")) c.id = root.at("id").str();
+  if (root.has("description")) c.description = root.at("description").str();
+  c.scenario.config = config_of(root.at("config"));
+  Field ops = root.at("ops");
+  for (size_t i = 0; i < ops.array().size(); ++i) c.scenario.ops.push_back(op_of(ops.index(i)));
+  if (root.has("seed")) c.seed = root.at("seed").u64();
+  if (root.has("reproduce")) c.reproduce = root.at("reproduce").str();
+  if (root.has("target")) c.target = root.at("target").str();
+  if (root.has("mutants")) c.mutants = strings_of(root.at("mutants"));
+  if (root.has("property")) c.property = root.at("property").str();
+  if (root.has("scenarios")) c.scenarios = strings_of(root.at("scenarios"));
+  if (root.has("violation")) {
+    Field v = root.at("violation");
+    Violation out;
+    out.invariant = v.at("invariant").str();
+    const json& st = v.at("step").j;
+    out.step = st.is_number_integer() ? st.get<int64_t>() : static_cast<int64_t>(v.at("step").u64());
+    if (v.has("gfn")) out.range = range_of(v);
+    if (v.has("expected")) out.expected = v.at("expected").str();
+    if (v.has("seen")) out.seen = v.at("seen").str();
+    c.violation = out;
+  }
+  if (root.has("catches")) {
+    Field k = root.at("catches");
+    c.catches = CaseFile::Catches{k.at("mutant").str(), strings_of(k.at("invariants"))};
+  }
+  return c;
+}
+
+CaseFile load_case(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw CaseError(path + ": cannot open: " + std::strerror(errno));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return parse_case(ss.str(), path);
+}
+
+std::string dump_case(const CaseFile& c) {
+  json ops = json::array();
+  for (auto& op : c.scenario.ops) ops.push_back(op_json(op));
+  json j = {{"format", c.format}, {"id", c.id}, {"config", config_json(c.scenario.config)}, {"ops", ops}};
+  if (!c.description.empty()) j["description"] = c.description;
+  if (c.seed) j["seed"] = *c.seed;
+  if (!c.reproduce.empty()) j["reproduce"] = c.reproduce;
+  j["target"] = c.target;
+  if (!c.mutants.empty()) j["mutants"] = c.mutants;
+  if (!c.property.empty()) j["property"] = c.property;
+  if (!c.scenarios.empty()) j["scenarios"] = c.scenarios;
+  if (c.violation) {
+    json v = range_json(c.violation->range);
+    v["invariant"] = c.violation->invariant;
+    v["step"] = c.violation->step;
+    v["expected"] = c.violation->expected;
+    v["seen"] = c.violation->seen;
+    j["violation"] = v;
+  }
+  if (c.catches) j["catches"] = {{"mutant", c.catches->mutant}, {"invariants", c.catches->invariants}};
+  return j.dump(2) + "\n";
+}
+
+void save_case(const std::string& path, const CaseFile& c) {
+  const std::string text = dump_case(c);
+  const std::string tmp = path + ".tmp";
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) throw CaseError(tmp + ": cannot create: " + std::strerror(errno));
+  size_t off = 0;
+  while (off < text.size()) {
+    ssize_t n = ::write(fd, text.data() + off, text.size() - off);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      int e = errno;
+      ::close(fd);
+      throw CaseError(tmp + ": write failed: " + std::strerror(e));
+    }
+    off += static_cast<size_t>(n);
+  }
+  ::fsync(fd);
+  ::close(fd);
+  if (::rename(tmp.c_str(), path.c_str()) != 0) throw CaseError(path + ": rename failed: " + std::strerror(errno));
+}
+
+}  // namespace tdxhp

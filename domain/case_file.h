@@ -1,0 +1,54 @@
+// Case files (DESIGN.md "Case files"): versioned JSON, self-contained, editable by hand.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "domain/types.h"
+
+namespace tdxhp {
+
+constexpr int kCaseFormat = 1;
+constexpr Gfn kGfnLimit = Gfn{1} << 40;  // 52-bit guest physical address width
+
+struct CaseFile {
+  int format = kCaseFormat;
+  std::string id;            // file stem: SC-*, MUT-*, or a failure signature
+  std::string description;
+  Scenario scenario;
+  std::optional<uint64_t> seed;
+  std::string reproduce;     // RapidCheck reproduce string, when it came from a run
+  std::string target = "sim";
+  std::vector<std::string> mutants;   // sim mutants that were on when it failed
+  std::string property;               // property id that found it
+  std::optional<Violation> violation; // the first violation seen
+  std::vector<std::string> scenarios; // SC-* shapes it exercises
+  // Fixture contract: passes on the clean sim; fails under `mutant` with one of `invariants`.
+  struct Catches {
+    std::string mutant;
+    std::vector<std::string> invariants;
+  };
+  std::optional<Catches> catches;
+};
+
+// Thrown for anything malformed; what() names the file, the field path and the problem.
+class CaseError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+CaseFile parse_case(const std::string& json_text, const std::string& origin = "case");
+CaseFile load_case(const std::string& path);
+std::string dump_case(const CaseFile&);
+// Writes to a temporary file, fsyncs, then renames: a crash never leaves half a case.
+void save_case(const std::string& path, const CaseFile&);
+
+// Structural checks shared by the parser and the generators: slots in range, not overlapping.
+// Returns an error message naming the field, or empty when valid.
+std::string validate_config(const Config&);
+std::string validate_op(const Op&);
+
+}  // namespace tdxhp

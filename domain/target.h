@@ -1,0 +1,29 @@
+// The target interface (DESIGN.md "Core vocabulary"): sim, kvm and vm all implement it;
+// the engine and the properties talk only to this.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "domain/types.h"
+
+namespace tdxhp {
+
+class Target {
+ public:
+  virtual ~Target() = default;
+  virtual std::string name() const = 0;             // "sim", "kvm/plain", "kvm/tdx" ...
+  virtual Caps caps() const = 0;
+  // Builds the VM/TD of the config (slots, gmem, build pages, finalize). Returns 0 or -errno;
+  // a config the target cannot build at all is -EOPNOTSUPP with the reason in *why.
+  virtual int setup(const Config&, std::string* why) = 0;
+  virtual Outcome apply(const Op&) = 0;
+  virtual Observation observe() = 0;                // state after the last apply (or setup)
+  // Destroys the VM; the returned observation shows what is left (sim: PAMT back to baseline).
+  virtual Observation teardown() = 0;
+  // Sim only: switch a MUT-* on; false for an unknown name or a real target.
+  virtual bool set_mutant(const std::string& /*id*/) { return false; }
+};
+
+}  // namespace tdxhp

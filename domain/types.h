@@ -1,0 +1,269 @@
+// Vocabulary shared by the oracle, the targets and the engine (DESIGN.md "Core vocabulary").
+// Plain data only: no behaviour of the kernel or of the spec lives here.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <variant>
+#include <vector>
+
+namespace tdxhp {
+
+using Gfn = uint64_t;  // guest frame number, 4K granule
+using Pfn = uint64_t;  // host physical frame number, 4K granule
+
+enum class Level : uint8_t { L4K = 0, L2M = 1, L1G = 2 };
+
+constexpr uint64_t pages_in(Level l) {
+  return l == Level::L4K ? 1 : l == Level::L2M ? 512 : 512 * 512;
+}
+constexpr uint64_t align_down(uint64_t x, Level l) { return x & ~(pages_in(l) - 1); }
+constexpr bool is_aligned(uint64_t x, Level l) { return (x & (pages_in(l) - 1)) == 0; }
+
+// Half-open [start, start + npages).
+struct GfnRange {
+  Gfn start = 0;
+  uint64_t npages = 0;
+  constexpr Gfn end() const { return start + npages; }
+  constexpr bool empty() const { return npages == 0; }
+  constexpr bool contains(Gfn g) const { return g >= start && g < end(); }
+  constexpr bool overlaps(const GfnRange& o) const { return start < o.end() && o.start < end(); }
+  constexpr bool covers(const GfnRange& o) const { return o.start >= start && o.end() <= end(); }
+  friend bool operator==(const GfnRange&, const GfnRange&) = default;
+};
+
+enum class Attr : uint8_t { Private, Shared };
+
+// ---------------------------------------------------------------- scenario config
+
+enum class BackingKind : uint8_t { Page4K, Thp2M, Hugetlb2M, Hugetlb1G };
+enum class AttrMode : uint8_t { PerVm, InPlace };      // KVM_SET_MEMORY_ATTRIBUTES vs gmem-owned
+enum class Contract : uint8_t { Folio, Contiguous };   // INV-CONTIG flavour (DOMAIN.md 4)
+
+struct Memslot {
+  uint32_t id = 0;
+  Gfn base_gfn = 0;
+  uint64_t npages = 0;
+  uint64_t gmem_offset = 0;  // in 4K pages, into this slot's guest_memfd
+  uint64_t hva_offset = 0;   // HVA misalignment in 4K pages; must not matter for private 2M (INV-SLOT)
+  GfnRange range() const { return {base_gfn, npages}; }
+  friend bool operator==(const Memslot&, const Memslot&) = default;
+};
+
+struct ModuleFeatures {
+  bool enhanced_demote_interruptibility = true;  // TDX_FEATURES0 bit 51 (L4463)
+  bool dynamic_pamt = false;                     // TDX_FEATURES0 bit 36
+  friend bool operator==(const ModuleFeatures&, const ModuleFeatures&) = default;
+};
+
+struct Config {
+  std::vector<Memslot> slots;
+  BackingKind backing = BackingKind::Hugetlb2M;
+  AttrMode attr_mode = AttrMode::PerVm;
+  std::vector<GfnRange> build_pages;   // TDH.MEM.PAGE.ADD at build time, 4K only
+  bool tdx_huge_page = true;           // kvm_intel.tdx_huge_page
+  ModuleFeatures features;
+  Contract contract = Contract::Folio;
+  Level max_private_level = Level::L2M;  // 2M as shipped; 1G is a what-if
+  bool initially_private = true;
+  uint32_t vcpus = 1;
+  friend bool operator==(const Config&, const Config&) = default;
+};
+
+// ---------------------------------------------------------------- operations
+// Every op is runnable in any state: one that makes no sense there has an expected error.
+
+struct Convert   { GfnRange range; Attr to = Attr::Shared; };  // host: attributes / gmem convert ioctl
+struct PunchHole { GfnRange range; };                          // fallocate(PUNCH_HOLE|KEEP_SIZE)
+struct Prefault  { GfnRange range; };                          // KVM_PRE_FAULT_MEMORY
+struct Access    { Gfn gfn = 0; bool write = false; uint64_t value = 0; };  // guest touch; write stores value
+struct Accept    { Gfn gfn = 0; Level level = Level::L4K; };  // guest TDG.MEM.PAGE.ACCEPT
+struct MapGpa    { GfnRange range; Attr to = Attr::Shared; };  // guest TDVMCALL MapGPA -> convert
+struct Pin       { GfnRange range; };                          // host pins gmem pages (SC-PIN)
+struct Unpin     { GfnRange range; };
+
+enum class FaultSite : uint8_t { Block, Track, Demote, SplitCacheTopup, FolioSplit };
+enum class FaultKind : uint8_t { Busy, InterruptedRestartable, NoMem };
+// Arms the next `count` occurrences at `site` to fail with `fault` (FoundationDB-style BUGGIFY).
+// Busy hits only a first attempt, never the retry after the kick: the module guarantees that.
+struct Inject    { FaultSite site = FaultSite::Demote; FaultKind fault = FaultKind::Busy; uint32_t count = 1; };
+
+using Op = std::variant<Convert, PunchHole, Prefault, Access, Accept, MapGpa, Pin, Unpin, Inject>;
+
+struct Scenario {
+  Config config;
+  std::vector<Op> ops;
+};
+
+// ---------------------------------------------------------------- results
+
+// TDX status codes (DOMAIN.md section 3 table).
+namespace tdx {
+constexpr uint64_t kSuccess = 0;
+constexpr uint64_t kOperandBusy = 0x8000020000000000ULL;
+constexpr uint64_t kOperandInvalid = 0xC000010000000000ULL;
+constexpr uint64_t kGpaRangeNotBlocked = 0xC0000B0600000000ULL;
+constexpr uint64_t kGpaRangeAlreadyBlocked = 0x00000B0700000000ULL;
+constexpr uint64_t kTlbTrackingNotDone = 0xC0000B0800000000ULL;
+constexpr uint64_t kEptInvalidPromoteConditions = 0xC0000B0900000000ULL;
+constexpr uint64_t kPageAlreadyAccepted = 0x00000B0A00000000ULL;
+constexpr uint64_t kPageSizeMismatch = 0xC0000B0B00000000ULL;  // | level
+constexpr uint64_t kGpaRangeBlocked = 0xC0000B0C00000000ULL;
+constexpr uint64_t kEptEntryStateIncorrect = 0xC0000B0D00000000ULL;
+constexpr uint64_t kInterruptedRestartable = 0x8000000400000000ULL;  // asm/shared/tdx_errno.h
+constexpr uint64_t kSwError = 0x8000FF0000000000ULL;  // TDX_ERROR | GENMASK(47, 40)
+constexpr uint64_t kStatusMask = 0xFFFFFFFF00000000ULL;
+constexpr uint64_t status_class(uint64_t s) { return s & kStatusMask; }
+constexpr uint64_t kLeafVmcall = 0, kLeafVeinfoGet = 3, kLeafMemPageAccept = 6;
+constexpr uint64_t kVmcallMapGpa = 0x10001;
+constexpr uint64_t kSeamcallMemPageDemote = 15;
+}  // namespace tdx
+
+struct Outcome {
+  int err = 0;                  // host ioctl: 0 or -errno; guest ops: -EIO once the VM is dead
+  uint64_t tdx_status = 0;      // Accept: status the guest saw
+  bool ve = false;              // Access: #VE because the page is PENDING
+  std::optional<uint64_t> read; // Access{write=false}: value the guest read
+  bool unsupported = false;     // the target cannot perform this op at all (capability missing)
+  std::string note;             // free text for traces (target's own words)
+};
+
+// ---------------------------------------------------------------- observation
+// Observations are windowed so a step costs what it touched, not the size of the guest:
+// each window gives the complete new content of one root (or one gmem file) inside a range;
+// everything outside the reported windows is unchanged since the previous observation.
+// The first observation after setup covers all memslots.
+
+// Leaves of `level` tiling `range` exactly, mapping pfns that run contiguously from `pfn`
+// (so 512 4K leaves left by a 2M split are one run).
+struct LeafRun {
+  GfnRange range;
+  Level level = Level::L4K;
+  Pfn pfn = 0;
+  friend bool operator==(const LeafRun&, const LeafRun&) = default;
+};
+
+// Complete content of the mirror (private) or direct (shared) root inside `range` after the
+// step. Runs lie inside range, sorted; gfns of range not covered by a run have no leaf.
+struct LeafWindow {
+  bool is_private = true;
+  GfnRange range;
+  std::vector<LeafRun> runs;
+};
+
+// gmem pages [index, index + npages) of one slot's file: a hole, or backed by pfns running
+// contiguously from `pfn`, each page inside a naturally aligned folio of `folio_order`
+// (folio head = page pfn aligned down to 2^order; order 0, 9 or 18).
+struct BackingRun {
+  uint32_t slot = 0;
+  uint64_t index = 0;
+  uint64_t npages = 0;
+  bool allocated = false;
+  Pfn pfn = 0;
+  uint8_t folio_order = 0;
+  friend bool operator==(const BackingRun&, const BackingRun&) = default;
+};
+
+// Complete backing of [index, index + npages) of a slot's gmem file after the step.
+struct BackingWindow {
+  uint32_t slot = 0;
+  uint64_t index = 0;
+  uint64_t npages = 0;
+  std::vector<BackingRun> runs;  // inside the window, sorted; uncovered pages are holes
+};
+
+// One internal step of the target, in order (SEAMCALLs, leaf changes, folio splits ...).
+// Leaf events use gfn/level (SplitLeaf: level is the old level); folio events use slot and
+// gfn as the gmem index, npages as the folio size, order_from -> order_to.
+enum class EventKind : uint8_t {
+  Seamcall, MapLeaf, SplitLeaf, ZapLeaf, FolioSplit, FolioMerge, SetInhibit, Kick, KvmBugOn, Note
+};
+struct Event {
+  EventKind kind = EventKind::Note;
+  std::string name;       // SEAMCALL name (TDH.MEM.PAGE.DEMOTE ...) or short tag
+  Gfn gfn = 0;            // or gmem index for folio events
+  Level level = Level::L4K;
+  uint64_t npages = 0;
+  uint32_t slot = 0;
+  bool is_private = true; // leaf events: mirror or direct root
+  uint64_t status = 0;    // SEAMCALL status
+  uint8_t order_from = 0, order_to = 0;  // folio events
+  std::string text;
+};
+
+// Internals only a simulated host can show.
+struct SimInternals {
+  // DPAMT 4K-entry refcount of every 2M physical range whose count changed this step
+  // (at setup: every nonzero one).
+  struct PamtRef {
+    Pfn pfn_2m = 0;
+    uint32_t refcount = 0;
+  };
+  std::vector<PamtRef> pamt_changes;
+  uint64_t pamt_pages_in_use = 0;      // DPAMT backing pages held now
+  uint64_t pamt_pages_baseline = 0;    // held by an idle TD before any private mapping
+  uint64_t sept_pages = 0;             // S-EPT page-table pages the mirror holds now
+  uint64_t split_cache_count = 0;
+  uint64_t split_cache_min = 0;
+  uint64_t split_cache_underflows = 0; // dequeues that went below the minimum, cumulative
+  uint64_t restart_retries = 0;        // INTERRUPTED_RESTARTABLE retries during this step
+  bool td_runnable = false;
+};
+
+struct Observation {
+  bool has_leaves = false;            // leaf_windows are complete for what changed
+  std::vector<LeafWindow> leaf_windows;
+  bool has_backing = false;
+  std::vector<BackingWindow> backing_windows;
+  std::optional<SimInternals> internals;
+  bool has_events = false;
+  std::vector<Event> events;          // since the previous observation
+  std::vector<std::string> kernel_log;  // WARN / BUG / KVM_BUG_ON lines during the step
+  bool vm_dead = false;
+};
+
+// ---------------------------------------------------------------- capabilities
+
+enum class Cap : uint8_t {
+  PrivateMemory,     // guest_memfd-backed private memory with attributes
+  Accept,            // guest TDG.MEM.PAGE.ACCEPT (TDX only)
+  Attributes,        // KVM_SET_MEMORY_ATTRIBUTES or gmem conversion
+  InPlaceConversion, // gmem-owned attributes, folio split/merge
+  PunchHole,
+  Prefault,
+  MapGpa,
+  Pin,
+  FaultInjection,
+  HugeBacking,       // 2M/1G folios in gmem
+  LeafLevels,        // observation.leaves (mapping levels)
+  Backing,           // observation.backing (pfn, folio)
+  Internals,         // observation.internals (sim only)
+  EventLog,          // observation.events
+  KernelLog,         // observation.kernel_log
+  GuestData,         // guest reads back data
+};
+constexpr int kCapCount = 16;
+
+struct Caps {
+  std::set<Cap> has;
+  std::map<Cap, std::string> missing;  // why a capability is absent, in the target's words
+  bool operator()(Cap c) const { return has.count(c) != 0; }
+};
+
+// ---------------------------------------------------------------- verdicts
+
+constexpr int64_t kSetupStep = -1;    // violations found right after setup (TD build)
+constexpr int64_t kTeardownStep = -2;
+
+struct Violation {
+  std::string invariant;  // INV-*
+  int64_t step = 0;       // index into Scenario::ops, or kSetupStep / kTeardownStep
+  GfnRange range;         // gfns concerned
+  std::string expected;   // in domain words
+  std::string seen;
+};
+
+}  // namespace tdxhp

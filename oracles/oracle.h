@@ -1,0 +1,41 @@
+// The spec model (DOMAIN.md sections 2-4). It states what is allowed; it never asks a target
+// what to expect. KVM has latitude (4K where 2M is allowed), so the oracle checks that what
+// happened is allowed and then learns the choice the target made.
+#pragma once
+
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "domain/types.h"
+
+namespace tdxhp {
+
+class Oracle {
+ public:
+  // `caps` tells which observations will arrive and what the target can do (e.g. no Accept
+  // on a SW-protected VM); invariants that need a missing capability are not checked.
+  Oracle(const Config& config, const Caps& caps);
+  ~Oracle();
+  Oracle(Oracle&&) noexcept;
+  Oracle& operator=(Oracle&&) noexcept;
+
+  // Right after Target::setup: the TD build (4K ADDs), the first full observation.
+  std::vector<Violation> after_setup(const Observation& obs);
+  // After each op. `step` is the op's index in the scenario.
+  std::vector<Violation> step(int64_t step, const Op& op, const Outcome& outcome, const Observation& obs);
+  // After Target::teardown (INV-PAMT baseline).
+  std::vector<Violation> after_teardown(const Observation& obs);
+
+  // INV-* ids this oracle can check with the given caps.
+  std::set<std::string> checkable() const;
+  // The oracle's view of one gfn in domain words, for step traces.
+  std::string describe_gfn(Gfn gfn) const;
+
+ private:
+  struct State;
+  std::unique_ptr<State> s_;
+};
+
+}  // namespace tdxhp
