@@ -1,0 +1,88 @@
+#include "generators/config_gen.h"
+
+#include <stdexcept>
+
+#include "domain/case_file.h"
+
+namespace tdxhp::gen {
+
+namespace {
+constexpr uint64_t k2M = pages_in(Level::L2M);
+constexpr uint64_t k1G = pages_in(Level::L1G);
+
+Gfn round_up(Gfn g, uint64_t to) { return (g + to - 1) / to * to; }
+
+rc::Gen<uint64_t> slot_pages(BackingKind backing) {
+  // 1G backing needs slots that hold a whole 1G folio and cross 1G edges (SC-1G-FOLIO, MUT-1G-MISS);
+  // odd sizes put the slot edge inside a 2M block (INV-SLOT).
+  if (backing == BackingKind::Hugetlb1G)
+    return rc::gen::weightedElement<uint64_t>({{4, k1G}, {2, k1G + 4 * k2M}, {1, 2 * k1G}, {1, 8 * k2M}});
+  return rc::gen::weightedElement<uint64_t>({{4, 8 * k2M}, {2, 4 * k2M}, {1, 3 * k2M + 7}, {1, k1G + 2 * k2M}});
+}
+}  // namespace
+
+rc::Gen<Memslot> memslot_after(Gfn min_base, uint32_t id, BackingKind backing) {
+  return rc::gen::exec([=] {
+    Memslot m;
+    m.id = id;
+    // Base alignment class: 1G, 2M, 2M + 4K (misaligned). Mostly aligned so 2M mappings can happen.
+    const int klass = *rc::gen::weightedElement<int>({{4, 0}, {3, 1}, {1, 2}});
+    Gfn base = klass == 0 ? round_up(min_base, k1G) : round_up(min_base, k2M);
+    if (klass == 2) base += *rc::gen::element<uint64_t>(1, 7, 256);
+    m.base_gfn = base;
+    m.npages = *slot_pages(backing);
+    // gmem offset: equal alignment to the gfn (huge allowed), shifted by 2M, or misaligned (4K only, L4437).
+    const uint64_t gfn_misalign = base % k2M;
+    m.gmem_offset = *rc::gen::weightedElement<uint64_t>(
+        {{6, gfn_misalign}, {2, gfn_misalign + k2M}, {1, (gfn_misalign + 1) % k2M}});
+    // A misaligned HVA must not block private 2M (INV-SLOT, MUT-HVA-ALIGN).
+    m.hva_offset = *rc::gen::weightedElement<uint64_t>({{3, 0}, {1, 1}});
+    return m;
+  });
+}
+
+rc::Gen<Config> config(const GenProfile& p) {
+  return rc::gen::exec([p] {
+    Config c;
+    c.backing = *rc::gen::weightedElement<BackingKind>({{4, BackingKind::Hugetlb2M},
+                                                        {3, BackingKind::Hugetlb1G},
+                                                        {2, BackingKind::Thp2M},
+                                                        {1, BackingKind::Page4K}});
+    const bool in_place_ok = p.caps(Cap::InPlaceConversion);
+    c.attr_mode = in_place_ok && *rc::gen::weightedElement<int>({{1, 0}, {1, 1}}) ? AttrMode::InPlace : AttrMode::PerVm;
+    const int nslots = *rc::gen::weightedElement<int>({{5, 1}, {2, 2}, {1, 3}});
+    Gfn next = *rc::gen::element<Gfn>(0x100000, k1G, 0);
+    for (int i = 0; i < nslots; ++i) {
+      Memslot m = *memslot_after(next, static_cast<uint32_t>(i), c.backing);
+      next = m.range().end() + *rc::gen::element<uint64_t>(0, k2M);  // adjacent slots share a 2M block
+      c.slots.push_back(m);
+    }
+    c.initially_private = *rc::gen::weightedElement<int>({{9, 1}, {1, 0}}) != 0;
+    // Build pages are 4K ADDs on private gfns (SC-PROMOTE); put them where the ops will look:
+    // at the start of the first slot's first 2M block.
+    if (c.initially_private && *rc::gen::weightedElement<int>({{3, 0}, {2, 1}})) {
+      const Memslot& s0 = c.slots.front();
+      const Gfn block = round_up(s0.base_gfn, k2M);
+      const int n = *rc::gen::inRange(1, 3);
+      for (int i = 0; i < n; ++i) {
+        const uint64_t off = *rc::gen::element<uint64_t>(0, 1, 5, k2M);
+        GfnRange r{block + off, *rc::gen::element<uint64_t>(1, 2)};
+        if (s0.range().covers(r)) c.build_pages.push_back(r);
+      }
+    }
+    if (p.vary_module) {
+      c.tdx_huge_page = *rc::gen::weightedElement<int>({{9, 1}, {1, 0}}) != 0;
+      c.features.enhanced_demote_interruptibility = *rc::gen::weightedElement<int>({{9, 1}, {1, 0}}) != 0;
+    }
+    c.features.dynamic_pamt = *rc::gen::element(false, true);
+    c.contract = *rc::gen::weightedElement<Contract>({{3, Contract::Folio}, {1, Contract::Contiguous}});
+    // 1G private leaves are a what-if, but they are how the boundary split meets 1G leaves (MUT-1G-MISS).
+    if (c.backing == BackingKind::Hugetlb1G)
+      c.max_private_level = *rc::gen::weightedElement<Level>({{3, Level::L2M}, {1, Level::L1G}});
+    c.vcpus = *rc::gen::element<uint32_t>(1, 2);
+    if (std::string err = validate_config(c); !err.empty()) throw std::logic_error("config generator: " + err);
+    return c;
+  });
+}
+
+}  // namespace tdxhp::gen

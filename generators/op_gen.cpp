@@ -1,0 +1,262 @@
+#include "generators/op_gen.h"
+
+#include <algorithm>
+
+#include "domain/case_file.h"
+
+namespace tdxhp::gen {
+
+namespace {
+constexpr uint64_t k2M = pages_in(Level::L2M);
+constexpr uint64_t k1G = pages_in(Level::L1G);
+
+const Memslot& slot_for(const Config& c, Gfn g) {
+  for (auto& s : c.slots)
+    if (s.range().contains(g)) return s;
+  return c.slots.front();
+}
+
+Gfn first_block(const Memslot& s) { return (s.base_gfn + k2M - 1) / k2M * k2M; }
+
+// Candidate 2M blocks a scenario may keep hitting: slot head, the blocks on both sides of a
+// 1G edge (MUT-1G-MISS, SC-1G-FOLIO), the slot's last block (slot edge), one at random.
+std::vector<Gfn> candidate_blocks(const Config& c) {
+  std::vector<Gfn> out;
+  for (auto& s : c.slots) {
+    out.push_back(first_block(s));
+    const Gfn g1 = (s.base_gfn + k1G - 1) / k1G * k1G;
+    if (g1 + k2M <= s.range().end()) out.push_back(g1);
+    if (g1 > s.base_gfn && g1 - k2M >= s.base_gfn) out.push_back(g1 - k2M);
+    if (s.npages > k2M) out.push_back(align_down(s.range().end() - 1, Level::L2M));
+  }
+  return out;
+}
+
+bool runnable(const Caps& caps, const Op& op) {
+  return std::visit(
+      [&](const auto& o) {
+        using T = std::decay_t<decltype(o)>;
+        if constexpr (std::is_same_v<T, Convert>) return caps(Cap::Attributes);
+        if constexpr (std::is_same_v<T, PunchHole>) return caps(Cap::PunchHole);
+        if constexpr (std::is_same_v<T, Prefault>) return caps(Cap::Prefault);
+        if constexpr (std::is_same_v<T, Accept>) return caps(Cap::Accept);
+        if constexpr (std::is_same_v<T, MapGpa>) return caps(Cap::MapGpa);
+        if constexpr (std::is_same_v<T, Pin> || std::is_same_v<T, Unpin>) return caps(Cap::Pin);
+        if constexpr (std::is_same_v<T, Inject>) return caps(Cap::FaultInjection);
+        return true;
+      },
+      op);
+}
+
+Gfn pick_block(const OpContext& ctx) {
+  // Mostly the hot blocks, so later ops land on what earlier ops mapped, split or converted.
+  if (*rc::gen::weightedElement<int>({{8, 0}, {1, 1}}) == 0) return *rc::gen::elementOf(ctx.hot);
+  const Memslot& s = *rc::gen::elementOf(ctx.config.slots);
+  const uint64_t nblocks = std::max<uint64_t>(1, s.npages / k2M);
+  return first_block(s) + k2M * *rc::gen::inRange<uint64_t>(0, nblocks);
+}
+
+uint64_t offset_in_block() { return *rc::gen::element<uint64_t>(0, 1, 255, 256, 511); }
+uint64_t token() { return *rc::gen::inRange<uint64_t>(1, 1000); }
+
+// A conversion the guest asks for (MapGPA) or the host does (attributes ioctl).
+Op conversion(const OpContext& ctx, GfnRange r, Attr to) {
+  if (ctx.profile.caps(Cap::MapGpa) && *rc::gen::weightedElement<int>({{3, 0}, {1, 1}})) return MapGpa{r, to};
+  return Convert{r, to};
+}
+
+// A range that overlaps block b but leaves part of it out (a sub-range of a huge mapping).
+GfnRange sub_range(Gfn b) {
+  switch (*rc::gen::weightedElement<int>({{4, 0}, {2, 1}, {1, 2}, {1, 3}, {1, 4}})) {
+    case 0: return {b + offset_in_block(), 1};
+    case 1: return {b + *rc::gen::element<uint64_t>(0, 254, 510), 2};  // 8K inside a 2M leaf (SC-BOUNDARY)
+    case 2: return {b, *rc::gen::element<uint64_t>(1, 256, 511)};
+    case 3: { uint64_t k = *rc::gen::element<uint64_t>(1, 256, 511); return {b + k, k2M - k}; }
+    default: { uint64_t k = *rc::gen::element<uint64_t>(1, 256); return {b + k2M - k, 2 * k}; }
+  }
+}
+
+std::vector<Op> keep_runnable(const Caps& caps, std::vector<Op> ops) {
+  std::erase_if(ops, [&](const Op& op) { return !runnable(caps, op); });
+  return ops;
+}
+}  // namespace
+
+rc::Gen<OpContext> op_context(const Config& config, const GenProfile& profile) {
+  return rc::gen::exec([config, profile] {
+    OpContext ctx{config, profile, {}};
+    const std::vector<Gfn> cands = candidate_blocks(config);
+    const int n = *rc::gen::inRange(1, 4);
+    for (int i = 0; i < n; ++i) ctx.hot.push_back(*rc::gen::elementOf(cands));
+    return ctx;
+  });
+}
+
+rc::Gen<GfnRange> range_near(const OpContext& ctx, Gfn b) {
+  return rc::gen::exec([ctx, b]() -> GfnRange {
+    const Memslot& s = slot_for(ctx.config, b);
+    const Gfn g1 = align_down(b, Level::L1G);
+    switch (*rc::gen::weightedElement<int>({{10, 0}, {8, 1}, {4, 2}, {2, 3}, {2, 4}, {2, 5}, {2, 6}, {2, 7},
+                                            {1, 8}, {1, 9}, {1, 10}})) {
+      case 0: return sub_range(b);
+      case 1: return {b, k2M};                                                        // whole 2M
+      case 2: return {b, k2M * *rc::gen::element<uint64_t>(2, 3)};                    // 2M-aligned run
+      case 3: return {g1, k1G};                                                       // whole 1G
+      case 4: return {g1 + k2M, k2M * *rc::gen::element<uint64_t>(1, 2)};             // 2M-aligned start in a 1G leaf
+      case 5: return {s.base_gfn, *rc::gen::element<uint64_t>(1, k2M, k2M + 1)};      // slot head edge
+      case 6: { uint64_t n = *rc::gen::element<uint64_t>(1, k2M, k2M + 1);
+                n = std::min(n, s.npages); return {s.range().end() - n, n}; }         // slot tail edge
+      case 7: return s.range();                                                       // huge range (work must not scale)
+      case 8: return {b, 0};                                                          // empty: -EINVAL
+      case 9: return {kGfnLimit - k2M, 1};                                            // outside every slot
+      default: return {s.range().end() - 1, 2};                                       // runs off the slot end
+    }
+  });
+}
+
+rc::Gen<std::vector<Op>> motif(const OpContext& ctx) {
+  const GenProfile& p = ctx.profile;
+  auto single = rc::gen::exec([ctx]() -> std::vector<Op> {
+    const Gfn b = pick_block(ctx);
+    switch (*rc::gen::inRange(0, 8)) {
+      case 0: return {Access{b + offset_in_block(), *rc::gen::arbitrary<bool>(), token()}};
+      case 1: return {Accept{b + offset_in_block(), Level::L4K}};
+      case 2: return {Accept{b + *rc::gen::element<uint64_t>(0, 0, 1), Level::L2M}};  // misaligned -> OPERAND_INVALID
+      case 3: return {conversion(ctx, *range_near(ctx, b), *rc::gen::element(Attr::Shared, Attr::Private))};
+      case 4: return {PunchHole{*range_near(ctx, b)}};
+      case 5: return {Prefault{*range_near(ctx, b)}};
+      case 6: return {Accept{align_down(b, Level::L1G), Level::L1G}};
+      default: return {Pin{*range_near(ctx, b)}};
+    }
+  });
+  // Map, then accept at a level that agrees or disagrees with the mapping (SC-ACCEPT4K-AFTER/BEFORE, INV-LIVE).
+  auto touch_accept = rc::gen::exec([ctx]() -> std::vector<Op> {
+    const Gfn b = pick_block(ctx);
+    const uint64_t k = offset_in_block();
+    std::vector<Op> v;
+    switch (*rc::gen::inRange(0, 3)) {
+      case 0: v.push_back(Access{b + k, false, 0}); break;        // fault: KVM maps at max level
+      case 1: v.push_back(Prefault{{b, k2M}}); break;
+      default: break;                                             // accept with nothing mapped
+    }
+    const Level first = *rc::gen::element(Level::L2M, Level::L4K);
+    v.push_back(Accept{first == Level::L2M ? b : b + k, first});
+    v.push_back(Accept{first == Level::L2M ? b + k : b, first == Level::L2M ? Level::L4K : Level::L2M});
+    v.push_back(Access{b + k, true, token()});
+    v.push_back(Access{b + k, false, 0});
+    return v;
+  });
+  // SC-PARTIAL-CONVERT / SC-1G-FOLIO / SC-BOUNDARY: huge leaf accepted with data, convert a
+  // sub-range shared and back, then check neighbours and a 2M re-accept.
+  auto partial_convert = rc::gen::exec([ctx]() -> std::vector<Op> {
+    const Gfn b = pick_block(ctx);
+    const bool huge1g = ctx.config.max_private_level == Level::L1G && *rc::gen::element(false, true);
+    const Gfn region = huge1g ? align_down(b, Level::L1G) : b;
+    const uint64_t neighbour = *rc::gen::element<uint64_t>(0, 511, 1);
+    std::vector<Op> v;
+    v.push_back(Accept{region, huge1g ? Level::L1G : Level::L2M});
+    v.push_back(Access{region + neighbour, true, token()});
+    const GfnRange r = huge1g ? GfnRange{region + k2M * *rc::gen::element<uint64_t>(1, 2), k2M} : *range_near(ctx, b);
+    v.push_back(conversion(ctx, r, Attr::Shared));
+    v.push_back(Access{region + neighbour, false, 0});
+    v.push_back(conversion(ctx, r, Attr::Private));
+    v.push_back(Accept{b, Level::L2M});
+    v.push_back(Access{region + neighbour, false, 0});
+    return v;
+  });
+  // SC-PROMOTE: 4K leaves under a 2M region, zap them by a round trip, accept 2M (no merge).
+  auto round_trip = rc::gen::exec([ctx]() -> std::vector<Op> {
+    const Gfn b = pick_block(ctx);
+    std::vector<Op> v;
+    if (*rc::gen::element(true, false)) v.push_back(Accept{b + offset_in_block(), Level::L4K});
+    const GfnRange r = *rc::gen::element(GfnRange{b, k2M}, GfnRange{b + offset_in_block(), 1});
+    v.push_back(conversion(ctx, r, Attr::Shared));
+    v.push_back(Access{r.start, true, token()});
+    v.push_back(conversion(ctx, r, Attr::Private));
+    v.push_back(Accept{b, Level::L2M});
+    v.push_back(Access{b + offset_in_block(), false, 0});
+    return v;
+  });
+  // SC-PREFAULT: prefault 2M before the guest accepts at 4K: the split happens on the accept exit.
+  auto prefault = rc::gen::exec([ctx]() -> std::vector<Op> {
+    const Gfn b = pick_block(ctx);
+    const uint64_t k = offset_in_block();
+    return {Prefault{*rc::gen::element(GfnRange{b, k2M}, GfnRange{b, 2 * k2M})}, Accept{b + k, Level::L4K},
+            Access{b + k, false, 0}, Accept{b, Level::L2M}};
+  });
+  // SC-PUNCH-ALIGN: punch aligned or not; data outside the hole must survive.
+  auto punch = rc::gen::exec([ctx]() -> std::vector<Op> {
+    const Gfn b = pick_block(ctx);
+    const uint64_t keep = *rc::gen::element<uint64_t>(uint64_t{k2M}, uint64_t{0}, uint64_t{k2M - 1});
+    return {Accept{b, Level::L2M}, Access{b + keep, true, token()}, PunchHole{*range_near(ctx, b)},
+            Access{b + keep, false, 0}, Access{b, false, 0}};
+  });
+  // SC-BUSY / SC-FAIL-MIDWAY / restartable: arm a fault right before an op that must split.
+  auto fault = rc::gen::exec([ctx]() -> std::vector<Op> {
+    const Gfn b = pick_block(ctx);
+    const uint64_t k = *rc::gen::element<uint64_t>(1, 256, 511);
+    Inject in = *rc::gen::weightedElement<Inject>({{3, Inject{FaultSite::Demote, FaultKind::Busy, 1}},
+                                                   {2, Inject{FaultSite::SplitCacheTopup, FaultKind::NoMem, 1}},
+                                                   {2, Inject{FaultSite::FolioSplit, FaultKind::NoMem, 1}},
+                                                   {1, Inject{FaultSite::Block, FaultKind::Busy, 1}},
+                                                   {1, Inject{FaultSite::Track, FaultKind::Busy, 1}},
+                                                   {1, Inject{FaultSite::Demote, FaultKind::InterruptedRestartable, 1}}});
+    std::vector<Op> v{Accept{b, Level::L2M}, Access{b, true, token()}, in};
+    if (*rc::gen::element(true, false))
+      v.push_back(conversion(ctx, {b + k, 1}, Attr::Shared));   // boundary split inside the 2M leaf
+    else
+      v.push_back(Accept{b + k, Level::L4K});                  // accept-exit split (DEMOTE)
+    v.push_back(Access{b, false, 0});
+    v.push_back(Accept{b + k, Level::L4K});
+    return v;
+  });
+  // SC-PIN: conversion while pinned fails with -EAGAIN and changes nothing; after unpin it works.
+  auto pin = rc::gen::exec([ctx]() -> std::vector<Op> {
+    const Gfn b = pick_block(ctx);
+    const GfnRange r = *rc::gen::element(GfnRange{b + 1, 1}, GfnRange{b, k2M});
+    return {Access{r.start, true, token()}, Pin{r}, conversion(ctx, r, Attr::Shared), Access{r.start, false, 0},
+            Unpin{r}, conversion(ctx, r, Attr::Shared)};
+  });
+  using G = rc::Gen<std::vector<Op>>;
+  std::vector<std::pair<uint32_t, G>> pool;
+  auto add = [&](int w, G g) {
+    if (w > 0) pool.emplace_back(static_cast<uint32_t>(w), std::move(g));
+  };
+  add(p.w_single, single);
+  if (p.caps(Cap::Accept)) add(p.w_touch_accept, touch_accept);
+  if (p.caps(Cap::Attributes)) add(p.w_partial_convert, partial_convert);
+  if (p.caps(Cap::Attributes)) add(p.w_round_trip, round_trip);
+  if (p.caps(Cap::Prefault)) add(p.w_prefault, prefault);
+  if (p.caps(Cap::PunchHole)) add(p.w_punch, punch);
+  if (p.caps(Cap::FaultInjection)) add(p.w_fault, fault);
+  if (p.caps(Cap::Pin) && p.caps(Cap::Attributes)) add(p.w_pin, pin);
+  if (pool.empty()) add(1, single);
+  const Caps caps = p.caps;
+  uint32_t total = 0;
+  for (auto& [w, g] : pool) total += w;
+  return rc::gen::exec([pool, total, caps] {
+    uint32_t pick = *rc::gen::inRange<uint32_t>(0, total);
+    size_t i = 0;
+    while (pick >= pool[i].first) pick -= pool[i++].first;
+    return keep_runnable(caps, *pool[i].second);
+  });
+}
+
+rc::Gen<std::vector<Op>> ops(const OpContext& ctx) {
+  // A handful of motifs per case: long enough to chain shapes, short enough to shrink fast.
+  // Motifs pick from their full ranges whatever the case size (inRange scales with size).
+  auto motifs = rc::gen::scale(0.12, rc::gen::container<std::vector<std::vector<Op>>>(rc::gen::resize(100, motif(ctx))));
+  auto flat = rc::gen::map(motifs, [](const std::vector<std::vector<Op>>& groups) {
+    std::vector<Op> out;
+    for (auto& g : groups) out.insert(out.end(), g.begin(), g.end());
+    return out;
+  });
+  // Motif shrinking drops whole motifs and simplifies their picks; dropping single ops after
+  // that gets the sequence down to the few steps a person reads (fixture length).
+  return rc::Gen<std::vector<Op>>([flat](const rc::Random& random, int size) {
+    return rc::shrinkable::postShrink(flat(random, size),
+                                      [](const std::vector<Op>& v) { return rc::shrink::removeChunks(v); });
+  });
+}
+
+}  // namespace tdxhp::gen

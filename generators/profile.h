@@ -1,0 +1,23 @@
+// What a generator may produce for one property on one target: only ops the target can run
+// (caps), and how strongly to lean on each bug-shaped motif (DOMAIN.md section 5).
+#pragma once
+
+#include "domain/types.h"
+
+namespace tdxhp::gen {
+
+struct GenProfile {
+  Caps caps;                  // ops whose Cap is missing are never generated
+  // Motif weights; 0 switches a motif off. Defaults lean on the shapes where the MUT-* live.
+  int w_single = 3;           // one op with an alignment-class range
+  int w_touch_accept = 3;     // map then accept, at levels that agree or disagree (SC-ACCEPT4K-*)
+  int w_partial_convert = 4;  // 2M accepted, convert a sub-range and back (SC-PARTIAL-CONVERT, SC-BOUNDARY)
+  int w_round_trip = 3;       // convert a whole region shared and back, then accept (SC-PROMOTE)
+  int w_prefault = 2;         // prefault 2M, accept 4K (SC-PREFAULT)
+  int w_punch = 2;            // aligned/unaligned punch (SC-PUNCH-ALIGN)
+  int w_fault = 3;            // injected BUSY / -ENOMEM / restartable around a split (SC-BUSY, SC-FAIL-MIDWAY)
+  int w_pin = 1;              // conversion while pinned (SC-PIN)
+  bool vary_module = true;    // sometimes tdx_huge_page=N or no bit 51 (SC-OLD-MODULE)
+};
+
+}  // namespace tdxhp::gen

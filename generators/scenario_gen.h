@@ -1,0 +1,18 @@
+// The whole generated case: a valid config, then ops aimed at that config's hot regions.
+#pragma once
+
+#include <ostream>
+#include <rapidcheck.h>
+
+#include "domain/types.h"
+#include "generators/profile.h"
+
+namespace tdxhp {
+// RapidCheck prints counterexamples with these (found by ADL).
+void showValue(const Scenario& s, std::ostream& os);
+void showValue(const Op& op, std::ostream& os);
+}  // namespace tdxhp
+
+namespace tdxhp::gen {
+rc::Gen<Scenario> scenario(const GenProfile& profile);
+}  // namespace tdxhp::gen

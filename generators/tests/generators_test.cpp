@@ -1,0 +1,102 @@
+#include <gtest/gtest.h>
+#include <rapidcheck.h>
+
+#include <map>
+#include <set>
+
+#include "domain/case_file.h"
+#include "domain/catalog.h"
+#include "domain/describe.h"
+#include "generators/classify.h"
+#include "generators/scenario_gen.h"
+
+namespace tdxhp::gen {
+namespace {
+
+Caps all_caps() {
+  Caps c;
+  for (int i = 0; i < kCapCount; ++i) c.has.insert(static_cast<Cap>(i));
+  return c;
+}
+
+std::vector<Scenario> sample(const GenProfile& p, int n, uint64_t seed = 1) {
+  std::vector<Scenario> out;
+  rc::Random r(seed);
+  auto g = scenario(p);
+  for (int i = 0; i < n; ++i) {
+    out.push_back(g(r.split(), i % 100).value());
+  }
+  return out;
+}
+
+TEST(Generators, ConfigsAndOpsAreValid) {
+  for (auto& s : sample({all_caps()}, 300)) {
+    EXPECT_EQ(validate_config(s.config), "");
+    for (auto& op : s.ops) EXPECT_EQ(validate_op(op), "");
+  }
+}
+
+TEST(Generators, OnlyOpsTheTargetCanRun) {
+  Caps plain;  // like kvm/plain: punch and data only
+  plain.has = {Cap::PrivateMemory, Cap::PunchHole, Cap::GuestData};
+  for (auto& s : sample({plain}, 200))
+    for (auto& op : s.ops)
+      EXPECT_TRUE(std::holds_alternative<Access>(op) || std::holds_alternative<PunchHole>(op)) << op_kind(op);
+}
+
+// The bias must reach every SC-* shape of DOMAIN.md section 5 in a modest sample.
+TEST(Generators, ReachEveryScenarioShape) {
+  std::map<std::string, int> seen;
+  for (auto& s : sample({all_caps()}, 400))
+    for (auto& t : scenario_shapes(s)) ++seen[t];
+  for (auto& sc : scenarios()) EXPECT_GT(seen[std::string(sc.id)], 0) << sc.id;
+}
+
+// Range ends fall in every alignment class: 4K, 2M, 1G and slot edge.
+TEST(Generators, RangeEndsCoverEveryAlignmentClass) {
+  std::set<std::string> classes;
+  for (auto& s : sample({all_caps()}, 300)) {
+    for (auto& op : s.ops) {
+      const GfnRange* r = nullptr;
+      if (auto* c = std::get_if<Convert>(&op)) r = &c->range;
+      if (auto* p = std::get_if<PunchHole>(&op)) r = &p->range;
+      if (!r || r->empty()) continue;
+      for (Gfn edge : {r->start, r->end()}) {
+        if (is_aligned(edge, Level::L1G)) classes.insert("1G");
+        else if (is_aligned(edge, Level::L2M)) classes.insert("2M");
+        else classes.insert("4K");
+        for (auto& m : s.config.slots)
+          if (edge == m.base_gfn || edge == m.range().end()) classes.insert("slot-edge");
+      }
+    }
+  }
+  EXPECT_EQ(classes, (std::set<std::string>{"1G", "2M", "4K", "slot-edge"}));
+}
+
+// Shrinking reaches the short sequence a person reads: a fake bug "a 4K convert to shared
+// after a 2M accept" shrinks to those two ops.
+TEST(Generators, ShrinksToTheFewOpsThatMatter) {
+  Scenario last;
+  auto prop = [&](const Scenario& s) {
+    bool accepted = false;
+    for (auto& op : s.ops) {
+      if (auto* a = std::get_if<Accept>(&op); a && a->level == Level::L2M) accepted = true;
+      auto* c = std::get_if<Convert>(&op);
+      if (accepted && c && c->to == Attr::Shared && c->range.npages == 1) {
+        last = s;
+        return false;
+      }
+    }
+    return true;
+  };
+  GenProfile p{all_caps()};
+  rc::detail::TestParams params;
+  params.seed = 7;
+  params.maxSuccess = 500;
+  auto result = rc::detail::checkTestable([&] { RC_ASSERT(prop(*scenario(p))); }, rc::detail::TestMetadata{}, params);
+  ASSERT_TRUE(result.template is<rc::detail::FailureResult>());
+  EXPECT_EQ(last.ops.size(), 2u);
+}
+
+}  // namespace
+}  // namespace tdxhp::gen
