@@ -1,0 +1,96 @@
+/* The small C API between tdxhp's C++ kvm target and libkvm-selftests. Everything that
+ * touches /dev/kvm or guest code lives behind it; callers run it inside the worker process
+ * that owns the VM (a TEST_ASSERT in libkvm kills only that worker). */
+#ifndef TDXHP_KVM_H
+#define TDXHP_KVM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+enum tkvm_flavour { TKVM_PLAIN = 0, TKVM_SWPROT = 1, TKVM_TDX = 2 };
+
+/* What this host's KVM offers, from ioctls and sysfs only (no VM is run). */
+struct tkvm_host {
+	bool dev_kvm;              /* /dev/kvm opens */
+	uint64_t vm_types;         /* KVM_CAP_VM_TYPES bitmask (bit n = type n) */
+	bool guest_memfd;          /* KVM_CAP_GUEST_MEMFD on a default VM */
+	uint64_t gmem_flags;       /* KVM_CAP_GUEST_MEMFD_FLAGS on a default VM */
+	uint64_t attributes;       /* KVM_CAP_MEMORY_ATTRIBUTES on a default VM */
+	uint64_t swprot_attributes;/* KVM_CAP_MEMORY_ATTRIBUTES on a SW-protected VM */
+	bool pre_fault;            /* KVM_CAP_PRE_FAULT_MEMORY */
+	bool binary_stats;         /* KVM_CAP_BINARY_STATS_FD */
+	int tdx_enabled;           /* /sys/module/kvm_intel/parameters/tdx: 1, 0, -1 unknown */
+	int tdx_huge_page;         /* /sys/module/kvm_intel/parameters/tdx_huge_page, -1 absent */
+	int vm_memory_attributes;  /* /sys/module/kvm/parameters/vm_memory_attributes, -1 absent */
+	char kvm_module[32];       /* kvm_intel, kvm_amd, kvm_pvm ... */
+	char error[160];           /* why /dev/kvm is unusable */
+};
+void tkvm_probe_host(struct tkvm_host *h);
+
+#define TKVM_MAX_SLOTS 8
+struct tkvm_slot {
+	uint32_t id;
+	uint64_t base_gfn, npages, gmem_offset, hva_offset; /* scenario gfn space, 4K pages */
+};
+
+enum tkvm_backing { TKVM_BACK_4K = 0, TKVM_BACK_THP_2M, TKVM_BACK_HUGETLB_2M, TKVM_BACK_HUGETLB_1G };
+
+struct tkvm_config {
+	enum tkvm_flavour flavour;
+	enum tkvm_backing backing;  /* private (gmem) side; swprot shared memory uses it too */
+	bool initially_private;
+	uint32_t nslots;
+	struct tkvm_slot slots[TKVM_MAX_SLOTS];
+	uint32_t nbuild;            /* tdx: 4K build pages (TDH.MEM.PAGE.ADD) */
+	const uint64_t *build_gfns;
+};
+
+struct tkvm_vm;
+
+/* Builds the VM, its memslots (one guest_memfd per slot) and one vCPU running the command
+ * loop. NULL on failure with the reason in why. */
+struct tkvm_vm *tkvm_create(const struct tkvm_config *cfg, char *why, size_t why_len);
+void tkvm_destroy(struct tkvm_vm *vm);
+
+/* The guest-physical address of scenario gfn (slots are placed above libkvm's memslot 0). */
+uint64_t tkvm_gpa_of(const struct tkvm_vm *vm, uint64_t gfn);
+/* The scenario gfn of a guest-physical address, or UINT64_MAX outside the test slots. */
+uint64_t tkvm_gfn_of(const struct tkvm_vm *vm, uint64_t gpa);
+int tkvm_vm_fd(const struct tkvm_vm *vm);
+int tkvm_gmem_fd(const struct tkvm_vm *vm, uint32_t slot_id);
+
+/* Host ops: 0 or -errno, as the kernel returned them. */
+int tkvm_set_attributes(struct tkvm_vm *vm, uint64_t gfn, uint64_t npages, bool to_private);
+int tkvm_punch_hole(struct tkvm_vm *vm, uint64_t gfn, uint64_t npages);
+int tkvm_prefault(struct tkvm_vm *vm, uint64_t gfn, uint64_t npages);
+
+/* Guest ops: the return value is 0 or -errno for the host side of the step (-EFAULT outside
+ * the slots, -EIO when the VM is dead, -ETIME for a guest that does not answer). */
+struct tkvm_guest_result {
+	uint64_t value;       /* read value */
+	uint64_t tdx_status;  /* accept status */
+	bool ve;              /* access hit a PENDING page (#VE) */
+	int convert_err;      /* MapGPA: result of the conversion userspace did */
+};
+int tkvm_guest_access(struct tkvm_vm *vm, uint64_t gfn, bool write, uint64_t value,
+		      struct tkvm_guest_result *res);
+int tkvm_guest_accept(struct tkvm_vm *vm, uint64_t gfn, unsigned level,
+		      struct tkvm_guest_result *res);
+int tkvm_guest_map_gpa(struct tkvm_vm *vm, uint64_t gfn, uint64_t npages, bool to_private,
+		       struct tkvm_guest_result *res);
+
+/* Binary stats of the VM (KVM_GET_STATS_FD); -ENOENT for a stat this KVM lacks. */
+int tkvm_stat(struct tkvm_vm *vm, const char *name, uint64_t *value);
+/* Whether the VM is still usable (a KVM_BUG_ON makes every ioctl fail with -EIO). */
+bool tkvm_vm_dead(const struct tkvm_vm *vm);
+const char *tkvm_flavour_name(enum tkvm_flavour f);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
