@@ -1,0 +1,127 @@
+// Checks read from the target's event log and internals: INV-ORDER (event-ordered leaf view
+// vs folio splits), INV-BUSY (BUSY kick-and-retry, restart watchdog), INV-PAMT, INV-CACHE.
+#include <algorithm>
+
+#include "domain/describe.h"
+#include "oracles/spec_state.h"
+
+namespace tdxhp::oracle_detail {
+
+namespace {
+constexpr uint64_t kMaxRestartRetries = 16;  // INV-BUSY watchdog (L14243-14250, MUT-RESTART-LOOP)
+constexpr int8_t kNoLeaf = -1;
+}  // namespace
+
+void SpecState::check_events(StepCtx& c) {
+  // Private leaves as the events change them, over the pre-step view (INV-ORDER needs the
+  // order in which KVM unmapped and gmem split, which the final windows cannot show).
+  IntervalMap<int8_t> overlay;
+  auto largest_leaf = [&](uint64_t s, uint64_t e) {
+    int best = kNoLeaf;
+    overlay.for_each(s, e, [&](uint64_t, uint64_t, int8_t v) { best = std::max<int>(best, v); });
+    overlay.for_each_gap(s, e, [&](uint64_t a, uint64_t b) {
+      priv.map().for_each(a, b, [&](uint64_t, uint64_t, const LeafVal& v) { best = std::max<int>(best, int(v.level)); });
+    });
+    return best;
+  };
+  struct Busy {
+    std::string name;
+    bool kicked = false;
+  };
+  std::vector<Busy> busy;
+  bool inhibit_seen = false;
+  const Accept* accept_op = c.op ? std::get_if<Accept>(c.op) : nullptr;
+
+  for (const Event& e : c.obs->events) {
+    switch (e.kind) {
+      case EventKind::MapLeaf:
+      case EventKind::SplitLeaf:
+      case EventKind::ZapLeaf: {
+        if (!e.is_private) break;
+        const uint64_t n = e.npages ? e.npages : pages_in(e.level);
+        const int8_t v = e.kind == EventKind::MapLeaf   ? int8_t(e.level)
+                         : e.kind == EventKind::SplitLeaf ? int8_t(next_lower(e.level))
+                                                          : kNoLeaf;
+        overlay.assign(e.gfn, e.gfn + n, v);
+        // L2492-2499: KVM splits first and only then sets GUEST_INHIBIT (MUT-INHIBIT-BEFORE-SPLIT).
+        if (e.kind == EventKind::SplitLeaf && inhibit_seen && accept_op && GfnRange{e.gfn, n}.contains(accept_op->gfn))
+          c.report("INV-ACCEPT", {e.gfn, n}, "the accept exit splits the leaf before setting GUEST_INHIBIT (L2492-2499)",
+                   "GUEST_INHIBIT was set before " + describe(e));
+        break;
+      }
+      case EventKind::SetInhibit:
+        inhibit_seen = true;
+        break;
+      case EventKind::FolioSplit: {
+        const Memslot* m = nullptr;
+        for (const Memslot& s : slots)
+          if (s.id == e.slot) m = &s;
+        if (!m || e.gfn < m->gmem_offset) break;
+        const Gfn g = gfn_of_index(*m, e.gfn);
+        const int big = largest_leaf(g, g + e.npages);
+        if (big != kNoLeaf && pages_in(Level(big)) > (uint64_t{1} << e.order_to))
+          c.report("INV-ORDER", {g, e.npages},
+                   "gmem splits a folio only after KVM unmapped/split every larger leaf (L4502-4521)",
+                   "order-" + std::to_string(e.order_from) + " folio split to order " + std::to_string(e.order_to) +
+                       " while a private " + std::string(name(Level(big))) + " leaf still maps it");
+        break;
+      }
+      case EventKind::Seamcall: {
+        const bool is_demote = e.name.find("DEMOTE") != std::string::npos;
+        if (is_demote && !cfg.features.enhanced_demote_interruptibility)
+          c.report("INV-LEVELCAP", {e.gfn, pages_in(e.level)},
+                   "no DEMOTE without TDX_FEATURES0 bit 51: huge pages stay off (L4463, SC-OLD-MODULE)", describe(e));
+        auto pending = std::find_if(busy.begin(), busy.end(), [&](const Busy& b) { return b.name == e.name; });
+        if (tdx::status_class(e.status) == tdx::kOperandBusy) {
+          if (pending == busy.end()) busy.push_back({e.name});
+          else if (pending->kicked)
+            c.report("INV-BUSY", {e.gfn, pages_in(e.level)}, "the retry after the kick succeeds (L1580-1589)",
+                     describe(e));
+        } else if (pending != busy.end()) {
+          if (!pending->kicked)
+            c.report("INV-BUSY", {e.gfn, pages_in(e.level)}, "BUSY is retried only after kicking all vCPUs",
+                     e.name + " retried without a kick");
+          busy.erase(pending);
+        }
+        break;
+      }
+      case EventKind::Kick:
+        for (Busy& b : busy) b.kicked = true;
+        break;
+      default:
+        break;
+    }
+  }
+  if (!c.vm_died_legally)
+    for (const Busy& b : busy)
+      c.report("INV-BUSY", c.op ? op_range(*c.op) : GfnRange{},
+               "TDX_OPERAND_BUSY from " + b.name + " is retried once after a kick (L1580-1589)",
+               "no successful retry in the event log");
+}
+
+void SpecState::check_internals(StepCtx& c) {
+  if (!c.obs->internals) return;
+  const SimInternals& in = *c.obs->internals;
+  const GfnRange where = c.op ? op_range(*c.op) : GfnRange{};
+  if (in.restart_retries > kMaxRestartRetries)
+    c.report("INV-BUSY", where,
+             "TDX_INTERRUPTED_RESTARTABLE retried at most " + std::to_string(kMaxRestartRetries) + " times",
+             std::to_string(in.restart_retries) + " retries in one step");
+  if (in.split_cache_underflows > cache_underflows)
+    c.report("INV-CACHE", where, "a split dequeues from the split cache only down to its minimum (L12482-12524)",
+             std::to_string(in.split_cache_underflows - cache_underflows) + " dequeue(s) below minimum " +
+                 std::to_string(in.split_cache_min));
+  cache_underflows = std::max(cache_underflows, in.split_cache_underflows);
+  if (!cfg.features.dynamic_pamt) return;
+  for (const SimInternals::PamtRef& r : in.pamt_changes) {
+    uint64_t mapped_4k = 0;
+    pfns_in_4k_leaves.for_each(r.pfn_2m, r.pfn_2m + 512, [&](uint64_t a, uint64_t b, bool) { mapped_4k += b - a; });
+    if (mapped_4k != r.refcount)
+      c.report("INV-PAMT", where,
+               "DPAMT refcount of 2M pfn range " + hex(r.pfn_2m) + " = its " + std::to_string(mapped_4k) +
+                   " private 4K mappings (L3328-3352, L4311)",
+               "refcount " + std::to_string(r.refcount));
+  }
+}
+
+}  // namespace tdxhp::oracle_detail

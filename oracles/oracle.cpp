@@ -1,0 +1,126 @@
+// Step dispatch: lifecycle (setup, dead TD, teardown), positive returns, the kernel log, then
+// the op's own rules (checks_ops.cpp) which learn the observation (learn.cpp).
+#include "oracles/oracle.h"
+
+#include <algorithm>
+#include <cerrno>
+
+#include "domain/describe.h"
+#include "oracles/spec_state.h"
+
+namespace tdxhp {
+
+using namespace oracle_detail;
+
+struct Oracle::State : SpecState {
+  using SpecState::SpecState;
+  bool died_legally = false;
+};
+
+Oracle::Oracle(const Config& config, const Caps& caps) : s_(std::make_unique<State>(config, caps)) {}
+Oracle::~Oracle() = default;
+Oracle::Oracle(Oracle&&) noexcept = default;
+Oracle& Oracle::operator=(Oracle&&) noexcept = default;
+
+namespace {
+
+// INV-BUSY: WARN / BUG / KVM_BUG_ON lines mean the kernel caught itself (DOMAIN.md 7).
+void check_kernel_log(StepCtx& c) {
+  if (c.vm_died_legally) return;
+  for (const std::string& line : c.obs->kernel_log)
+    c.report("INV-BUSY", c.op ? op_range(*c.op) : GfnRange{}, "no WARN/BUG/KVM_BUG_ON on a legal sequence",
+             "kernel log: " + line);
+}
+
+bool bug_on_seen(const Observation& obs) {
+  return obs.vm_dead || std::any_of(obs.events.begin(), obs.events.end(),
+                                    [](const Event& e) { return e.kind == EventKind::KvmBugOn; });
+}
+
+}  // namespace
+
+std::vector<Violation> Oracle::after_setup(const Observation& obs) {
+  State& s = *s_;
+  Outcome ok;
+  StepCtx c{kSetupStep, nullptr, &ok, &obs};
+  if (bug_on_seen(obs)) {
+    c.report("INV-BUSY", {}, "the TD builds without KVM_BUG_ON", "the VM is dead after setup");
+    s.dead = true;
+  }
+  s.runnable = false;  // INV-LEVELCAP: build pages are ADDed at 4K before finalize (L4348-4351)
+  s.learn(c, ChangePolicy::none());
+  for (const GfnRange& b : s.cfg.build_pages) {
+    s.data.assign(b.start, b.end(), DataToken{DataToken::BuildPattern});
+    s.priv.map().for_each(b.start, b.end(), [&](uint64_t a, uint64_t e, const LeafVal&) {
+      s.accept.assign(a, e, AcceptState::Accepted);  // TDH.MEM.PAGE.ADD pages are ACCEPTED
+    });
+  }
+  check_kernel_log(c);
+  s.runnable = true;
+  return std::move(c.found);
+}
+
+std::vector<Violation> Oracle::step(int64_t step, const Op& op, const Outcome& outcome, const Observation& obs) {
+  State& s = *s_;
+  StepCtx c{step, &op, &outcome, &obs};
+  if (outcome.err > 0)  // MUT-BOOLRET: a bool swallowed the errno
+    c.report("INV-ATOMIC", op_range(op), describe(op) + " returns 0 or a negative errno",
+             "positive return " + std::to_string(outcome.err));
+  if (s.dead) {
+    if (!outcome.unsupported && outcome.err != -EIO && outcome.err <= 0)
+      c.report("INV-BUSY", op_range(op), "every op on a dead TD returns -EIO", describe(outcome));
+    s.learn(c, ChangePolicy::failing());
+    return std::move(c.found);
+  }
+  if (bug_on_seen(obs)) {
+    s.dead = true;
+    // KVM_BUG_ON is legal only after an injected TDX_INTERRUPTED_RESTARTABLE (SEMANTICS "Dead TD").
+    if (s.is_armed(FaultSite::Demote, FaultKind::InterruptedRestartable)) {
+      --s.armed_count(FaultSite::Demote, FaultKind::InterruptedRestartable);
+      c.vm_died_legally = s.died_legally = true;
+    } else {
+      c.report("INV-BUSY", op_range(op), "no KVM_BUG_ON / dead VM on a legal sequence (L1580-1589)",
+               describe(op) + " killed the TD (" + describe(outcome) + ")");
+    }
+    s.learn(c, ChangePolicy::after_death());
+    check_kernel_log(c);
+    return std::move(c.found);
+  }
+  s.on_op(c);
+  check_kernel_log(c);
+  return std::move(c.found);
+}
+
+std::vector<Violation> Oracle::after_teardown(const Observation& obs) {
+  State& s = *s_;
+  Outcome ok;
+  StepCtx c{kTeardownStep, nullptr, &ok, &obs};
+  c.vm_died_legally = s.died_legally;
+  if (obs.internals && s.cfg.features.dynamic_pamt && obs.internals->pamt_pages_in_use != obs.internals->pamt_pages_baseline)
+    c.report("INV-PAMT", {}, "DPAMT pages in use back to the idle baseline " +
+                                 std::to_string(obs.internals->pamt_pages_baseline) + " after teardown (L13364-13373)",
+             std::to_string(obs.internals->pamt_pages_in_use) + " in use");
+  check_kernel_log(c);
+  return std::move(c.found);
+}
+
+std::set<std::string> Oracle::checkable() const {
+  const Caps& k = s_->caps;
+  std::set<std::string> v{"INV-ATOMIC", "INV-BUSY"};
+  const bool leaves = k(Cap::LeafLevels) && k(Cap::PrivateMemory);
+  if (k(Cap::GuestData)) v.insert("INV-DATA");
+  if (leaves) v.insert({"INV-SLOT", "INV-LEVELCAP", "INV-PRECISE"});
+  if (leaves && k(Cap::Attributes)) v.insert("INV-ATTR");
+  if (leaves && k(Cap::Backing)) v.insert("INV-CONTIG");
+  if (leaves && k(Cap::EventLog) && k(Cap::InPlaceConversion)) v.insert("INV-ORDER");
+  if (leaves && k(Cap::Accept)) v.insert({"INV-ACCEPT", "INV-NOPROMOTE", "INV-NOOVERZAP", "INV-NOOVERSPLIT", "INV-LIVE"});
+  if (k(Cap::Internals)) {
+    v.insert("INV-CACHE");
+    if (s_->cfg.features.dynamic_pamt) v.insert("INV-PAMT");
+  }
+  return v;
+}
+
+std::string Oracle::describe_gfn(Gfn gfn) const { return s_->describe_gfn(gfn); }
+
+}  // namespace tdxhp

@@ -1,0 +1,140 @@
+#include "oracles/spec_state.h"
+
+#include <algorithm>
+
+#include "domain/describe.h"
+
+namespace tdxhp::oracle_detail {
+
+SpecState::SpecState(const Config& c, const Caps& k) : cfg(c), caps(k), tdx(k(Cap::Accept)), slots(c.slots) {
+  std::sort(slots.begin(), slots.end(), [](auto& a, auto& b) { return a.base_gfn < b.base_gfn; });
+  const bool priv = c.initially_private && k(Cap::PrivateMemory);
+  for (const Memslot& m : slots) {
+    attrs.assign(m.base_gfn, m.range().end(), priv ? Attr::Private : Attr::Shared);
+    // gmem hands out zeroed folios; a TDX page reads zero only once accepted (set then).
+    if (priv && !tdx) data.assign(m.base_gfn, m.range().end(), DataToken{DataToken::Value, 0});
+  }
+}
+
+const Memslot* SpecState::slot_at(Gfn g) const {
+  auto it = std::upper_bound(slots.begin(), slots.end(), g, [](Gfn x, const Memslot& m) { return x < m.base_gfn; });
+  if (it == slots.begin()) return nullptr;
+  --it;
+  return it->range().contains(g) ? &*it : nullptr;
+}
+
+const Memslot* SpecState::slot_of(const GfnRange& r) const {
+  if (r.empty() || r.end() < r.start) return nullptr;
+  const Memslot* m = slot_at(r.start);
+  return m && r.end() <= m->range().end() ? m : nullptr;
+}
+
+bool SpecState::covered_by_slots(const GfnRange& r) const {
+  Gfn cur = r.start;
+  while (cur < r.end()) {
+    const Memslot* m = slot_at(cur);
+    if (!m) return false;
+    cur = m->range().end();
+  }
+  return !r.empty();
+}
+
+Attr SpecState::attr_at(Gfn g) const {
+  const Attr* a = attrs.at(g);
+  return a ? *a : Attr::Shared;
+}
+
+bool SpecState::all_attr(const GfnRange& r, Attr a) const {
+  return attrs.all_of(r.start, r.end(), [&](Attr v) { return v == a; });
+}
+
+Level SpecState::max_level_now() const {
+  Level l = cfg.max_private_level;
+  // L4401-4403, L4442-4463: 4K only before RUNNABLE, with tdx_huge_page=N, or without bit 51.
+  if (tdx && (!runnable || !cfg.tdx_huge_page || !cfg.features.enhanced_demote_interruptibility)) l = Level::L4K;
+  return l;
+}
+
+// INV-LIVE: everything that allows a private 2M leaf for the 2M block at `b` holds right now.
+// The HVA offset is deliberately not consulted (MUT-HVA-ALIGN, L4526-4527).
+bool SpecState::allows_private_2m(Gfn b) const {
+  const GfnRange block{b, pages_in(Level::L2M)};
+  if (!tdx || max_level_now() < Level::L2M || !is_aligned(b, Level::L2M)) return false;
+  const Memslot* m = slot_of(block);
+  if (!m || !is_aligned(m->base_gfn - m->gmem_offset, Level::L2M)) return false;
+  if (!all_attr(block, Attr::Private)) return false;
+  if (cap_below(inhibit_cap, block.start, block.end(), Level::L2M)) return false;
+  if (cap_below(table_cap, block.start, block.end(), Level::L2M)) return false;
+  if (priv.map().any_of(block.start, block.end(), [](const LeafVal&) { return true; })) return false;
+  if (cfg.backing == BackingKind::Page4K) return false;
+  if (!caps(Cap::Backing)) return true;
+  // Backing: a hole gets a fresh huge folio; allocated pages must already form a 2M folio
+  // (folio contract) or a contiguous aligned 2M run (contiguous contract) -- except that in
+  // place, a fully private original folio block must have been merged back (L4730-4737).
+  const uint64_t idx = gmem_index(*m, b);
+  const auto& f = backing.file(m->id);
+  bool any = false, hole = false, one_run = true, huge = true;
+  std::optional<uint64_t> delta;
+  f.for_each_gap(idx, idx + block.npages, [&](uint64_t, uint64_t) { hole = true; });
+  f.for_each(idx, idx + block.npages, [&](uint64_t, uint64_t, const BackVal& v) {
+    any = true;
+    if (delta && *delta != v.delta) one_run = false;
+    delta = v.delta;
+    if (v.order < 9) huge = false;
+  });
+  if (!any) return true;
+  if (hole || !one_run || !is_aligned(idx + *delta, Level::L2M)) return false;
+  if (huge || cfg.contract == Contract::Contiguous) return true;
+  if (cfg.attr_mode == AttrMode::InPlace) {
+    const Level orig = cfg.backing == BackingKind::Hugetlb1G ? Level::L1G : Level::L2M;
+    const uint64_t ob = align_down(idx, orig);
+    const Gfn og = gfn_of_index(*m, ob);
+    if (ob >= m->gmem_offset && slot_of(GfnRange{og, pages_in(orig)}) && all_attr(GfnRange{og, pages_in(orig)}, Attr::Private))
+      return true;  // should have merged: MUT-NO-MERGE
+  }
+  return false;
+}
+
+std::string leaf_words(Gfn start, uint64_t npages, const LeafVal& v, bool is_private) {
+  std::string s = std::string(is_private ? "private " : "shared ") + std::string(name(v.level));
+  s += npages > pages_in(v.level) ? " leaves " : " leaf ";
+  return s + describe(GfnRange{start, npages}) + " -> pfn " + hex(v.pfn_at(start));
+}
+
+GfnRange op_range(const Op& op) {
+  return std::visit(
+      [](const auto& o) -> GfnRange {
+        using T = std::decay_t<decltype(o)>;
+        if constexpr (std::is_same_v<T, Access>) return {o.gfn, 1};
+        else if constexpr (std::is_same_v<T, Accept>) return {o.gfn, pages_in(o.level)};
+        else if constexpr (std::is_same_v<T, Inject>) return {};
+        else return o.range;
+      },
+      op);
+}
+
+std::string SpecState::describe_gfn(Gfn g) const {
+  std::string s = "gfn " + hex(g) + ": ";
+  const Memslot* m = slot_at(g);
+  if (!m) return s + "outside every memslot";
+  s += std::string(name(attr_at(g))) + ", slot " + std::to_string(m->id);
+  if (auto l = priv.leaf_at(g)) {
+    s += ", " + leaf_words(l->first, pages_in(l->second.level), l->second);
+    if (tdx) s += accept.at(g) && *accept.at(g) == AcceptState::Accepted ? " ACCEPTED" : " PENDING";
+  } else {
+    s += ", no private leaf";
+  }
+  if (auto l = shared.leaf_at(g)) s += ", " + leaf_words(l->first, pages_in(l->second.level), l->second, false);
+  const uint64_t idx = gmem_index(*m, g);
+  if (const BackVal* b = backing.file(m->id).at(idx))
+    s += ", gmem index " + hex(idx) + " -> pfn " + hex(idx + b->delta) + " in an order-" + std::to_string(b->order) + " folio";
+  else
+    s += ", gmem index " + hex(idx) + " is a hole";
+  if (const Level* c = inhibit_cap.at(g)) s += ", GUEST_INHIBIT above " + std::string(name(*c));
+  if (const Level* c = table_cap.at(g)) s += ", mirror page table: leaves at most " + std::string(name(*c));
+  if (const DataToken* d = data.at(g); d && d->expected_at(g)) s += ", data " + hex(*d->expected_at(g));
+  if (const uint32_t* p = pins.at(g); p && *p) s += ", pinned x" + std::to_string(*p);
+  return s;
+}
+
+}  // namespace tdxhp::oracle_detail

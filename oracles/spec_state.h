@@ -1,0 +1,132 @@
+// The abstract spec state (DOMAIN.md section 2) over gfn intervals, and the per-step context
+// the checks report into. Every map is an IntervalMap: a 16 TiB slot costs what 2 MiB does.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "domain/interval_map.h"
+#include "domain/types.h"
+#include "oracles/views.h"
+
+namespace tdxhp::oracle_detail {
+
+enum class AcceptState : uint8_t { Pending, Accepted };
+
+// What a guest read of a page must return; Unknown when the spec allows anything.
+struct DataToken {
+  enum Kind : uint8_t { Unknown, Value, BuildPattern } kind = Unknown;
+  uint64_t value = 0;
+  std::optional<uint64_t> expected_at(Gfn g) const {
+    if (kind == Value) return value;
+    if (kind == BuildPattern) return 0xADD0000000000000ULL | g;  // SEMANTICS.md "Setup" 2
+    return std::nullopt;
+  }
+  bool operator==(const DataToken&) const = default;
+};
+
+// One step being checked: the op, what the target said, and the violations found so far.
+struct StepCtx {
+  StepCtx(int64_t i, const Op* o, const Outcome* r, const Observation* ob) : step(i), op(o), out(r), obs(ob) {}
+  int64_t step = 0;
+  const Op* op = nullptr;
+  const Outcome* out = nullptr;
+  const Observation* obs = nullptr;
+  bool vm_died_legally = false;  // KVM_BUG_ON after an injected interrupted-restartable
+  std::vector<Violation> found;
+  void report(std::string inv, GfnRange range, std::string expected, std::string seen) {
+    found.push_back(Violation{std::move(inv), step, range, std::move(expected), std::move(seen)});
+  }
+};
+
+// What leaf changes the current op may make (SEMANTICS.md host/guest ops).
+struct ChangePolicy {
+  bool failed = false;                 // op returned an error: guest-visible change is INV-ATOMIC
+  std::optional<GfnRange> zap;         // private leaves inside may go (convert to shared, punch)
+  std::optional<GfnRange> split_edges; // leaves straddling these edges may split (boundary split)
+  bool ignore_diffs = false;           // TD died mid-op: only the leaves' own rules apply
+
+  static ChangePolicy none() { return {}; }
+  static ChangePolicy failing(std::optional<GfnRange> edges = std::nullopt) {
+    ChangePolicy p;
+    p.failed = true;
+    p.split_edges = edges;
+    return p;
+  }
+  static ChangePolicy zapping(GfnRange r) {  // split at r's edges, zap inside (L3238-3246)
+    ChangePolicy p;
+    p.zap = p.split_edges = r;
+    return p;
+  }
+  static ChangePolicy splitting(GfnRange edges) {
+    ChangePolicy p;
+    p.split_edges = edges;
+    return p;
+  }
+  static ChangePolicy after_death() {
+    ChangePolicy p;
+    p.ignore_diffs = true;
+    return p;
+  }
+};
+
+struct SpecState {
+  SpecState(const Config& c, const Caps& k);
+
+  Config cfg;
+  Caps caps;
+  bool tdx = false;  // Cap::Accept: PENDING/ACCEPTED, mirror root, S-EPT rules
+  std::vector<Memslot> slots;  // sorted by base_gfn
+
+  IntervalMap<Attr> attrs;
+  LeafView priv, shared;
+  BackingView backing;
+  IntervalMap<AcceptState> accept;     // only where a private leaf exists (TDX)
+  IntervalMap<Level> inhibit_cap;      // GUEST_INHIBIT: largest private leaf allowed (INV-ACCEPT)
+  IntervalMap<Level> table_cap;        // mirror page tables never freed (INV-NOPROMOTE)
+  IntervalMap<DataToken> data;
+  IntervalMap<uint32_t> pins;
+  IntervalMap<bool> pfns_in_4k_leaves; // host pfn -> mapped by a private 4K leaf (INV-PAMT)
+  std::array<std::array<uint32_t, 3>, 5> armed{};  // [FaultSite][FaultKind] remaining injections
+  bool runnable = false;
+  bool dead = false;
+  uint64_t cache_underflows = 0;
+
+  // ---- queries (spec_state.cpp)
+  const Memslot* slot_at(Gfn g) const;
+  const Memslot* slot_of(const GfnRange& r) const;  // the one slot wholly holding r, if any
+  bool covered_by_slots(const GfnRange& r) const;
+  uint64_t gmem_index(const Memslot& m, Gfn g) const { return m.gmem_offset + (g - m.base_gfn); }
+  Gfn gfn_of_index(const Memslot& m, uint64_t idx) const { return m.base_gfn + (idx - m.gmem_offset); }
+  Attr attr_at(Gfn g) const;
+  bool all_attr(const GfnRange& r, Attr a) const;
+  uint32_t& armed_count(FaultSite s, FaultKind k) { return armed[size_t(s)][size_t(k)]; }
+  bool is_armed(FaultSite s, FaultKind k) const { return armed[size_t(s)][size_t(k)] > 0; }
+  Level max_level_now() const;  // INV-LEVELCAP for the current lifecycle and config
+  bool allows_private_2m(Gfn block) const;  // INV-LIVE preconditions, from the pre-step state
+  std::string describe_gfn(Gfn g) const;
+
+  // ---- learning from an observation (learn.cpp)
+  void learn(StepCtx& c, const ChangePolicy& p);
+  void check_private_run(StepCtx& c, const LeafRun& r);
+  void check_shared_run(StepCtx& c, const LeafRun& r);
+  void check_backed(StepCtx& c, Gfn a, Gfn b, const LeafVal& v);  // INV-CONTIG against gmem
+  void check_inhibit_over(StepCtx& c, const GfnRange& r);          // INV-ACCEPT one-way inhibit
+  void check_private_gone(StepCtx& c, const GfnRange& r, const char* why);  // INV-PRECISE
+
+  // ---- events, kernel log, internals (checks_events.cpp)
+  void check_events(StepCtx& c);
+  void check_internals(StepCtx& c);
+
+  // ---- ops (checks_ops.cpp): allowed outcomes from the pre-step state, then learning
+  void on_op(StepCtx& c);
+  void lower_cap_inhibit(Gfn block, Level block_level, Level cap);
+};
+
+std::string leaf_words(Gfn start, uint64_t npages, const LeafVal& v, bool is_private = true);
+GfnRange op_range(const Op& op);
+
+}  // namespace tdxhp::oracle_detail

@@ -1,0 +1,107 @@
+#include "oracles/views.h"
+
+#include <algorithm>
+#include <tuple>
+
+namespace tdxhp::oracle_detail {
+
+namespace {
+
+template <class V>
+using Pieces = std::vector<std::tuple<uint64_t, uint64_t, V>>;
+
+// Walks two sorted, disjoint piece lists inside [s, e) and emits every stretch where they
+// differ (a value on one side only, or different values). Cost: O(|a| + |b|).
+template <class V, class Out>
+void diff_pieces(const Pieces<V>& a, const Pieces<V>& b, uint64_t s, uint64_t e, Out&& out) {
+  size_t i = 0, j = 0;
+  uint64_t cur = s;
+  while (cur < e) {
+    while (i < a.size() && std::get<1>(a[i]) <= cur) ++i;
+    while (j < b.size() && std::get<1>(b[j]) <= cur) ++j;
+    const bool in_a = i < a.size() && std::get<0>(a[i]) <= cur;
+    const bool in_b = j < b.size() && std::get<0>(b[j]) <= cur;
+    uint64_t next = e;
+    if (i < a.size()) next = std::min(next, in_a ? std::get<1>(a[i]) : std::get<0>(a[i]));
+    if (j < b.size()) next = std::min(next, in_b ? std::get<1>(b[j]) : std::get<0>(b[j]));
+    std::optional<V> va, vb;
+    if (in_a) va = std::get<2>(a[i]);
+    if (in_b) vb = std::get<2>(b[j]);
+    if (va != vb) out(cur, next, va, vb);
+    cur = next;
+  }
+}
+
+template <class V>
+Pieces<V> collect(const IntervalMap<V>& m, uint64_t s, uint64_t e) {
+  Pieces<V> p;
+  m.for_each(s, e, [&](uint64_t a, uint64_t b, const V& v) { p.emplace_back(a, b, v); });
+  return p;
+}
+
+}  // namespace
+
+std::vector<LeafChange> LeafView::apply(const LeafWindow& w) {
+  const uint64_t s = w.range.start, e = w.range.end();
+  Pieces<LeafVal> before = collect(map_, s, e), after;
+  for (const LeafRun& r : w.runs) {
+    const uint64_t a = std::max(r.range.start, s), b = std::min(r.range.end(), e);
+    if (a < b) after.emplace_back(a, b, LeafVal{r.level, r.pfn - r.range.start});
+  }
+  std::sort(after.begin(), after.end(), [](auto& x, auto& y) { return std::get<0>(x) < std::get<0>(y); });
+  std::vector<LeafChange> changes;
+  diff_pieces<LeafVal>(before, after, s, e, [&](uint64_t a, uint64_t b, auto& va, auto& vb) {
+    changes.push_back(LeafChange{a, b, va, vb});
+  });
+  map_.erase(s, e);
+  for (auto& [a, b, v] : after) map_.assign(a, b, v);
+  return changes;
+}
+
+std::optional<std::pair<Gfn, LeafVal>> LeafView::leaf_at(Gfn g) const {
+  const LeafVal* v = map_.at(g);
+  if (!v) return std::nullopt;
+  return std::make_pair(align_down(g, v->level), *v);
+}
+
+std::vector<BackChange> BackingView::apply(const BackingWindow& w) {
+  IntervalMap<BackVal>& f = files_[w.slot];
+  const uint64_t s = w.index, e = w.index + w.npages;
+  Pieces<BackVal> before = collect(f, s, e), after;
+  for (const BackingRun& r : w.runs) {
+    const uint64_t a = std::max(r.index, s), b = std::min(r.index + r.npages, e);
+    if (a < b && r.allocated) after.emplace_back(a, b, BackVal{r.pfn - r.index, r.folio_order});
+  }
+  std::sort(after.begin(), after.end(), [](auto& x, auto& y) { return std::get<0>(x) < std::get<0>(y); });
+  std::vector<BackChange> changes;
+  diff_pieces<BackVal>(before, after, s, e, [&](uint64_t a, uint64_t b, auto& va, auto& vb) {
+    changes.push_back(BackChange{w.slot, a, b, va, vb});
+  });
+  f.erase(s, e);
+  for (auto& [a, b, v] : after) f.assign(a, b, v);
+  return changes;
+}
+
+const IntervalMap<BackVal>& BackingView::file(uint32_t slot) const {
+  static const IntervalMap<BackVal> kEmpty;
+  auto it = files_.find(slot);
+  return it == files_.end() ? kEmpty : it->second;
+}
+
+void lower_cap(IntervalMap<Level>& caps, uint64_t s, uint64_t e, Level cap) {
+  std::vector<std::pair<uint64_t, uint64_t>> gaps;
+  caps.for_each_gap(s, e, [&](uint64_t a, uint64_t b) { gaps.emplace_back(a, b); });
+  caps.update(s, e, [&](uint64_t, uint64_t, Level& v) { v = std::min(v, cap); });
+  for (auto [a, b] : gaps) caps.assign(a, b, cap);
+}
+
+std::optional<std::pair<GfnRange, Level>> cap_below(const IntervalMap<Level>& caps, uint64_t s, uint64_t e,
+                                                    Level level) {
+  std::optional<std::pair<GfnRange, Level>> found;
+  caps.for_each(s, e, [&](uint64_t a, uint64_t b, Level v) {
+    if (v < level && (!found || v < found->second)) found = std::make_pair(GfnRange{a, b - a}, v);
+  });
+  return found;
+}
+
+}  // namespace tdxhp::oracle_detail
