@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "guest.h"
@@ -271,6 +272,31 @@ static int add_test_slot(struct tkvm_vm *vm, const struct tkvm_config *cfg, uint
 	return 0;
 }
 
+static uint64_t elf_pages(void)
+{
+	struct stat st;
+
+	return stat("/proc/self/exe", &st) ? 16384 : (uint64_t)st.st_size / PAGE_4K + 1;
+}
+
+/* __vm_create() of libkvm 6.12 with memslot 0 sized for the ELF (its own size is fixed at
+ * ~2 MiB plus page tables, too small for tdxhp). Same steps, in the same order. */
+static struct kvm_vm *create_vm_with_room(struct vm_shape shape, uint64_t slot0_pages)
+{
+	struct kvm_vm *vm = ____vm_create(shape);
+	struct userspace_mem_region *slot0;
+	int i;
+
+	vm_userspace_mem_region_add(vm, VM_MEM_SRC_ANONYMOUS, 0, 0, slot0_pages, 0);
+	for (i = 0; i < NR_MEM_REGIONS; i++)
+		vm->memslots[i] = 0;
+	kvm_vm_elf_load(vm, program_invocation_name);
+	slot0 = memslot2region(vm, 0);
+	ucall_init(vm, slot0->region.guest_phys_addr + slot0->region.memory_size);
+	kvm_arch_vm_post_create(vm);
+	return vm;
+}
+
 struct tkvm_vm *tkvm_create(const struct tkvm_config *cfg, char *why, size_t why_len)
 {
 	struct tkvm_host host;
@@ -308,7 +334,10 @@ struct tkvm_vm *tkvm_create(const struct tkvm_config *cfg, char *why, size_t why
 
 	vm = calloc(1, sizeof(*vm));
 	vm->flavour = cfg->flavour;
-	vm->vm = __vm_create_shape_with_one_vcpu(shape, &vm->vcpu, 0, guest_command_loop);
+	/* libkvm copies the running ELF into memslot 0 but sizes that slot for small test
+	 * binaries; tdxhp (sanitized, C++) is larger, so reserve room for all of it. */
+	vm->vm = create_vm_with_room(shape, elf_pages() + 1024);
+	vm->vcpu = vm_vcpu_add(vm->vm, 0, guest_command_loop);
 	vm->nslots = cfg->nslots;
 	max_gpa = 1ULL << (vm->vm->pa_bits < 46 ? vm->vm->pa_bits : 46);
 	for (i = 0; i < cfg->nslots; i++) {

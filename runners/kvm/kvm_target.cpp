@@ -1,0 +1,286 @@
+#include "runners/kvm/kvm_target.h"
+
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <string_view>
+
+#include "domain/describe.h"
+#include "runners/kvm/lib/tdxhp_kvm.h"
+#include "runners/kvm/observers/kmsg.h"
+#include "runners/kvm/worker.h"
+
+namespace tdxhp::kvm {
+namespace {
+
+using namespace std::chrono_literals;
+constexpr auto kSetupTimeout = 60s;
+constexpr auto kStepTimeout = 10s;  // a guest command is microseconds; 10 s means hung
+
+tkvm_host host_facts() {
+  tkvm_host h;
+  tkvm_probe_host(&h);
+  return h;
+}
+
+bool kmsg_readable(std::string* why) {
+  KmsgObserver k;
+  return k.open(why);
+}
+
+// Why tdx cannot run here (empty when it could be tried).
+std::string tdx_absence(const tkvm_host& h) {
+  if (!(h.vm_types & (1ULL << 5)))
+    return std::string("KVM_X86_TDX_VM not in KVM_CAP_VM_TYPES") +
+           (h.tdx_enabled == 0 ? " (kvm_intel.tdx=N)"
+            : h.tdx_enabled < 0 ? " (no kvm_intel tdx parameter: not a TDX-capable kvm_intel)"
+                                : "");
+  return "the TD boot path (reset-vector trampoline into the guest command loop) is not "
+         "implemented yet; TD init/finalize ioctls and guest TDCALLs exist in lib/tdx.c";
+}
+
+std::string swprot_absence(const tkvm_host& h) {
+  if (!(h.vm_types & (1ULL << 1)))
+    return "KVM_X86_SW_PROTECTED_VM not in KVM_CAP_VM_TYPES (kernel needs "
+           "CONFIG_KVM_SW_PROTECTED_VM and TDP; run it through the vm target)";
+  if (!(h.swprot_attributes & (1ULL << 3)))
+    return "SW-protected VM lacks KVM_MEMORY_ATTRIBUTE_PRIVATE";
+  return {};
+}
+
+std::string plain_absence(const tkvm_host& h) {
+  if (!h.dev_kvm) return h.error;
+  if (!(h.vm_types & 1ULL) && h.vm_types != 0) return "default VM type not offered";
+  return {};
+}
+
+Caps caps_for(const std::string& flavour, const tkvm_host& h) {
+  Caps c;
+  auto no = [&](Cap cap, std::string why) { c.missing[cap] = std::move(why); };
+  auto yes = [&](Cap cap) { c.has.insert(cap); };
+  bool tdx = flavour == "tdx", swprot = flavour == "swprot";
+  yes(Cap::GuestData);
+  yes(Cap::PunchHole);  // gmem fallocate (plain without mmap-able gmem: the slot's memfd)
+  if (tdx || swprot) {
+    yes(Cap::PrivateMemory);
+    yes(Cap::Attributes);
+  } else {
+    no(Cap::PrivateMemory, "plain VM: no private memory (default VM type)");
+    no(Cap::Attributes, "plain VM: KVM_CAP_MEMORY_ATTRIBUTES is 0x" + hex(h.attributes).substr(2) +
+                            " on a default VM");
+  }
+  if (tdx) {
+    yes(Cap::Accept);
+    yes(Cap::MapGpa);
+  } else {
+    no(Cap::Accept, "TDG.MEM.PAGE.ACCEPT exists only in a TD");
+    no(Cap::MapGpa, "TDVMCALL MapGPA exists only in a TD");
+  }
+  if (h.pre_fault)
+    yes(Cap::Prefault);
+  else
+    no(Cap::Prefault, "KVM_CAP_PRE_FAULT_MEMORY is 0 (needs a TDP MMU; " +
+                          std::string(h.kvm_module) + " here)");
+  no(Cap::InPlaceConversion, "no gmem conversion ioctl in this uAPI (hugetlb in-place series)");
+  no(Cap::HugeBacking, "guest_memfd allocates 4K folios only in this kernel");
+  no(Cap::Pin, "no userspace way to pin guest_memfd pages");
+  no(Cap::FaultInjection, "real kernel: SEAMCALL/allocation faults cannot be injected");
+  no(Cap::Internals, "DPAMT, split cache and S-EPT internals are visible only in the sim");
+  no(Cap::EventLog, "per-step event log is the sim's");
+  no(Cap::LeafLevels, "tracefs kvmmmu replay into leaf windows is not implemented yet");
+  no(Cap::Backing, "gmem backing (pfn/folio via /proc/kpageflags) is not implemented yet");
+  std::string why;
+  if (kmsg_readable(&why))
+    yes(Cap::KernelLog);
+  else
+    no(Cap::KernelLog, why);
+  return c;
+}
+
+class KvmTarget final : public Target {
+ public:
+  KvmTarget(std::string flavour, tkvm_host host)
+      : flavour_(std::move(flavour)), host_(host), caps_(caps_for(flavour_, host_)) {}
+
+  std::string name() const override { return "kvm/" + flavour_; }
+  Caps caps() const override { return caps_; }
+
+  int setup(const Config& cfg, std::string* why) override {
+    auto refuse = [&](std::string w) {
+      if (why) *why = name() + ": " + std::move(w);
+      return -EOPNOTSUPP;
+    };
+    if (cfg.backing != BackingKind::Page4K)
+      return refuse(std::string("backing ") + std::string(tdxhp::name(cfg.backing)) + ": " +
+                    caps_.missing.at(Cap::HugeBacking));
+    if (cfg.attr_mode == AttrMode::InPlace)
+      return refuse(caps_.missing.at(Cap::InPlaceConversion));
+    if (!cfg.build_pages.empty() && flavour_ != "tdx")
+      return refuse("build pages (TDH.MEM.PAGE.ADD) exist only for a TD");
+    if (cfg.slots.size() > TKVM_MAX_SLOTS) return refuse("more than 8 memslots");
+    tkvm_config c{};
+    c.flavour = flavour_ == "tdx" ? TKVM_TDX : flavour_ == "swprot" ? TKVM_SWPROT : TKVM_PLAIN;
+    c.backing = TKVM_BACK_4K;
+    c.initially_private = cfg.initially_private;
+    c.nslots = static_cast<uint32_t>(cfg.slots.size());
+    for (size_t i = 0; i < cfg.slots.size(); ++i) {
+      const Memslot& m = cfg.slots[i];
+      c.slots[i] = {m.id, m.base_gfn, m.npages, m.gmem_offset, m.hva_offset};
+    }
+    build_gfns_.clear();
+    for (const GfnRange& r : cfg.build_pages)
+      for (Gfn g = r.start; g < r.end(); ++g) build_gfns_.push_back(g);
+    c.nbuild = static_cast<uint32_t>(build_gfns_.size());
+    c.build_gfns = build_gfns_.data();
+    kmsg_.open(nullptr);
+    setup_findings_.clear();
+    int r = worker_.start(c, kSetupTimeout, why);
+    if (r && why) *why = name() + ": " + *why;
+    first_observe_ = true;
+    return r;
+  }
+
+  Outcome apply(const Op& op) override {
+    WorkerRequest q;
+    Outcome out;
+    bool supported = std::visit([&](const auto& o) { return to_request(o, q); }, op);
+    if (!supported) {
+      out.unsupported = true;
+      out.note = name() + " cannot do " + std::string(op_kind(op));
+      return out;
+    }
+    WorkerReply r = worker_.call(q, kStepTimeout, &out.note);
+    out.err = r.err;
+    out.tdx_status = r.tdx_status;
+    out.ve = r.ve;
+    if (q.kind == Request::Access && !q.write && r.err == 0) out.read = r.value;
+    vm_dead_ = vm_dead_ || r.vm_dead;
+    return out;
+  }
+
+  Observation observe() override {
+    Observation o;
+    o.kernel_log = kmsg_.take_findings();
+    o.vm_dead = vm_dead_ || !worker_.alive();
+    first_observe_ = false;
+    return o;
+  }
+
+  Observation teardown() override {
+    worker_.stop();
+    Observation o;
+    o.kernel_log = kmsg_.take_findings();  // teardown WARNs belong to this case too
+    o.vm_dead = vm_dead_;
+    vm_dead_ = false;
+    return o;
+  }
+
+ private:
+  bool to_request(const Access& a, WorkerRequest& q) {
+    q.kind = Request::Access;
+    q.gfn = a.gfn;
+    q.write = a.write;
+    q.value = a.value;
+    return true;
+  }
+  bool to_request(const Accept& a, WorkerRequest& q) {
+    q.kind = Request::Accept;
+    q.gfn = a.gfn;
+    q.level = static_cast<uint32_t>(a.level);
+    return caps_(Cap::Accept);
+  }
+  bool to_request(const MapGpa& m, WorkerRequest& q) {
+    q.kind = Request::MapGpa;
+    q.gfn = m.range.start;
+    q.npages = m.range.npages;
+    q.to_private = m.to == Attr::Private;
+    return caps_(Cap::MapGpa);
+  }
+  bool to_request(const Convert& c, WorkerRequest& q) {
+    q.kind = Request::Convert;
+    q.gfn = c.range.start;
+    q.npages = c.range.npages;
+    q.to_private = c.to == Attr::Private;
+    return caps_(Cap::Attributes);
+  }
+  bool to_request(const PunchHole& p, WorkerRequest& q) {
+    q.kind = Request::Punch;
+    q.gfn = p.range.start;
+    q.npages = p.range.npages;
+    return caps_(Cap::PunchHole);
+  }
+  bool to_request(const Prefault& p, WorkerRequest& q) {
+    q.kind = Request::Prefault;
+    q.gfn = p.range.start;
+    q.npages = p.range.npages;
+    return caps_(Cap::Prefault);
+  }
+  bool to_request(const Pin&, WorkerRequest&) { return false; }
+  bool to_request(const Unpin&, WorkerRequest&) { return false; }
+  bool to_request(const Inject&, WorkerRequest&) { return false; }
+
+  std::string flavour_;
+  tkvm_host host_;
+  Caps caps_;
+  Worker worker_;
+  KmsgObserver kmsg_;
+  std::vector<uint64_t> build_gfns_;
+  std::vector<std::string> setup_findings_;
+  bool vm_dead_ = false, first_observe_ = true;
+};
+
+}  // namespace
+
+Probe probe() {
+  tkvm_host h = host_facts();
+  Probe p;
+  auto line = [&](std::string s) { p.report.push_back(std::move(s)); };
+  if (!h.dev_kvm) {
+    line("kvm: unusable: " + std::string(h.error));
+    return p;
+  }
+  line(std::string("kvm: /dev/kvm via ") + (h.kvm_module[0] ? h.kvm_module : "unknown module") +
+       ", VM types 0x" + hex(h.vm_types).substr(2) + ", guest_memfd flags 0x" +
+       hex(h.gmem_flags).substr(2) + ", pre-fault " + (h.pre_fault ? "yes" : "no"));
+  if (h.tdx_huge_page >= 0)
+    line(std::string("kvm: kvm_intel.tdx_huge_page=") + (h.tdx_huge_page ? "Y" : "N"));
+  if (h.vm_memory_attributes >= 0)
+    line(std::string("kvm: kvm.vm_memory_attributes=") + (h.vm_memory_attributes ? "Y" : "N"));
+  struct Choice {
+    const char* name;
+    std::string why_not;
+  } choices[] = {{"tdx", tdx_absence(h)}, {"swprot", swprot_absence(h)}, {"plain", plain_absence(h)}};
+  for (auto& c : choices) {
+    if (c.why_not.empty()) {
+      line(std::string("kvm/") + c.name + ": available");
+      if (p.flavour.empty()) p.flavour = c.name;
+    } else {
+      line(std::string("kvm/") + c.name + ": absent: " + c.why_not);
+    }
+  }
+  if (!p.flavour.empty()) {
+    p.caps = caps_for(p.flavour, h);
+    for (auto& [cap, why] : p.caps.missing)
+      line("kvm/" + p.flavour + ": no " + std::string(name(cap)) + ": " + why);
+  }
+  return p;
+}
+
+std::unique_ptr<Target> make_target(const std::string& flavour, std::string* why) {
+  tkvm_host h = host_facts();
+  std::string chosen = flavour;
+  if (chosen.empty()) chosen = probe().flavour;
+  std::string absent = chosen == "tdx"      ? tdx_absence(h)
+                       : chosen == "swprot" ? swprot_absence(h)
+                       : chosen == "plain"  ? plain_absence(h)
+                       : chosen.empty()     ? "no kvm flavour available on this host"
+                                            : "unknown kvm flavour '" + chosen + "'";
+  if (!absent.empty()) {
+    if (why) *why = "kvm/" + chosen + ": " + absent;
+    return nullptr;
+  }
+  return std::make_unique<KvmTarget>(chosen, h);
+}
+
+}  // namespace tdxhp::kvm

@@ -1,0 +1,99 @@
+// End-to-end driver of the kvm target on this host: a plain VM, guest writes and reads,
+// a punched hole reads back zero (INV-DATA), observations and teardown. SKIPs (with the
+// reason) where /dev/kvm or the plain flavour is absent.
+#include <gtest/gtest.h>
+
+#include <cerrno>
+
+#include "runners/kvm/kvm_target.h"
+#include "runners/kvm/observers/kmsg.h"
+
+namespace tdxhp::kvm {
+namespace {
+
+std::unique_ptr<Target> plain_or_skip(std::string* why) { return make_target("plain", why); }
+
+Config one_slot() {
+  Config c;
+  c.backing = BackingKind::Page4K;
+  c.slots.push_back(Memslot{0, 0x200, 1024, 0, 0});
+  return c;
+}
+
+TEST(KvmProbe, ReportsEveryFlavour) {
+  Probe p = probe();
+  ASSERT_FALSE(p.report.empty());
+  int flavour_lines = 0;
+  for (auto& l : p.report)
+    if (l.rfind("kvm/tdx:", 0) == 0 || l.rfind("kvm/swprot:", 0) == 0 || l.rfind("kvm/plain:", 0) == 0)
+      ++flavour_lines;
+  if (p.report.size() == 1 && p.report[0].rfind("kvm: unusable", 0) == 0)
+    GTEST_SKIP() << p.report[0];
+  EXPECT_GE(flavour_lines, 3);
+}
+
+TEST(KvmPlain, WriteReadPunchReadsZero) {
+  std::string why;
+  auto t = plain_or_skip(&why);
+  if (!t) GTEST_SKIP() << why;
+  ASSERT_EQ(t->setup(one_slot(), &why), 0) << why;
+  Outcome w = t->apply(Access{0x205, true, 0xfeedULL});
+  ASSERT_EQ(w.err, 0) << w.note;
+  Outcome r = t->apply(Access{0x205, false, 0});
+  ASSERT_EQ(r.err, 0) << r.note;
+  ASSERT_TRUE(r.read.has_value());
+  EXPECT_EQ(*r.read, 0xfeedULL);
+  Outcome neighbour = t->apply(Access{0x206, false, 0});
+  EXPECT_EQ(neighbour.read.value_or(1), 0u);  // never written: zero-filled gmem
+  EXPECT_EQ(t->apply(Access{0x206, true, 0x42}).err, 0);
+
+  EXPECT_EQ(t->apply(PunchHole{{0x205, 1}}).err, 0);
+  Outcome after = t->apply(Access{0x205, false, 0});
+  ASSERT_EQ(after.err, 0) << after.note;
+  EXPECT_EQ(after.read.value_or(1), 0u) << "punched gfn 0x205 must read zero";
+  EXPECT_EQ(t->apply(Access{0x206, false, 0}).read.value_or(0), 0x42u)
+      << "gfn 0x206 outside the punched range must keep its data";
+
+  Observation o = t->observe();
+  EXPECT_FALSE(o.vm_dead);
+  EXPECT_TRUE(o.kernel_log.empty()) << o.kernel_log.front();
+  t->teardown();
+}
+
+TEST(KvmPlain, ExpectedErrorsAndUnsupportedOps) {
+  std::string why;
+  auto t = plain_or_skip(&why);
+  if (!t) GTEST_SKIP() << why;
+  ASSERT_EQ(t->setup(one_slot(), &why), 0) << why;
+  EXPECT_EQ(t->apply(Access{0x10, false, 0}).err, -EFAULT);    // outside every slot
+  EXPECT_EQ(t->apply(PunchHole{{0x5ff, 2}}).err, -EINVAL);     // runs past the slot end
+  EXPECT_TRUE(t->apply(Accept{0x200, Level::L4K}).unsupported);
+  EXPECT_TRUE(t->apply(Convert{{0x200, 1}, Attr::Shared}).unsupported);
+  EXPECT_TRUE(t->apply(Inject{}).unsupported);
+  t->teardown();
+}
+
+TEST(KvmPlain, RefusesConfigsItCannotBuild) {
+  std::string why;
+  auto t = plain_or_skip(&why);
+  if (!t) GTEST_SKIP() << why;
+  Config c = one_slot();
+  c.backing = BackingKind::Hugetlb2M;
+  EXPECT_EQ(t->setup(c, &why), -EOPNOTSUPP);
+  EXPECT_NE(why.find("4K folios only"), std::string::npos) << why;
+}
+
+TEST(KvmKmsg, RecognisesKernelSelfChecks) {
+  EXPECT_TRUE(KmsgObserver::is_finding("WARNING: CPU: 1 PID: 42 at arch/x86/kvm/mmu/tdp_mmu.c:123"));
+  EXPECT_TRUE(KmsgObserver::is_finding("kernel BUG at mm/huge_memory.c:2000!"));
+  EXPECT_FALSE(KmsgObserver::is_finding("kvm: vcpu 0 unhandled rdmsr"));
+}
+
+TEST(KvmTarget, UnknownFlavourSaysWhy) {
+  std::string why;
+  EXPECT_EQ(make_target("sev", &why), nullptr);
+  EXPECT_NE(why.find("unknown kvm flavour"), std::string::npos) << why;
+}
+
+}  // namespace
+}  // namespace tdxhp::kvm

@@ -1,0 +1,29 @@
+// A child process that owns one VM and serves WorkerRequests; the parent's watchdog turns a
+// hung vCPU or a dead worker into an error reply instead of a hang (DESIGN.md robustness).
+#pragma once
+
+#include <chrono>
+#include <string>
+
+#include "lib/tdxhp_kvm.h"
+#include "runners/kvm/worker_protocol.h"
+
+namespace tdxhp::kvm {
+
+class Worker {
+ public:
+  ~Worker();
+  // Forks, builds the VM in the child. 0, or -errno with *why (the child's words).
+  int start(const tkvm_config& cfg, std::chrono::milliseconds timeout, std::string* why);
+  // One round trip. A timeout kills the child: err -ETIME, vm_dead; a dead child: -EIO.
+  WorkerReply call(const WorkerRequest&, std::chrono::milliseconds timeout, std::string* note);
+  void stop();
+  bool alive() const { return pid_ > 0; }
+
+ private:
+  std::string log_tail() const;
+  void kill_child();
+  int pid_ = -1, sock_ = -1, log_fd_ = -1;
+};
+
+}  // namespace tdxhp::kvm
