@@ -1,0 +1,100 @@
+"""Finding and running the tdxhp binary; a run never loses its output, even when tdxhp dies."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_BINARY = REPO_ROOT / "build" / "runners" / "cli" / "tdxhp"
+
+# tdxhp exit codes (DESIGN.md "Running", kselftest's skip is 4).
+EXIT_PASS, EXIT_FAIL, EXIT_USAGE, EXIT_SKIP = 0, 1, 2, 4
+
+
+class OrchestrationError(Exception):
+    """Stops the whole nightly/gate with exit code 2: the tool or its input is unusable."""
+
+
+def find_tdxhp(explicit: str | None = None) -> Path:
+    """The binary from --tdxhp, else $TDXHP, else the default build location."""
+    if explicit:
+        source, candidate = "--tdxhp", Path(explicit)
+    elif os.environ.get("TDXHP"):
+        source, candidate = "$TDXHP", Path(os.environ["TDXHP"])
+    else:
+        source, candidate = "default location", DEFAULT_BINARY
+    if not candidate.exists():
+        raise OrchestrationError(
+            f"tdxhp binary not found at {candidate} ({source}); build it with `make build` "
+            f"or point --tdxhp / $TDXHP at it")
+    if candidate.is_dir() or not os.access(candidate, os.X_OK):
+        raise OrchestrationError(f"tdxhp at {candidate} ({source}) is not an executable file")
+    return candidate.resolve()
+
+
+@dataclass
+class Invocation:
+    """One finished (or killed) tdxhp process and where its output went."""
+    label: str                 # names the run in every message, e.g. "run 17 (sim, seed 42)"
+    argv: list[str]
+    returncode: int | None     # negative: killed by that signal (Python's convention)
+    timed_out: bool
+    seconds: float
+    stdout_path: Path
+    stderr_path: Path
+
+    @property
+    def signal_name(self) -> str | None:
+        if self.returncode is None or self.returncode >= 0:
+            return None
+        try:
+            return signal.Signals(-self.returncode).name
+        except ValueError:
+            return f"signal {-self.returncode}"
+
+    def stderr_tail(self, lines: int = 12) -> str:
+        try:
+            text = self.stderr_path.read_text(errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.rstrip().splitlines()[-lines:])
+
+
+def invoke(binary: Path, args: list[str], label: str, log_dir: Path, timeout: float) -> Invocation:
+    """Runs tdxhp with stdout/stderr going to files under log_dir (so a kill keeps them).
+
+    A run that outlives `timeout` is a hang: its process group is killed and the
+    invocation is marked timed_out (DESIGN.md: a hang is a reported failure).
+    If this process is interrupted, the child is killed too, then the interrupt propagates.
+    """
+    log_dir.mkdir(parents=True, exist_ok=True)
+    stdout_path, stderr_path = log_dir / "stdout.txt", log_dir / "stderr.txt"
+    argv = [str(binary), *args]
+    started = time.monotonic()
+    timed_out = False
+    with open(stdout_path, "wb") as out, open(stderr_path, "wb") as err:
+        proc = subprocess.Popen(argv, stdout=out, stderr=err, stdin=subprocess.DEVNULL,
+                                start_new_session=True)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+            _kill_group(proc)
+        except BaseException:
+            _kill_group(proc)
+            raise
+    return Invocation(label, argv, proc.returncode, timed_out, time.monotonic() - started,
+                      stdout_path, stderr_path)
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait()

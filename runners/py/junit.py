@@ -1,0 +1,52 @@
+"""JUnit XML for CI: one testcase per property run and per replayed case.
+
+Known failures (in the baseline) are reported as skipped with the baseline note, never as
+passes; new failures are <failure>; properties the target cannot run are skipped with the reason.
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from runners.py import atomic
+
+
+@dataclass
+class TestCase:
+    classname: str
+    name: str
+    seconds: float = 0.0
+    status: str = "pass"        # pass | fail | skip
+    message: str = ""           # failure/skip message (one line)
+    details: str = ""           # body text: violation, case file, reproduce command
+
+
+@dataclass
+class Suite:
+    name: str
+    cases: list[TestCase] = field(default_factory=list)
+
+
+def render(suites: list[Suite]) -> str:
+    root = ET.Element("testsuites", name="tdxhp-gate")
+    for s in suites:
+        el = ET.SubElement(root, "testsuite", name=s.name, tests=str(len(s.cases)),
+                           failures=str(sum(c.status == "fail" for c in s.cases)),
+                           skipped=str(sum(c.status == "skip" for c in s.cases)), errors="0",
+                           time=f"{sum(c.seconds for c in s.cases):.3f}")
+        for c in s.cases:
+            tc = ET.SubElement(el, "testcase", classname=c.classname, name=c.name, time=f"{c.seconds:.3f}")
+            if c.status == "fail":
+                ET.SubElement(tc, "failure", message=c.message).text = c.details or c.message
+            elif c.status == "skip":
+                ET.SubElement(tc, "skipped", message=c.message)
+                if c.details:
+                    ET.SubElement(tc, "system-out").text = c.details
+    ET.indent(root)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+
+
+def write(path: Path, suites: list[Suite]) -> None:
+    atomic.write_text(path, render(suites))

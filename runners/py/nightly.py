@@ -1,0 +1,217 @@
+"""Nightly fuzz campaign: loop `tdxhp run` with fresh seeds over targets and properties until the
+time budget is spent; de-duplicate failures by signature, keep the shortest case per signature,
+and rewrite the report after every run. `--out` on an existing campaign resumes it.
+
+  /usr/bin/python3 -m runners.py.nightly --hours 8 --out out/nightly
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import secrets
+import signal
+import sys
+import time
+from pathlib import Path
+
+if __package__ in (None, ""):   # run as a script: make `runners.py` importable from the repo root
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from runners.py import atomic, report  # noqa: E402
+from runners.py.corpus import Corpus  # noqa: E402
+from runners.py.invoke import EXIT_USAGE, Invocation, OrchestrationError, find_tdxhp, invoke  # noqa: E402
+from runners.py.journal import Journal, load_settings, save_settings  # noqa: E402
+from runners.py.results import RunOutcome, collect_run  # noqa: E402
+
+MIN_RUN_SECONDS = 1
+MAX_UNREADABLE_IN_A_ROW = 5   # tdxhp that never writes readable results is broken, not a finding per run
+HANG_GRACE_SECONDS = 120   # beyond twice the run budget, a tdxhp run counts as hung
+
+
+def parse_args(argv):
+    ap = argparse.ArgumentParser(prog="nightly", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", default="out/nightly", help="campaign directory; an existing one is resumed")
+    budget = ap.add_mutually_exclusive_group()
+    budget.add_argument("--hours", type=float, help="total budget in hours (default 8)")
+    budget.add_argument("--seconds", type=float, help="total budget in seconds")
+    ap.add_argument("--target", action="append", dest="targets", help="sim|kvm, repeatable (default sim)")
+    ap.add_argument("--property", action="append", dest="properties",
+                    help="property id, repeatable; runs rotate over them (default: all in every run)")
+    ap.add_argument("--run-seconds", type=int, help="budget of each tdxhp run (default 300)")
+    ap.add_argument("--seed", type=int, help="base seed: run N uses seed+N (default: fresh random seeds)")
+    ap.add_argument("--mutant", action="append", dest="mutants", help="sim mutant passed to every run")
+    ap.add_argument("--tdxhp", help="tdxhp binary (default $TDXHP or build/runners/cli/tdxhp)")
+    return ap.parse_args(argv)
+
+
+def merge_settings(args, stored: dict | None) -> dict:
+    """Stored settings of a resumed campaign, overridden by whatever was given again."""
+    s = dict(stored or {"budget_seconds": 8 * 3600, "targets": ["sim"], "properties": None,
+                        "run_seconds": 300, "seed": None, "mutants": [], "tdxhp": None})
+    if args.hours is not None:
+        s["budget_seconds"] = args.hours * 3600
+    if args.seconds is not None:
+        s["budget_seconds"] = args.seconds
+    for key in ("targets", "properties", "run_seconds", "seed", "mutants", "tdxhp"):
+        if getattr(args, key) is not None:
+            s[key] = getattr(args, key)
+    if s["budget_seconds"] <= 0 or s["run_seconds"] < MIN_RUN_SECONDS:
+        raise OrchestrationError("budget and --run-seconds must be positive")
+    return s
+
+
+def _hms(seconds: float) -> str:
+    seconds = int(seconds)
+    return f"{seconds // 3600:02d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+
+
+class Campaign:
+    def __init__(self, out_dir: Path, settings: dict, binary: Path):
+        self.out_dir, self.settings, self.binary = out_dir, settings, binary
+        self.journal = Journal(out_dir)
+        self.corpus = Corpus(out_dir / "corpus")
+
+    def record(self, index: int, prop: str | None, outcome: RunOutcome, elapsed_before: float,
+               started_at: float, interrupted: bool = False) -> dict:
+        """Corpus first, then the journal line: a kill in between re-harvests, and offering is idempotent."""
+        corpus = {f.signature: self.corpus.offer(f) for f in outcome.failures}
+        rec = {"index": index, "property": prop, "elapsed_before": elapsed_before, "started_at": started_at,
+               "interrupted": interrupted, "corpus": corpus, "outcome": outcome.to_dict()}
+        self.journal.append(rec)
+        return rec
+
+    def write_report(self, state: str) -> Path:
+        return report.write(self.out_dir, self.journal, self.corpus, self.settings, state)
+
+    def harvest_interrupted(self) -> None:
+        """Runs that started but never reached the journal (nightly killed): keep their partial results."""
+        for started_file in sorted((self.out_dir / "runs").glob("*/started.json")):
+            started = json.loads(started_file.read_text())
+            if started["index"] in self.journal.indices():
+                continue
+            run_dir = started_file.parent
+            last_write = max((p.stat().st_mtime for p in run_dir.rglob("*") if p.is_file()),
+                             default=started["started_at"])
+            inv = Invocation(started["label"], started["argv"], None, False,
+                             max(0.0, last_write - started["started_at"]),
+                             run_dir / "stdout.txt", run_dir / "stderr.txt")
+            outcome = collect_run(inv, run_dir / "tdxhp", started["target"], started["seed"], started["property"])
+            if outcome.verdict == "malformed":   # nothing readable: not tdxhp's fault, the run was cut short
+                outcome.failures, outcome.problems = [], ["interrupted before tdxhp wrote results"]
+            outcome.verdict = "interrupted"
+            self.record(started["index"], started["property"], outcome, self.journal.spent_seconds,
+                        started["started_at"], interrupted=True)
+            print(f"nightly: harvested interrupted {started['label']}: "
+                  f"{len(outcome.failures)} failure(s) kept", flush=True)
+
+    def run(self) -> int:
+        s = self.settings
+        self.harvest_interrupted()
+        self.write_report("running")
+        combos = [(t, p) for t in s["targets"] for p in (s["properties"] or [None])]
+        dropped: set = set()
+        unreadable_in_a_row = 0
+        seen = {sig for _, run in self.journal.outcomes() for sig in (f.signature for f in run.failures)}
+        print(f"nightly: {self.out_dir}: budget {_hms(s['budget_seconds'])}, already spent "
+              f"{_hms(self.journal.spent_seconds)}, {len(seen)} unique failure(s) so far", flush=True)
+        while True:
+            elapsed = self.journal.spent_seconds
+            remaining = s["budget_seconds"] - elapsed
+            live = [c for c in combos if c not in dropped]
+            if remaining < MIN_RUN_SECONDS or not live:
+                break
+            index = self.journal.next_index
+            target, prop = live[index % len(live)]
+            run_seconds = max(MIN_RUN_SECONDS, int(min(s["run_seconds"], remaining)))
+            seed = s["seed"] + index if s["seed"] is not None else secrets.randbelow(2 ** 32)
+            run_dir = self.out_dir / "runs" / f"{index:04d}"
+            argv = ["run", "--target", target, "--seconds", str(run_seconds), "--seed", str(seed),
+                    "--out", str(run_dir / "tdxhp"), "--json"]
+            argv += ["--property", prop] if prop else []
+            for m in s["mutants"]:
+                argv += ["--mutant", m]
+            label = f"run {index} ({target}, {prop or 'all properties'}, seed {seed})"
+            started_at = time.time()
+            atomic.write_json(run_dir / "started.json", {
+                "index": index, "label": label, "target": target, "property": prop, "seed": seed,
+                "argv": [str(self.binary), *argv], "started_at": started_at})
+            try:
+                inv = invoke(self.binary, argv, label, run_dir, timeout=2 * run_seconds + HANG_GRACE_SECONDS)
+            except KeyboardInterrupt:
+                self.harvest_interrupted()
+                self.write_report("interrupted")
+                print(f"nightly: interrupted during {label}; partial results kept, "
+                      f"resume with --out {self.out_dir}", file=sys.stderr, flush=True)
+                return 130
+            if inv.returncode == EXIT_USAGE:
+                outcome = RunOutcome(label, target, seed, EXIT_USAGE, seconds=round(inv.seconds, 3),
+                                     verdict="usage-error", problems=[inv.stderr_tail(4)])
+                self.record(index, prop, outcome, elapsed, started_at)
+                self.write_report("stopped: tdxhp usage error")
+                raise OrchestrationError(f"{label}: tdxhp rejected its arguments (exit 2): {inv.stderr_tail(6)}\n"
+                                         f"command: {' '.join(inv.argv)}")
+            outcome = collect_run(inv, run_dir / "tdxhp", target, seed, prop)
+            rec = self.record(index, prop, outcome, elapsed, started_at)
+            self.write_report("running")
+            new = [sig for sig in rec["corpus"] if sig not in seen]
+            seen.update(rec["corpus"])
+            self._progress(index, target, prop, outcome, new, len(seen))
+            unreadable_in_a_row = unreadable_in_a_row + 1 if outcome.verdict == "malformed" else 0
+            if unreadable_in_a_row >= MAX_UNREADABLE_IN_A_ROW:
+                self.write_report("stopped: tdxhp output unreadable")
+                raise OrchestrationError(f"stopping: the last {unreadable_in_a_row} runs gave no readable results; "
+                                         f"latest: {outcome.problems[-1] if outcome.problems else '?'}")
+            if outcome.all_skipped:
+                dropped.add((target, prop))
+                reasons = sorted({p.reason for p in outcome.properties if p.reason})
+                print(f"nightly: {target}/{prop or 'all'}: everything skipped ({'; '.join(reasons) or 'no reason given'})"
+                      f"; not scheduled again this session", flush=True)
+        state = "finished" if self.journal.spent_seconds >= s["budget_seconds"] - MIN_RUN_SECONDS else "stopped"
+        path = self.write_report(state)
+        print(f"nightly: {state}: {len(seen)} unique failure(s); report {path}", flush=True)
+        if seen:
+            return 1
+        ran_any = any(p.status != "skip" for _, run in self.journal.outcomes() for p in run.properties)
+        return 0 if ran_any else 4
+
+    def _progress(self, index, target, prop, outcome: RunOutcome, new: list[str], unique: int) -> None:
+        cases = sum(p.cases for p in outcome.properties)
+        steps = sum(p.steps for p in outcome.properties)
+        rate = steps / outcome.seconds if outcome.seconds > 0 else 0.0
+        line = (f"nightly [{_hms(self.journal.spent_seconds)}/{_hms(self.settings['budget_seconds'])}] run {index} "
+                f"{target}/{prop or 'all'} seed {outcome.seed}: {outcome.verdict}, {cases} cases, "
+                f"{rate:.0f} ops/s, {len(outcome.failures)} failure(s); {unique} unique")
+        if new:
+            line += f" (new: {', '.join(new)})"
+        print(line, flush=True)
+        for problem in outcome.problems:
+            print(f"nightly: {problem}", file=sys.stderr, flush=True)
+
+
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    out_dir = Path(args.out).resolve()
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        settings = merge_settings(args, load_settings(out_dir))
+        binary = find_tdxhp(settings["tdxhp"])
+        settings["tdxhp_used"] = str(binary)
+        save_settings(out_dir, settings)
+        signal.signal(signal.SIGTERM, _raise_interrupt)   # `kill` stops as gracefully as Ctrl-C
+        return Campaign(out_dir, settings, binary).run()
+    except OrchestrationError as e:
+        print(f"nightly: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"nightly: interrupted; resume with --out {out_dir}", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
