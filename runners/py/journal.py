@@ -38,8 +38,9 @@ class Journal:
             except (ValueError, KeyError, TypeError) as e:
                 # Only a torn last line is expected (kill during append); that run is re-harvested.
                 if n == len(lines):
-                    print(f"nightly: {self.path}:{n}: ignoring a torn last line ({e}); "
+                    print(f"nightly: {self.path}:{n}: dropping a torn last line ({e}); "
                           f"its run is harvested again", file=sys.stderr)
+                    atomic.write_text(self.path, "".join(json.dumps(r, sort_keys=True) + "\n" for r in self.records))
                 else:
                     raise ValueError(f"{self.path}:{n}: unreadable journal line: {e}") from None
 

@@ -43,6 +43,7 @@ def parse_args(argv):
     ap.add_argument("--seed", type=int, help="base seed: run N uses seed+N (default: fresh random seeds)")
     ap.add_argument("--mutant", action="append", dest="mutants", help="sim mutant passed to every run")
     ap.add_argument("--tdxhp", help="tdxhp binary (default $TDXHP or build/runners/cli/tdxhp)")
+    ap.add_argument("--max-runs", type=int, help="stop this session after N runs even with budget left")
     return ap.parse_args(argv)
 
 
@@ -68,8 +69,8 @@ def _hms(seconds: float) -> str:
 
 
 class Campaign:
-    def __init__(self, out_dir: Path, settings: dict, binary: Path):
-        self.out_dir, self.settings, self.binary = out_dir, settings, binary
+    def __init__(self, out_dir: Path, settings: dict, binary: Path, max_runs: int | None = None):
+        self.out_dir, self.settings, self.binary, self.max_runs = out_dir, settings, binary, max_runs
         self.journal = Journal(out_dir)
         self.corpus = Corpus(out_dir / "corpus")
 
@@ -113,6 +114,7 @@ class Campaign:
         combos = [(t, p) for t in s["targets"] for p in (s["properties"] or [None])]
         dropped: set = set()
         unreadable_in_a_row = 0
+        session_runs = 0
         seen = {sig for _, run in self.journal.outcomes() for sig in (f.signature for f in run.failures)}
         print(f"nightly: {self.out_dir}: budget {_hms(s['budget_seconds'])}, already spent "
               f"{_hms(self.journal.spent_seconds)}, {len(seen)} unique failure(s) so far", flush=True)
@@ -120,8 +122,9 @@ class Campaign:
             elapsed = self.journal.spent_seconds
             remaining = s["budget_seconds"] - elapsed
             live = [c for c in combos if c not in dropped]
-            if remaining < MIN_RUN_SECONDS or not live:
+            if remaining < MIN_RUN_SECONDS or not live or session_runs == self.max_runs:
                 break
+            session_runs += 1
             index = self.journal.next_index
             target, prop = live[index % len(live)]
             run_seconds = max(MIN_RUN_SECONDS, int(min(s["run_seconds"], remaining)))
@@ -204,7 +207,7 @@ def main(argv=None) -> int:
         settings["tdxhp_used"] = str(binary)
         save_settings(out_dir, settings)
         signal.signal(signal.SIGTERM, _raise_interrupt)   # `kill` stops as gracefully as Ctrl-C
-        return Campaign(out_dir, settings, binary).run()
+        return Campaign(out_dir, settings, binary, args.max_runs).run()
     except OrchestrationError as e:
         print(f"nightly: error: {e}", file=sys.stderr)
         return 2

@@ -1,0 +1,166 @@
+"""Merge gate against a fake tdxhp: baseline filtering, replays, verdicts, exit codes, JUnit."""
+
+import json
+import xml.etree.ElementTree as ET
+
+from runners.py import gate
+from runners.py.tests.helpers import FAKE_TDXHP, FakeTdxhpTest, answer, case_doc, failure, prop, run_json
+
+ACCEPT_FAIL = failure("INV-ACCEPT", "accept", "abc", case="cases/a.json")
+
+
+class GateTest(FakeTdxhpTest):
+    def baseline(self, *entries, name="known.json"):
+        path = self.tmp / name
+        path.write_text(json.dumps({"format": 1, "known_failures": list(entries)}))
+        return path
+
+    def gate(self, *extra, baseline_path=None):
+        argv = ["--tdxhp", str(FAKE_TDXHP), "--out", str(self.tmp / "gate"), "--seconds", "5"]
+        argv += ["--baseline", str(baseline_path)] if baseline_path else ["--no-baseline"]
+        return self.call_main(gate.main, argv + list(extra))
+
+    def junit(self):
+        return ET.parse(self.tmp / "gate" / "junit.xml").getroot()
+
+    def failing_run(self, target="sim"):
+        return answer(run_json([prop("accept", "fail", failure=ACCEPT_FAIL), prop("contig")], target=target),
+                      cases={"a.json": case_doc(3)})
+
+    def test_clean_run_passes_with_fixed_default_seed(self):
+        self.plan(run=[answer(run_json([prop("accept"), prop("contig")]))])
+        code, out, _ = self.gate()
+        self.assertEqual(code, 0)
+        self.assertIn("verdict PASS", out)
+        call = self.calls("run")[0]
+        self.assertEqual(call[call.index("--seed") + 1], str(gate.DEFAULT_SEED))
+        self.assertEqual(call[call.index("--seconds") + 1], "5")
+        self.plan(run=[answer(run_json([prop("accept")]))])
+        self.call_main(gate.main, ["--tdxhp", str(FAKE_TDXHP), "--out", str(self.tmp / "g2"), "--no-baseline",
+                                   "--seed", "77", "--cases", "40"])
+        call = self.calls("run")[0]
+        self.assertEqual((call[call.index("--seed") + 1], call[call.index("--cases") + 1]), ("77", "40"))
+
+    def test_new_failure_blocks(self):
+        self.plan(run=[self.failing_run()])
+        code, out, _ = self.gate()
+        self.assertEqual(code, 1)
+        self.assertIn("NEW FAILURE INV-ACCEPT/accept/abc on sim", out)
+        report = json.loads((self.tmp / "gate" / "gate.json").read_text())
+        self.assertEqual([f["signature"] for f in report["new_failures"]], ["INV-ACCEPT/accept/abc"])
+        self.assertTrue(report["new_failures"][0]["case_file"].endswith("run-sim/cases/a.json"))
+        failed = self.junit().findall(".//testcase[failure]")
+        self.assertEqual([tc.get("name") for tc in failed], ["accept"])
+
+    def test_known_failure_does_not_block_and_is_not_reported_as_pass(self):
+        self.plan(run=[self.failing_run()])
+        known = self.baseline({"signature": "INV-ACCEPT/accept/abc", "note": "mirror-root split pending",
+                               "issue": "https://example.invalid/7"},
+                              {"signature": "INV-PAMT/pamt/zzz", "note": "fixed?", "issue": "https://example.invalid/8"})
+        code, out, _ = self.gate(baseline_path=known)
+        self.assertEqual(code, 0)
+        self.assertIn("known failure (does not block): INV-ACCEPT/accept/abc", out)
+        self.assertIn("baseline entry not seen this run (fixed? remove it): INV-PAMT/pamt/zzz", out)
+        accept = self.junit().find(".//testcase[@name='accept']")
+        self.assertIsNotNone(accept.find("skipped"))
+        self.assertIn("mirror-root split pending", accept.find("skipped").get("message"))
+
+    def test_baseline_patterns_and_target_scope(self):
+        self.plan(run=[self.failing_run("sim"), self.failing_run("kvm")])
+        known = self.baseline({"signature": "INV-ACCEPT/accept/*", "note": "only on real KVM",
+                               "issue": "https://example.invalid/9", "targets": ["kvm"]})
+        code, out, _ = self.gate("--target", "sim", "--target", "kvm", baseline_path=known)
+        self.assertEqual(code, 1, "the sim failure is not covered by a kvm-only entry")
+        self.assertIn("NEW FAILURE INV-ACCEPT/accept/abc on sim", out)
+        self.assertNotIn("on kvm:", out)
+
+    def test_baseline_errors_name_file_and_field(self):
+        self.plan(run=[answer(run_json([prop("contig")]))])
+        bad = self.baseline({"signature": "INV-X/p/1", "note": "", "issue": "x"}, name="bad.json")
+        code, _, err = self.gate(baseline_path=bad)
+        self.assertEqual(code, 2)
+        self.assertIn("bad.json: known_failures[0]: field 'note'", err)
+        (self.tmp / "broken.json").write_text("{")
+        code, _, err = self.gate(baseline_path=self.tmp / "broken.json")
+        self.assertEqual(code, 2)
+        self.assertIn("broken.json: not valid JSON", err)
+        self.assertEqual(self.calls("run"), [], "input errors stop before running anything")
+
+    def test_crash_blocks_and_keeps_partial_results(self):
+        self.plan(run=[answer(run_json([prop("contig", cases=12)]), crash="SIGABRT")])
+        code, out, _ = self.gate()
+        self.assertEqual(code, 1)
+        self.assertIn("NEW FAILURE CRASH/sim/all/SIGABRT", out)
+        report = json.loads((self.tmp / "gate" / "gate.json").read_text())
+        self.assertEqual(report["runs"][0]["properties"][0]["cases"], 12)
+        self.assertIsNotNone(self.junit().find(".//testcase[@name='tdxhp process (crash)']/failure"))
+
+    def test_malformed_output_blocks_and_names_the_run(self):
+        self.plan(run=[answer(stdout="[1, 2", exit_code=0)])
+        code, out, err = self.gate()
+        self.assertEqual(code, 1)
+        self.assertIn("gate run (sim, seed 1)", err)
+        self.assertIn("TDXHP-OUTPUT/sim/all/malformed", out)
+
+    def test_all_skipped_exits_4(self):
+        self.plan(run=[answer(run_json([prop("accept", "skip", cases=0, reason="no /dev/kvm")], target="kvm"))])
+        code, out, _ = self.gate("--target", "kvm")
+        self.assertEqual(code, 4)
+        skipped = self.junit().find(".//testcase[@name='accept']/skipped")
+        self.assertIn("no /dev/kvm", skipped.get("message"))
+
+    def test_usage_error_and_missing_binary_exit_2(self):
+        self.plan(run=[answer(exit_code=2, stderr="tdxhp: unknown property 'nosuch'")])
+        code, _, err = self.gate("--property", "nosuch")
+        self.assertEqual(code, 2)
+        self.assertIn("unknown property 'nosuch'", err)
+        code, _, err = self.call_main(gate.main, ["--tdxhp", str(self.tmp / "missing"), "--no-baseline"])
+        self.assertEqual(code, 2)
+        self.assertIn("tdxhp binary not found", err)
+
+    def test_replays_every_case_and_a_regressed_one_blocks(self):
+        cases = self.tmp / "regressions"
+        (cases / "sub").mkdir(parents=True)
+        for name in ("a.json", "b.json", "sub/c.json"):
+            (cases / name).write_text(json.dumps(case_doc(2)))
+        self.plan(run=[answer(run_json([prop("contig")]))],
+                  replay=[answer(exit_code=0),
+                          answer(exit_code=1, stdout=json.dumps({"failure": {
+                              "invariant": "INV-NOPROMOTE", "step": 2, "property": "promote",
+                              "message": "2M leaf replaced a page table at gfn 0x200"}})),
+                          answer(exit_code=4, stdout=json.dumps({"reason": "needs kpageflags"}))])
+        code, out, _ = self.gate("--replay", str(cases))
+        self.assertEqual(code, 1)
+        replayed = [c[1] for c in self.calls("replay")]
+        self.assertEqual([p.rsplit("regressions/", 1)[1] for p in replayed], ["a.json", "b.json", "sub/c.json"])
+        self.assertIn("NEW FAILURE REPLAY/b.json/INV-NOPROMOTE", out)
+        self.assertIn("replayed 3 case(s): 1 passed, 1 failed, 1 skipped", out)
+        suite = self.junit().find("testsuite[@name='tdxhp replay']")
+        self.assertEqual((suite.get("tests"), suite.get("failures"), suite.get("skipped")), ("3", "1", "1"))
+
+    def test_replay_failure_can_be_baselined_and_replay_only_mode(self):
+        cases = self.tmp / "regressions"
+        cases.mkdir()
+        (cases / "old.json").write_text(json.dumps(case_doc(1)))
+        self.plan(replay=[answer(exit_code=1)])
+        known = self.baseline({"signature": "REPLAY/old.json/*", "note": "regressed upstream, revert pending",
+                               "issue": "https://example.invalid/10"})
+        code, out, _ = self.gate("--no-run", "--replay", str(cases), baseline_path=known)
+        self.assertEqual(code, 0)
+        self.assertEqual(self.calls("run"), [])
+        self.assertIn("known failure (does not block): REPLAY/old.json/violation", out)
+
+    def test_missing_replay_dir_is_a_usage_error(self):
+        self.plan(run=[answer(run_json([prop("contig")]))])
+        code, _, err = self.gate("--replay", str(self.tmp / "nowhere"))
+        self.assertEqual(code, 2)
+        self.assertIn("nowhere: no such file or directory", err)
+
+
+class ShippedBaselinesTest(FakeTdxhpTest):
+    def test_every_shipped_baseline_loads(self):
+        from runners.py import baseline
+        entries = baseline.load([baseline.DEFAULT_DIR])
+        self.assertTrue(baseline.DEFAULT_DIR.is_dir())
+        for e in entries:
+            self.assertTrue(e.issue and e.note, e.origin)
