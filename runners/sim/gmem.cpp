@@ -1,0 +1,130 @@
+#include "runners/sim/gmem.h"
+
+#include <cerrno>
+#include <set>
+#include <vector>
+
+namespace tdxhp::sim {
+
+uint8_t GmemFile::alloc_order_at(uint64_t index) const {
+  switch (kind_) {
+    case BackingKind::Page4K: return 0;
+    case BackingKind::Hugetlb2M: return 9;
+    case BackingKind::Hugetlb1G: return 18;
+    case BackingKind::Thp2M:  // THP only where the whole 2M block fits in the file
+      return align_down(index, Level::L2M) + 512 <= size_ ? 9 : 0;
+  }
+  return 0;
+}
+
+uint64_t GmemFile::punch_granule() const {
+  switch (kind_) {
+    case BackingKind::Page4K: return 1;
+    case BackingKind::Thp2M:
+    case BackingKind::Hugetlb2M: return 512;
+    case BackingKind::Hugetlb1G: return 512 * 512;
+  }
+  return 1;
+}
+
+Pfn GmemFile::ensure(uint64_t index, PfnAllocator& alloc, StepLog& log) {
+  if (const FolioPiece* p = folios_.at(index)) return index + p->delta;
+  uint8_t order = alloc_order_at(index);
+  uint64_t n = uint64_t{1} << order;
+  uint64_t head = index & ~(n - 1);
+  // A huge folio is allocated whole; pages of it punched earlier cannot exist (aligned punch).
+  Pfn p = alloc.alloc(order);
+  folios_.assign(head, head + n, FolioPiece{p - head, order, order});
+  log.dirty_backing.push_back({slot_, head, n});
+  return index + (p - head);
+}
+
+bool GmemFile::in_one_folio(uint64_t index, uint64_t n) const {
+  const FolioPiece* p = folios_.at(index);
+  return p && (uint64_t{1} << p->order) >= n;
+}
+
+bool GmemFile::contiguous(uint64_t index, uint64_t n) const {
+  const FolioPiece* first = folios_.at(index);
+  if (!first || ((index + first->delta) & (n - 1)) != 0) return false;
+  uint64_t d = first->delta;
+  return folios_.all_of(index, index + n, [d](const FolioPiece& f) { return f.delta == d; });
+}
+
+void GmemFile::punch(uint64_t s, uint64_t e, StepLog& log) {
+  if (!folios_.any_of(s, e, [](const FolioPiece&) { return true; })) return;
+  folios_.erase(s, e);
+  log.dirty_backing.push_back({slot_, s, e - s});
+}
+
+void GmemFile::split_block(uint64_t b, uint8_t k, const std::function<bool(uint64_t, uint64_t)>& uniform,
+                           StepLog& log) {
+  const uint64_t n = uint64_t{1} << k;
+  const FolioPiece* cur = folios_.at(b);
+  if (!cur || uniform(b, b + n)) return;
+  if (k == 18) {
+    // 1G -> 2M pieces, then each mixed 2M piece -> 4K (L5617-5621).
+    if (cur->order == 18) {
+      folios_.update(b, b + n, [](uint64_t, uint64_t, FolioPiece& f) { f.order = 9; });
+      log.folio(EventKind::FolioSplit, slot_, b, n, 18, 9);
+    }
+    for (uint64_t sub = b; sub < b + n; sub += 512) {
+      const FolioPiece* p = folios_.at(sub);
+      if (p && p->order == 9 && !uniform(sub, sub + 512)) {
+        folios_.update(sub, sub + 512, [](uint64_t, uint64_t, FolioPiece& f) { f.order = 0; });
+        log.folio(EventKind::FolioSplit, slot_, sub, 512, 9, 0);
+      }
+    }
+  } else if (k == 9 && cur->order == 9) {
+    folios_.update(b, b + n, [](uint64_t, uint64_t, FolioPiece& f) { f.order = 0; });
+    log.folio(EventKind::FolioSplit, slot_, b, n, 9, 0);
+  }
+}
+
+int GmemFile::split_for_conversion(uint64_t s, uint64_t e, const std::function<bool(uint64_t, uint64_t)>& uniform,
+                                   FaultPlan& faults, StepLog& log) {
+  // Only the folios at the two ends can straddle the range: work is per boundary (SC-BOUNDARY).
+  std::set<std::pair<uint64_t, uint8_t>> blocks;
+  for (uint64_t x : {s, e - 1}) {
+    const FolioPiece* p = folios_.at(x);
+    if (!p || p->alloc_order == 0) continue;
+    uint64_t n = uint64_t{1} << p->alloc_order;
+    uint64_t b = x & ~(n - 1);
+    if (b < s || b + n > e) blocks.insert({b, p->alloc_order});
+  }
+  bool needed = false;
+  for (auto [b, k] : blocks) needed = needed || !uniform(b, b + (uint64_t{1} << k));
+  if (!needed) return 0;
+  if (faults.take(FaultSite::FolioSplit, FaultKind::NoMem)) return -ENOMEM;  // folio split allocation failed (SC-FAIL-MIDWAY, L4507-4510)
+  for (auto [b, k] : blocks) split_block(b, k, uniform, log);
+  return 0;
+}
+
+void GmemFile::merge_after_private(uint64_t s, uint64_t e, const std::function<bool(uint64_t, uint64_t)>& all_private,
+                                   StepLog& log) {
+  std::set<std::pair<uint64_t, uint8_t>> blocks;
+  folios_.for_each(s, e, [&](uint64_t a, uint64_t, const FolioPiece& f) {
+    if (f.order < f.alloc_order) blocks.insert({a & ~((uint64_t{1} << f.alloc_order) - 1), f.alloc_order});
+  });
+  for (auto [b, k] : blocks) {
+    uint64_t n = uint64_t{1} << k;
+    const FolioPiece* head = folios_.at(b);
+    if (!head || !all_private(b, b + n)) continue;
+    uint64_t d = head->delta;
+    if (!folios_.all_of(b, b + n, [d](const FolioPiece& f) { return f.delta == d; })) continue;
+    folios_.assign(b, b + n, FolioPiece{d, k, k});
+    log.folio(EventKind::FolioMerge, slot_, b, n, 0, k);
+  }
+}
+
+void GmemFile::pin(uint64_t s, uint64_t e, int delta) {
+  std::vector<std::pair<uint64_t, uint64_t>> gaps;
+  pins_.for_each_gap(s, e, [&](uint64_t a, uint64_t b) { gaps.push_back({a, b}); });
+  for (auto [a, b] : gaps) pins_.assign(a, b, 0);
+  pins_.update(s, e, [delta](uint64_t, uint64_t, uint32_t& c) {
+    if (delta > 0) ++c;
+    else if (c > 0) --c;
+  });
+}
+
+}  // namespace tdxhp::sim

@@ -1,0 +1,89 @@
+// guest_memfd of one memslot: folios (4K, 2M THP, 2M/1G hugetlb) over gmem indices, pins,
+// punch hole, and the in-place conversion split/merge of huge folios (L4523, L4730-4737).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+
+#include "domain/interval_map.h"
+#include "domain/types.h"
+#include "runners/sim/faults.h"
+#include "runners/sim/step_log.h"
+
+namespace tdxhp::sim {
+
+// Hands out naturally aligned physical ranges; distinct allocations never touch, so two
+// folios are contiguous only when they are pieces of one split folio (SEMANTICS "Backing").
+class PfnAllocator {
+ public:
+  explicit PfnAllocator(uint64_t seed) : next_((1 + seed % 64) << 18) {}
+  Pfn alloc(uint8_t order) {
+    const uint64_t n = uint64_t{1} << order;
+    next_ = (next_ + n - 1) & ~(n - 1);
+    Pfn p = next_;
+    next_ += n + 512;  // a gap keeps separate folios physically apart
+    return p;
+  }
+
+ private:
+  Pfn next_;
+};
+
+// A stretch of gmem pages inside folios of `order` whose pfns run as index + delta.
+// alloc_order is the folio size first allocated, to which split pieces merge back.
+struct FolioPiece {
+  uint64_t delta = 0;
+  uint8_t order = 0;
+  uint8_t alloc_order = 0;
+  bool operator==(const FolioPiece&) const = default;
+};
+
+class GmemFile {
+ public:
+  GmemFile(uint32_t slot, uint64_t size_pages, BackingKind kind) : slot_(slot), size_(size_pages), kind_(kind) {}
+
+  uint32_t slot() const { return slot_; }
+  uint64_t size() const { return size_; }
+  BackingKind kind() const { return kind_; }
+  uint8_t alloc_order_at(uint64_t index) const;
+  // Huge-page gmem only punches whole folios (L12324-12328); 1 page for 4K gmem.
+  uint64_t punch_granule() const;
+
+  const FolioPiece* piece(uint64_t index) const { return folios_.at(index); }
+  Pfn pfn(uint64_t index) const { return index + folios_.at(index)->delta; }
+  // Allocates (zeroed) the folio holding index if it is a hole; returns its pfn.
+  Pfn ensure(uint64_t index, PfnAllocator& alloc, StepLog& log);
+  // Folio contract: [index, index+n) lies in one folio of order >= log2(n) (L678, L4636).
+  bool in_one_folio(uint64_t index, uint64_t n) const;
+  // Contiguous contract (seed 002): all allocated, pfns contiguous and n-aligned.
+  bool contiguous(uint64_t index, uint64_t n) const;
+
+  void punch(uint64_t s, uint64_t e, StepLog& log);
+
+  // In-place to-shared: split the folios straddling [s, e) down to the largest order whose
+  // pieces are all of one attribute; `uniform(a, b)` says whether index range [a,b) will be.
+  // Fails with -ENOMEM (nothing split) when an armed folio-split fault hits.
+  int split_for_conversion(uint64_t s, uint64_t e, const std::function<bool(uint64_t, uint64_t)>& uniform,
+                           FaultPlan& faults, StepLog& log);
+  // In-place to-private: merge split folios in [s, e) whose whole original block is private.
+  void merge_after_private(uint64_t s, uint64_t e, const std::function<bool(uint64_t, uint64_t)>& all_private,
+                           StepLog& log);
+
+  void pin(uint64_t s, uint64_t e, int delta);
+  bool any_pinned(uint64_t s, uint64_t e) const {
+    return pins_.any_of(s, e, [](uint32_t c) { return c > 0; });
+  }
+
+  const IntervalMap<FolioPiece>& folios() const { return folios_; }
+
+ private:
+  void split_block(uint64_t b, uint8_t k, const std::function<bool(uint64_t, uint64_t)>& uniform, StepLog& log);
+
+  uint32_t slot_;
+  uint64_t size_;
+  BackingKind kind_;
+  IntervalMap<FolioPiece> folios_;
+  IntervalMap<uint32_t> pins_;
+};
+
+}  // namespace tdxhp::sim

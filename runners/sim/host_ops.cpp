@@ -1,0 +1,234 @@
+// Host (VMM) side: TD build, KVM_SET_MEMORY_ATTRIBUTES / gmem conversion, fallocate punch
+// hole, KVM_PRE_FAULT_MEMORY, pins, op dispatch and teardown (DOMAIN.md 3, SEMANTICS.md).
+#include <algorithm>
+#include <cerrno>
+
+#include "domain/case_file.h"
+#include "domain/describe.h"
+#include "runners/sim/sim_host.h"
+
+namespace tdxhp::sim {
+
+const Memslot* SimHost::slot_of(Gfn g) const {
+  for (const Memslot& m : core_.cfg.slots)
+    if (m.range().contains(g)) return &m;
+  return nullptr;
+}
+
+const Memslot* SimHost::slot_covering(const GfnRange& r) const {
+  if (r.empty()) return nullptr;
+  const Memslot* m = slot_of(r.start);
+  return m && m->range().covers(r) ? m : nullptr;
+}
+
+int SimHost::setup(const Config& cfg, std::string* why) {
+  if (std::string err = validate_config(cfg); !err.empty()) {
+    if (why) *why = err;
+    return -EINVAL;
+  }
+  core_.cfg = cfg;
+  for (const Memslot& m : cfg.slots) {
+    gmem_.push_back(std::make_unique<GmemFile>(m.id, m.gmem_offset + m.npages, cfg.backing));
+    attrs_.assign(m.base_gfn, m.base_gfn + m.npages, cfg.initially_private ? Attr::Private : Attr::Shared);
+  }
+  core_.log.seamcall("TDH.MNG.CREATE", 0, Level::L4K, 0, tdx::kSuccess);
+  // KVM_TDX_INIT_MEM_REGION: TDH.MEM.PAGE.ADD at 4K only (L4348-4351).
+  for (const GfnRange& r : cfg.build_pages) {
+    for (Gfn g = r.start; g < r.end(); ++g) {
+      const Memslot* m = slot_of(g);
+      if (!m || *attrs_.at(g) != Attr::Private) {
+        if (why) *why = "build page " + hex(g) + " is not private memory of a slot";
+        return -EINVAL;
+      }
+      if (private_.at(g)) continue;
+      const Pfn pfn = gmem(*m).ensure(index_of(*m, g), alloc_, core_.log);
+      ensure_page_tables(g, Level::L4K);
+      tdx_.add_page(g, pfn);
+      private_.assign(g, g + 1, Leaf{Level::L4K, pfn - g, true});
+      private_data_.assign(g, g + 1, PageData{0, true});
+      core_.log.leaf(EventKind::MapLeaf, true, g, Level::L4K, 1);
+    }
+  }
+  core_.log.seamcall("TDH.MR.FINALIZE", 0, Level::L4K, 0, tdx::kSuccess);  // KVM_TDX_FINALIZE_VM
+  core_.runnable = true;
+  set_up_ = true;
+  first_observation_ = true;
+  return 0;
+}
+
+Outcome SimHost::apply(const Op& op) {
+  Outcome o;
+  if (!set_up_) {
+    o.err = -EINVAL;
+    o.note = "no VM: setup did not succeed";
+    return o;
+  }
+  if (core_.dead) {  // KVM_BUG_ON'd VM: every ioctl fails
+    o.err = -EIO;
+    return o;
+  }
+  std::visit(
+      [&](const auto& x) {
+        using T = std::decay_t<decltype(x)>;
+        if constexpr (std::is_same_v<T, Convert> || std::is_same_v<T, MapGpa>) {
+          o.err = convert(x.range, x.to);
+        } else if constexpr (std::is_same_v<T, PunchHole>) {
+          o.err = punch(x.range);
+        } else if constexpr (std::is_same_v<T, Prefault>) {
+          o.err = prefault(x.range);
+        } else if constexpr (std::is_same_v<T, Access>) {
+          o = access(x);
+        } else if constexpr (std::is_same_v<T, Accept>) {
+          o = accept(x);
+        } else if constexpr (std::is_same_v<T, Pin>) {
+          o.err = pin(x.range, +1);
+        } else if constexpr (std::is_same_v<T, Unpin>) {
+          o.err = pin(x.range, -1);
+        } else {
+          o.err = core_.faults.arm(x);
+        }
+      },
+      op);
+  if (core_.dead && o.err == 0) o.err = -EIO;
+  return o;
+}
+
+int SimHost::convert(const GfnRange& r, Attr to) {
+  const Memslot* m = slot_covering(r);
+  if (!m) return -EINVAL;
+  if (in_place() && gmem(*m).any_pinned(index_of(*m, r.start), index_of(*m, r.end()))) return -EAGAIN;  // L9600
+  if (attrs_.all_of(r.start, r.end(), [to](Attr a) { return a == to; })) return 0;
+  return to == Attr::Shared ? convert_to_shared(*m, r) : convert_to_private(*m, r);
+}
+
+int SimHost::convert_to_shared(const Memslot& m, const GfnRange& r) {
+  GmemFile& f = gmem(m);
+  const uint64_t is = index_of(m, r.start), ie = index_of(m, r.end());
+  // Would gmem index range [a, b) be all one attribute once r is shared?
+  auto uniform = [&](uint64_t a, uint64_t b) {
+    const uint64_t in = std::min(b, ie) > std::max(a, is) ? std::min(b, ie) - std::max(a, is) : 0;
+    bool rest_shared = true, rest_private = true;
+    auto visit = [&](uint64_t x, uint64_t y) {  // index stretch outside r
+      if (x >= y) return;
+      const uint64_t lo = std::max(x, m.gmem_offset), hi = std::min(y, m.gmem_offset + m.npages);
+      if (lo > x || hi < y) rest_shared = false;  // indices outside the slot stay private
+      if (lo < hi) {
+        const Gfn gs = m.base_gfn + (lo - m.gmem_offset), ge = m.base_gfn + (hi - m.gmem_offset);
+        if (!attrs_.all_of(gs, ge, [](Attr v) { return v == Attr::Shared; })) rest_shared = false;
+        if (!all_private(gs, ge)) rest_private = false;
+      }
+    };
+    visit(a, std::min(b, is));
+    visit(std::max(a, ie), b);
+    return rest_shared || (in == 0 && rest_private);
+  };
+  auto folio_split = [&] { return in_place() ? f.split_for_conversion(is, ie, uniform, core_.faults, core_.log) : 0; };
+
+  // MUT-SPLIT-BEFORE-UNMAP: gmem splits the folio before KVM has split/zapped (L4519-4521).
+  if (core_.mut(Mutant::SplitBeforeUnmap))
+    if (int e = folio_split()) return e;
+  if (!core_.mut(Mutant::NoSplitZap) && !core_.mut(Mutant::NoAttrSplit)) {
+    if (int e = split_cross_boundary(r, true)) {
+      // MUT-BOOLRET: `bool ret` turns -ENOMEM into 1 (L2056); the caller takes it as "done"
+      // and sets the attributes with the private leaves still mapped.
+      if (core_.mut(Mutant::BoolRet) && e < 0 && !core_.dead) {
+        attrs_.assign(r.start, r.end(), Attr::Shared);
+        return 1;
+      }
+      return e;
+    }
+  }
+  // Clean order: every step that can fail runs before the zap (L4507-4510, L6560-6569).
+  if (!core_.mut(Mutant::SplitBeforeUnmap) && !core_.mut(Mutant::ZapThenFail))
+    if (int e = folio_split()) return e;
+  if (int e = zap_private(r.start, r.end(), core_.mut(Mutant::NoAttrSplit))) return e;
+  if (core_.mut(Mutant::ZapThenFail) && !core_.mut(Mutant::SplitBeforeUnmap))
+    if (int e = folio_split()) return e;
+  attrs_.assign(r.start, r.end(), Attr::Shared);
+  return 0;
+}
+
+int SimHost::convert_to_private(const Memslot& m, const GfnRange& r) {
+  zap_shared(r.start, r.end());
+  attrs_.assign(r.start, r.end(), Attr::Private);
+  shared_data_.erase(r.start, r.end());
+  if (in_place() && !core_.mut(Mutant::NoMerge)) {  // L4730-4737
+    auto all_private_idx = [&](uint64_t a, uint64_t b) {
+      const uint64_t lo = std::max(a, m.gmem_offset), hi = std::min(b, m.gmem_offset + m.npages);
+      return lo >= hi || all_private(m.base_gfn + (lo - m.gmem_offset), m.base_gfn + (hi - m.gmem_offset));
+    };
+    gmem(m).merge_after_private(index_of(m, r.start), index_of(m, r.end()), all_private_idx, core_.log);
+  }
+  return 0;
+}
+
+int SimHost::punch(const GfnRange& r) {
+  const Memslot* m = slot_covering(r);
+  if (!m) return -EINVAL;
+  GmemFile& f = gmem(*m);
+  const uint64_t is = index_of(*m, r.start), ie = index_of(*m, r.end());
+  const uint64_t g = f.punch_granule();
+  if (is % g != 0 || ie % g != 0) return -EINVAL;  // hugetlb/THP gmem: whole folios only (L12324-12328)
+  if (!core_.mut(Mutant::NoSplitZap))
+    if (int e = split_cross_boundary(r, true)) return e;
+  if (int e = zap_private(r.start, r.end(), false)) return e;
+  if (in_place()) {
+    zap_shared(r.start, r.end());
+    shared_data_.erase(r.start, r.end());
+  }
+  f.punch(is, ie, core_.log);
+  return 0;
+}
+
+int SimHost::prefault(const GfnRange& r) {
+  if (r.empty()) return -EINVAL;
+  for (Gfn cur = r.start; cur < r.end();) {
+    const Memslot* m = slot_of(cur);
+    if (!m) return -ENOENT;
+    const Gfn stop = std::min(r.end(), m->base_gfn + m->npages);
+    if (*attrs_.at(cur) == Attr::Shared) {
+      cur = std::min(stop, piece_end_attr(attrs_, cur));
+    } else if (private_.at(cur)) {
+      cur = std::min(stop, piece_end_leaf(private_, cur));
+    } else {
+      if (int e = fault_private(*m, cur, core_.cfg.max_private_level)) return e;
+      const Leaf* l = private_.at(cur);
+      cur = std::min(stop, align_down(cur, l->level) + pages_in(l->level));
+    }
+  }
+  return 0;
+}
+
+int SimHost::pin(const GfnRange& r, int delta) {
+  const Memslot* m = slot_covering(r);
+  if (!m) return -EINVAL;
+  gmem(*m).pin(index_of(*m, r.start), index_of(*m, r.end()), delta);
+  return 0;
+}
+
+Observation SimHost::teardown() {
+  if (!set_up_) return Observation{};
+  // The HKID is gone: KVM reclaims every private page and S-EPT page without BLOCK/REMOVE.
+  private_.for_each([&](uint64_t a, uint64_t b, const Leaf& l) {
+    core_.log.seamcall("TDH.PHYMEM.PAGE.RECLAIM", a, l.level, b - a, tdx::kSuccess);
+    core_.log.leaf(EventKind::ZapLeaf, true, a, l.level, b - a);
+  });
+  std::vector<std::pair<Pfn, uint64_t>> fours;  // 4K leaves hold DPAMT refs
+  private_.for_each([&](uint64_t a, uint64_t b, const Leaf& l) {
+    if (l.level == Level::L4K) fours.push_back({a + l.delta, b - a});
+  });
+  tdx_.release_guest_pages(fours);
+  shared_.for_each([&](uint64_t a, uint64_t b, const Leaf& l) { core_.log.leaf(EventKind::ZapLeaf, false, a, l.level, b - a); });
+  for (auto* pts : {&pt_2m_, &pt_1g_}) pts->for_each([&](uint64_t, uint64_t, Pfn p) { tdx_.free_sept_page(p, true); });
+  tdx_.teardown_reclaim();
+  private_.clear();
+  shared_.clear();
+  pt_2m_.clear();
+  pt_1g_.clear();
+  private_data_.clear();
+  Observation o = collect(false);
+  set_up_ = false;
+  return o;
+}
+
+}  // namespace tdxhp::sim

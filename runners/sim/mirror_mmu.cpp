@@ -1,0 +1,235 @@
+// KVM's TDP MMU for a TD: the mirror root (private, propagated to the S-EPT through
+// TdxModule) and the direct root (shared). Leaves, page tables, lpage_info, max mapping level,
+// the cross-boundary split and the precise zap (tdp_mmu.c / mmu.c of the v3 series).
+#include <cerrno>
+
+#include "runners/sim/sim_host.h"
+
+namespace tdxhp::sim {
+
+namespace {
+Level lower(Level l) { return static_cast<Level>(static_cast<int>(l) - 1); }
+
+template <class V>
+uint64_t piece_end(const IntervalMap<V>& m, uint64_t x) {
+  auto it = m.raw().upper_bound(x);
+  if (it == m.raw().begin()) return x;
+  --it;
+  return x < it->second.end ? it->second.end : x;
+}
+}  // namespace
+
+bool SimHost::has_page_table(Gfn block, Level level) const {
+  return level == Level::L2M ? pt_2m_.at(block) != nullptr : pt_1g_.at(block) != nullptr;
+}
+
+// Building a leaf below a level needs the S-EPT page table of that level (non-leaf entry).
+void SimHost::ensure_page_tables(Gfn g, Level leaf_level) {
+  auto add = [&](IntervalMap<Pfn>& pts, Level region) {
+    Gfn b = align_down(g, region);
+    if (pts.at(b)) return;
+    Pfn p = tdx_.alloc_sept_page();
+    tdx_.sept_page_in_use(p);
+    core_.log.seamcall("TDH.MEM.SEPT.ADD", b, lower(region), 1, tdx::kSuccess);
+    pts.assign(b, b + pages_in(region), p);
+  };
+  if (leaf_level < Level::L1G) add(pt_1g_, Level::L1G);
+  if (leaf_level < Level::L2M) add(pt_2m_, Level::L2M);
+}
+
+bool SimHost::backing_allows(const Memslot& m, Gfn block, Level level) {
+  GmemFile& f = gmem(m);
+  uint64_t idx = index_of(m, block), n = pages_in(level);
+  if (core_.cfg.contract == Contract::Folio) return f.in_one_folio(idx, n);  // L678, L4636
+  return f.contiguous(idx, n);                                                // seed 002
+}
+
+// kvm_mmu_max_mapping_level + tdx_gmem_max_mapping_level (L4395-4463) + lpage_info (L2238,
+// L2284-2295) + no promotion on the mirror (disallowed_hugepage_adjust, L1342).
+Level SimHost::private_max_level(const Memslot& m, Gfn g, Level cap) {
+  const Config& cfg = core_.cfg;
+  // __tdx_bringup clears enable_tdx_huge_page on a module without bit 51 (L4401-4403).
+  bool module_ok = cfg.features.enhanced_demote_interruptibility || core_.mut(Mutant::NoFeatureGate);
+  bool param_ok = cfg.tdx_huge_page || core_.mut(Mutant::BuildHuge);
+  bool runnable_ok = core_.runnable || core_.mut(Mutant::BuildHuge);
+  if (!module_ok || !param_ok || !runnable_ok) return Level::L4K;
+  Level top = std::min(cap, cfg.max_private_level);
+  for (Level l = top; l > Level::L4K; l = lower(l)) {
+    const uint64_t n = pages_in(l);
+    const Gfn block = align_down(g, l);
+    if (block < m.base_gfn || block + n > m.base_gfn + m.npages) continue;  // slot edges (L4437)
+    if ((m.base_gfn & (n - 1)) != (m.gmem_offset & (n - 1))) continue;     // gfn vs gmem index
+    if (core_.mut(Mutant::HvaAlign) && (m.hva_offset & (n - 1)) != 0) continue;  // L4526-4527
+    if (!all_private(block, block + n)) continue;                            // MIXED (L4436)
+    if ((l == Level::L1G ? inhibit_1g_ : inhibit_2m_).at(g)) continue;  // GUEST_INHIBIT at this level
+    if (!core_.mut(Mutant::Promote) && has_page_table(block, l)) continue;  // seed 000
+    if (!backing_allows(m, block, l)) continue;
+    return l;
+  }
+  return Level::L4K;
+}
+
+int SimHost::fault_private(const Memslot& m, Gfn g, Level cap) {
+  GmemFile& f = gmem(m);
+  f.ensure(index_of(m, g), alloc_, core_.log);
+  const Level l = private_max_level(m, g, cap);
+  const Gfn block = align_down(g, l);
+  const uint64_t n = pages_in(l);
+  if (l > Level::L4K && private_.any_of(block, block + n, [](const Leaf&) { return true; })) {
+    // Only reachable with MUT-PROMOTE: the huge leaf replaces the page table's 4K leaves.
+    if (int r = zap_private(block, block + n, false)) return r;
+  }
+  const Pfn pfn = f.pfn(index_of(m, block));
+  ensure_page_tables(block, l);
+  if (int r = tdx_.aug(block, l, pfn)) return r;
+  private_.assign(block, block + n, Leaf{l, pfn - block, false});
+  core_.log.leaf(EventKind::MapLeaf, true, block, l, n);
+  return 0;
+}
+
+void SimHost::map_shared(const Memslot& m, Gfn g) {
+  GmemFile& f = gmem(m);
+  const BackingKind kind = core_.cfg.backing;
+  // Per-VM: shared memory is host memory at the slot's HVA (hugetlb/THP may give huge pages).
+  auto host_pfn = [&](Gfn x) -> Pfn {
+    return ((slot_index(m) + Pfn{2}) << 41) + m.hva_offset + (x - m.base_gfn);
+  };
+  Level host_top = kind == BackingKind::Hugetlb1G ? Level::L1G : kind == BackingKind::Page4K ? Level::L4K : Level::L2M;
+  if (in_place()) f.ensure(index_of(m, g), alloc_, core_.log);
+  Level chosen = Level::L4K;
+  for (Level l = host_top; l > Level::L4K; l = lower(l)) {
+    const uint64_t n = pages_in(l);
+    const Gfn block = align_down(g, l);
+    if (block < m.base_gfn || block + n > m.base_gfn + m.npages) continue;
+    if (!attrs_.all_of(block, block + n, [](Attr a) { return a == Attr::Shared; })) continue;
+    if (in_place()) {
+      if ((m.base_gfn & (n - 1)) != (m.gmem_offset & (n - 1)) || !f.in_one_folio(index_of(m, block), n)) continue;
+    } else if ((host_pfn(block) & (n - 1)) != 0) {
+      continue;
+    }
+    chosen = l;
+    break;
+  }
+  const Gfn block = align_down(g, chosen);
+  const Pfn pfn = in_place() ? f.pfn(index_of(m, block)) : host_pfn(block);
+  shared_.assign(block, block + pages_in(chosen), Leaf{chosen, pfn - block, false});
+  core_.log.leaf(EventKind::MapLeaf, false, block, chosen, pages_in(chosen));
+}
+
+// tdp_mmu_split_huge_page on the mirror: top up the split cache with mmu_lock dropped, then
+// split through tdx_sept_split_private_spte (L3474-3518, L1595-1611).
+int SimHost::split_private_leaf(Gfn g) {
+  const Leaf leaf = *private_.at(g);
+  const Gfn block = align_down(g, leaf.level);
+  const uint64_t n = pages_in(leaf.level);
+  while (tdx_.need_topup()) {
+    // Interleaving point: write mmu_lock dropped for the top-up, then retaken and rechecked.
+    core_.log.note(EventKind::Note, "mmu_lock", "dropped for split-cache top-up", block, leaf.level);
+    if (int r = tdx_.topup()) return r;
+  }
+  const Pfn sept = tdx_.alloc_sept_page();
+  if (int r = tdx_.split(block, leaf.level, block + leaf.delta, sept)) {
+    tdx_.free_sept_page(sept, false);  // its PAMT pair went back in TdxModule::split
+    return r;
+  }
+  const Level to = lower(leaf.level);
+  private_.update(block, block + n, [to](uint64_t, uint64_t, Leaf& v) { v.level = to; });
+  (to == Level::L4K ? pt_2m_ : pt_1g_).assign(block, block + n, sept);
+  core_.log.leaf(EventKind::SplitLeaf, true, block, leaf.level, n);
+  return 0;
+}
+
+// kvm_split_cross_boundary_leafs (L2040-2086): split every leaf that overlaps r without lying
+// inside it (iter_cross_boundary); only the two edges can have one, so work is per boundary.
+int SimHost::split_cross_boundary(const GfnRange& r, bool mirror) {
+  IntervalMap<Leaf>& root = mirror ? private_ : shared_;
+  auto split_one = [&](Gfn x) -> int {
+    if (mirror) return split_private_leaf(x);
+    const Leaf leaf = *shared_.at(x);  // direct root: no S-EPT, no SEAMCALL
+    const Gfn block = align_down(x, leaf.level);
+    const Level to = lower(leaf.level);
+    shared_.update(block, block + pages_in(leaf.level), [to](uint64_t, uint64_t, Leaf& v) { v.level = to; });
+    core_.log.leaf(EventKind::SplitLeaf, false, block, leaf.level, pages_in(leaf.level));
+    return 0;
+  };
+  auto crosses = [&](Gfn leaf_start, uint64_t n) { return !(leaf_start >= r.start && leaf_start + n <= r.end()); };
+
+  struct Edge { Gfn probe, boundary; };
+  std::vector<Edge> edges = {{r.start, r.start}};
+  if (!core_.mut(Mutant::HeadOnly)) edges.push_back({r.end() - 1, r.end()});  // seed 003
+  for (const Edge& e : edges) {
+    // MUT-1G-MISS: a 2M-aligned boundary is taken as needing no split (L11525-11527).
+    if (core_.mut(Mutant::OneGMiss) && is_aligned(e.boundary, Level::L2M)) continue;
+    for (const Leaf* l = root.at(e.probe); l && l->level > Level::L4K; l = root.at(e.probe)) {
+      if (!crosses(align_down(e.probe, l->level), pages_in(l->level))) break;
+      if (int err = split_one(e.probe)) return err;
+    }
+  }
+  if (core_.mut(Mutant::Oversplit)) {
+    // The bug: leaves inside the range are split as well (L10973-10976).
+    std::vector<Gfn> huge;
+    root.for_each(r.start, r.end(), [&](uint64_t a, uint64_t b, const Leaf& l) {
+      for (Gfn x = a; l.level > Level::L4K && x < b; x += pages_in(l.level)) huge.push_back(x);
+    });
+    for (Gfn x : huge)
+      for (const Leaf* l = root.at(x); l && l->level > Level::L4K; l = root.at(x))
+        if (int err = split_one(x)) return err;
+  }
+  return 0;
+}
+
+// kvm_tdp_mmu_unmap_gfn_range on the mirror: every leaf overlapping [s, e) goes whole, which
+// is why the boundary split comes first (L3238-3246). `only_inside` keeps straddling leaves.
+int SimHost::zap_private(Gfn s, Gfn e, bool only_inside) {
+  if (const Leaf* l = private_.at(s)) {
+    Gfn b = align_down(s, l->level);
+    if (b < s) s = only_inside ? b + pages_in(l->level) : b;
+  }
+  if (const Leaf* l = private_.at(e - 1)) {
+    Gfn b = align_down(e - 1, l->level);
+    if (b + pages_in(l->level) > e) e = only_inside ? b : b + pages_in(l->level);
+  }
+  if (s >= e) return 0;
+  struct Piece { Gfn a, b; Leaf l; };
+  std::vector<Piece> pieces;
+  private_.for_each(s, e, [&](uint64_t a, uint64_t b, const Leaf& l) { pieces.push_back({a, b, l}); });
+  for (const Piece& p : pieces) {
+    if (int r = tdx_.remove(p.a, p.l.level, p.b - p.a, p.a + p.l.delta)) return r;
+    private_.erase(p.a, p.b);
+    private_data_.erase(p.a, p.b);
+    core_.log.leaf(EventKind::ZapLeaf, true, p.a, p.l.level, p.b - p.a);
+  }
+  if (core_.mut(Mutant::InhibitCleared) && !pieces.empty()) {
+    // The bug: lpage_info GUEST_INHIBIT reset with the mapping (L274-277 says one-way).
+    for (auto* map : {&inhibit_2m_, &inhibit_1g_}) {
+      Level lv = map == &inhibit_2m_ ? Level::L2M : Level::L1G;
+      Gfn a = align_down(s, lv), b = align_down(e + pages_in(lv) - 1, lv);
+      map->for_each(a, b, [&](uint64_t x, uint64_t y, bool) { inhibit_blocks_ -= (y - x) / pages_in(lv); });
+      map->erase(a, b);
+    }
+  }
+  return 0;
+}
+
+void SimHost::zap_shared(Gfn s, Gfn e) {
+  if (const Leaf* l = shared_.at(s)) s = align_down(s, l->level);
+  if (const Leaf* l = shared_.at(e - 1)) e = align_down(e - 1, l->level) + pages_in(l->level);
+  std::vector<std::tuple<Gfn, Gfn, Level>> pieces;
+  shared_.for_each(s, e, [&](uint64_t a, uint64_t b, const Leaf& l) { pieces.emplace_back(a, b, l.level); });
+  for (auto [a, b, level] : pieces) core_.log.leaf(EventKind::ZapLeaf, false, a, level, b - a);
+  shared_.erase(s, e);
+}
+
+void SimHost::set_inhibit(Gfn g, Level level) {
+  IntervalMap<bool>& map = level == Level::L2M ? inhibit_2m_ : inhibit_1g_;
+  const Gfn b = align_down(g, level);
+  if (map.at(b)) return;
+  map.assign(b, b + pages_in(level), true);
+  ++inhibit_blocks_;
+  core_.log.note(EventKind::SetInhibit, "guest-inhibit", "GUEST_INHIBIT set", b, level);
+}
+
+uint64_t piece_end_attr(const IntervalMap<Attr>& m, uint64_t x) { return piece_end(m, x); }
+uint64_t piece_end_leaf(const IntervalMap<Leaf>& m, uint64_t x) { return piece_end(m, x); }
+
+}  // namespace tdxhp::sim

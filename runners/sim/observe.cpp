@@ -1,0 +1,115 @@
+// Windowed observations (domain/types.h): only the ranges a step touched, widened to whole
+// leaves, so a step costs what it changed, not the size of the guest.
+#include <algorithm>
+
+#include "runners/sim/sim_host.h"
+
+namespace tdxhp::sim {
+
+namespace {
+std::vector<GfnRange> merged(std::vector<GfnRange> v) {
+  std::sort(v.begin(), v.end(), [](const GfnRange& a, const GfnRange& b) { return a.start < b.start; });
+  std::vector<GfnRange> out;
+  for (const GfnRange& r : v) {
+    if (r.empty()) continue;
+    if (!out.empty() && r.start <= out.back().end()) {
+      out.back().npages = std::max(out.back().end(), r.end()) - out.back().start;
+    } else {
+      out.push_back(r);
+    }
+  }
+  return out;
+}
+
+// Widens each window to the leaves it cuts, so runs tile it with whole leaves.
+std::vector<GfnRange> leaf_aligned(const IntervalMap<Leaf>& root, std::vector<GfnRange> v) {
+  for (GfnRange& r : v) {
+    Gfn s = r.start, e = r.end();
+    if (const Leaf* l = root.at(s)) s = align_down(s, l->level);
+    if (const Leaf* l = root.at(e - 1)) e = align_down(e - 1, l->level) + pages_in(l->level);
+    r = {s, e - s};
+  }
+  return merged(std::move(v));
+}
+
+LeafWindow window_of(const IntervalMap<Leaf>& root, bool is_private, const GfnRange& r) {
+  LeafWindow w;
+  w.is_private = is_private;
+  w.range = r;
+  root.for_each(r.start, r.end(), [&](uint64_t a, uint64_t b, const Leaf& l) {
+    if (!w.runs.empty() && w.runs.back().range.end() == a && w.runs.back().level == l.level &&
+        w.runs.back().pfn + w.runs.back().range.npages == a + l.delta) {
+      w.runs.back().range.npages += b - a;  // same run, only the accept state differs
+    } else {
+      w.runs.push_back({{a, b - a}, l.level, a + l.delta});
+    }
+  });
+  return w;
+}
+}  // namespace
+
+SimInternals SimHost::internals(bool everything) const {
+  SimInternals in;
+  if (everything) {
+    for (auto [p, c] : tdx_.pamt_refs()) in.pamt_changes.push_back({p, c});
+  } else {
+    for (Pfn p : core_.log.pamt_changed) in.pamt_changes.push_back({p, tdx_.pamt_refcount(p)});
+  }
+  in.pamt_pages_in_use = tdx_.pamt_pages_in_use();
+  in.pamt_pages_baseline = 0;  // the sim's idle TD holds no DPAMT pages
+  in.sept_pages = tdx_.sept_pages();
+  in.split_cache_count = tdx_.cache_count();
+  in.split_cache_min = tdx_.cache_min();
+  in.split_cache_underflows = tdx_.cache_underflows();
+  in.restart_retries = core_.log.restart_retries;
+  in.td_runnable = core_.runnable && !core_.dead;
+  in.guest_inhibit_blocks = inhibit_blocks_;
+  return in;
+}
+
+Observation SimHost::collect(bool everything) {
+  Observation o;
+  StepLog& log = core_.log;
+  std::vector<GfnRange> priv, shared;
+  if (everything) {
+    for (const Memslot& m : core_.cfg.slots) priv.push_back(m.range());
+    shared = priv;
+  } else {
+    priv = log.dirty_private;
+    shared = log.dirty_shared;
+  }
+  o.has_leaves = true;
+  for (const GfnRange& r : leaf_aligned(private_, priv)) o.leaf_windows.push_back(window_of(private_, true, r));
+  for (const GfnRange& r : leaf_aligned(shared_, shared)) o.leaf_windows.push_back(window_of(shared_, false, r));
+
+  o.has_backing = true;
+  for (size_t i = 0; i < core_.cfg.slots.size(); ++i) {
+    const GmemFile& f = *gmem_[i];
+    std::vector<GfnRange> spans;  // gmem index ranges, reusing GfnRange for the merge
+    if (everything) spans.push_back({0, f.size()});
+    for (const BackingSpan& b : log.dirty_backing)
+      if (b.slot == f.slot()) spans.push_back({b.index, b.npages});
+    for (const GfnRange& s : merged(spans)) {
+      BackingWindow w{f.slot(), s.start, s.npages, {}};
+      f.folios().for_each(s.start, s.end(), [&](uint64_t a, uint64_t b, const FolioPiece& p) {
+        w.runs.push_back({f.slot(), a, b - a, true, a + p.delta, p.order});
+      });
+      o.backing_windows.push_back(std::move(w));
+    }
+  }
+  o.internals = internals(everything);
+  o.has_events = true;
+  o.events = std::move(log.events);
+  o.kernel_log = std::move(log.kernel_log);
+  o.vm_dead = core_.dead;
+  log = StepLog{};
+  return o;
+}
+
+Observation SimHost::observe() {
+  Observation o = collect(first_observation_);
+  first_observation_ = false;
+  return o;
+}
+
+}  // namespace tdxhp::sim

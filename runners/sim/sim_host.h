@@ -1,0 +1,109 @@
+// The simulated host: guest_memfd files, KVM's mirror TDP MMU + direct root, lpage_info, the
+// TD lifecycle, and the TDX module. Methods live in one file per concept:
+//   mirror_mmu.cpp  leaves, page tables, max mapping level, split/zap (tdp_mmu.c, mmu.c)
+//   guest.cpp       guest access / accept / MapGPA (TDCALLs, EPT violations)
+//   host_ops.cpp    setup (TD build), convert, punch, prefault, pin, teardown
+//   observe.cpp     windowed observations
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "domain/interval_map.h"
+#include "domain/types.h"
+#include "runners/sim/core.h"
+#include "runners/sim/gmem.h"
+#include "runners/sim/tdx_module.h"
+
+namespace tdxhp::sim {
+
+// One run of same-level leaves whose pfns are gfn + delta. `accepted` is the TDX page state
+// (PENDING / ACCEPTED) of private leaves; shared leaves keep it false.
+struct Leaf {
+  Level level = Level::L4K;
+  uint64_t delta = 0;
+  bool accepted = false;
+  bool operator==(const Leaf&) const = default;
+};
+
+// What a private page holds: a value the guest wrote, or the build-time ADD pattern.
+struct PageData {
+  uint64_t value = 0;
+  bool add_pattern = false;  // 0xADD0000000000000 | gfn (SEMANTICS "Setup")
+  bool operator==(const PageData&) const = default;
+};
+
+// End of the interval piece holding x (x itself when x is in a gap).
+uint64_t piece_end_attr(const IntervalMap<Attr>& m, uint64_t x);
+uint64_t piece_end_leaf(const IntervalMap<Leaf>& m, uint64_t x);
+
+class SimHost {
+ public:
+  explicit SimHost(uint64_t seed) : seed_(seed), alloc_(seed), tdx_(core_) {}
+
+  SimCore& core() { return core_; }
+  int setup(const Config& cfg, std::string* why);
+  Outcome apply(const Op& op);
+  Observation observe();
+  Observation teardown();
+
+ private:
+  // ---- layout
+  const Memslot* slot_of(Gfn g) const;
+  const Memslot* slot_covering(const GfnRange& r) const;  // the one slot holding all of r
+  GmemFile& gmem(const Memslot& m) { return *gmem_[slot_index(m)]; }
+  size_t slot_index(const Memslot& m) const { return static_cast<size_t>(&m - core_.cfg.slots.data()); }
+  static uint64_t index_of(const Memslot& m, Gfn g) { return m.gmem_offset + (g - m.base_gfn); }
+  bool all_private(Gfn s, Gfn e) const {
+    return attrs_.all_of(s, e, [](Attr a) { return a == Attr::Private; });
+  }
+  bool in_place() const { return core_.cfg.attr_mode == AttrMode::InPlace; }
+
+  // ---- mirror_mmu.cpp
+  Level private_max_level(const Memslot& m, Gfn g, Level cap);
+  bool backing_allows(const Memslot& m, Gfn block, Level level);
+  bool has_page_table(Gfn g, Level level) const;
+  void ensure_page_tables(Gfn g, Level leaf_level);
+  int fault_private(const Memslot& m, Gfn g, Level cap);
+  void map_shared(const Memslot& m, Gfn g);
+  int split_private_leaf(Gfn g);  // one level down, with split-cache top-up
+  int split_cross_boundary(const GfnRange& r, bool mirror);
+  int zap_private(Gfn s, Gfn e, bool only_inside);
+  void zap_shared(Gfn s, Gfn e);
+  void set_inhibit(Gfn g, Level level);
+
+  // ---- guest.cpp
+  Outcome access(const Access& a);
+  Outcome accept(const Accept& a);
+  int honor_guest_accept_level(const Memslot& m, Gfn g, Level a);
+
+  // ---- host_ops.cpp
+  int convert(const GfnRange& r, Attr to);
+  int convert_to_shared(const Memslot& m, const GfnRange& r);
+  int convert_to_private(const Memslot& m, const GfnRange& r);
+  int punch(const GfnRange& r);
+  int prefault(const GfnRange& r);
+  int pin(const GfnRange& r, int delta);
+
+  // ---- observe.cpp
+  Observation collect(bool everything);
+  SimInternals internals(bool everything) const;
+
+  uint64_t seed_;
+  SimCore core_;
+  PfnAllocator alloc_;
+  TdxModule tdx_;
+  std::vector<std::unique_ptr<GmemFile>> gmem_;
+  IntervalMap<Attr> attrs_;          // per-gfn attributes (KVM's, or gmem's in place)
+  IntervalMap<Leaf> private_;        // mirror root leaves (== S-EPT)
+  IntervalMap<Leaf> shared_;         // direct root leaves
+  IntervalMap<Pfn> pt_2m_, pt_1g_;   // mirror regions with a page table under them -> its S-EPT page
+  IntervalMap<bool> inhibit_2m_, inhibit_1g_;  // lpage_info GUEST_INHIBIT (one-way)
+  uint64_t inhibit_blocks_ = 0;
+  IntervalMap<PageData> private_data_;
+  IntervalMap<uint64_t> shared_data_;
+  bool first_observation_ = true;
+  bool set_up_ = false;
+};
+
+}  // namespace tdxhp::sim

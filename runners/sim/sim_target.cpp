@@ -1,0 +1,41 @@
+#include "runners/sim/sim_target.h"
+
+#include <cerrno>
+
+#include "runners/sim/sim_host.h"
+
+namespace tdxhp {
+
+namespace {
+
+class SimTarget : public Target {
+ public:
+  explicit SimTarget(uint64_t seed) : seed_(seed), host_(std::make_unique<sim::SimHost>(seed)) {}
+
+  std::string name() const override { return "sim"; }
+  Caps caps() const override {
+    Caps c;
+    for (int i = 0; i < kCapCount; ++i) c.has.insert(static_cast<Cap>(i));  // a sim sees everything
+    return c;
+  }
+  int setup(const Config& cfg, std::string* why) override {
+    sim::Mutants keep = host_->core().mut;
+    host_ = std::make_unique<sim::SimHost>(seed_);
+    host_->core().mut = keep;
+    return host_->setup(cfg, why);
+  }
+  Outcome apply(const Op& op) override { return host_->apply(op); }
+  Observation observe() override { return host_->observe(); }
+  Observation teardown() override { return host_->teardown(); }
+  bool set_mutant(const std::string& id) override { return host_->core().mut.enable(id); }
+
+ private:
+  uint64_t seed_;
+  std::unique_ptr<sim::SimHost> host_;
+};
+
+}  // namespace
+
+std::unique_ptr<Target> make_sim_target(uint64_t seed) { return std::make_unique<SimTarget>(seed); }
+
+}  // namespace tdxhp

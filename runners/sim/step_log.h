@@ -1,0 +1,71 @@
+// What one step did, for the observation: events in order, kernel log lines, and the windows
+// (gfn ranges per root, gmem index ranges per slot) whose content may have changed.
+#pragma once
+
+#include <cstdint>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "domain/types.h"
+
+namespace tdxhp::sim {
+
+struct BackingSpan {
+  uint32_t slot = 0;
+  uint64_t index = 0, npages = 0;
+};
+
+struct StepLog {
+  std::vector<Event> events;
+  std::vector<std::string> kernel_log;
+  std::vector<GfnRange> dirty_private, dirty_shared;
+  std::vector<BackingSpan> dirty_backing;
+  std::set<Pfn> pamt_changed;  // 2M-aligned pfns whose DPAMT refcount moved
+  uint64_t restart_retries = 0;
+
+  void seamcall(const char* name, Gfn gfn, Level level, uint64_t npages, uint64_t status) {
+    Event e;
+    e.kind = EventKind::Seamcall;
+    e.name = name;
+    e.gfn = gfn;
+    e.level = level;
+    e.npages = npages;
+    e.status = status;
+    events.push_back(std::move(e));
+  }
+  void leaf(EventKind kind, bool is_private, Gfn gfn, Level level, uint64_t npages) {
+    Event e;
+    e.kind = kind;
+    e.name = kind == EventKind::MapLeaf ? "map" : kind == EventKind::SplitLeaf ? "split" : "zap";
+    e.gfn = gfn;
+    e.level = level;
+    e.npages = npages;
+    e.is_private = is_private;
+    events.push_back(std::move(e));
+    (is_private ? dirty_private : dirty_shared).push_back({gfn, npages});
+  }
+  void folio(EventKind kind, uint32_t slot, uint64_t index, uint64_t npages, uint8_t from, uint8_t to) {
+    Event e;
+    e.kind = kind;
+    e.name = kind == EventKind::FolioSplit ? "folio-split" : "folio-merge";
+    e.slot = slot;
+    e.gfn = index;
+    e.npages = npages;
+    e.order_from = from;
+    e.order_to = to;
+    events.push_back(std::move(e));
+    dirty_backing.push_back({slot, index, npages});
+  }
+  void note(EventKind kind, const std::string& name, const std::string& text, Gfn gfn = 0, Level level = Level::L4K) {
+    Event e;
+    e.kind = kind;
+    e.name = name;
+    e.text = text;
+    e.gfn = gfn;
+    e.level = level;
+    events.push_back(std::move(e));
+  }
+};
+
+}  // namespace tdxhp::sim

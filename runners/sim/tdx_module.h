@@ -1,0 +1,73 @@
+// The TDX module as KVM's tdx.c sees it: SEAMCALL wrappers with their statuses, the
+// BUSY -> kick -> retry-once rule (tdh_do_no_vcpus), Dynamic PAMT refcounts, and the per-VM
+// split cache (prealloc_split_cache + its lock).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <vector>
+
+#include "runners/sim/core.h"
+
+namespace tdxhp::sim {
+
+class TdxModule {
+ public:
+  explicit TdxModule(SimCore& core) : c_(core) {}
+
+  // TDH.MEM.PAGE.ADD (build time, 4K only; L4348-4351) / TDH.MEM.PAGE.AUG.
+  int add_page(Gfn gfn, Pfn pfn);
+  int aug(Gfn gfn, Level level, Pfn pfn);
+  // tdx_sept_remove_private_spte for a run of same-level leaves: BLOCK, TRACK, REMOVE, WBINVD.
+  int remove(Gfn gfn, Level level, uint64_t npages, Pfn pfn);
+  // tdx_sept_split_private_spte: BLOCK -> TRACK/kick -> PAMT_ADD(new S-EPT page) -> DEMOTE;
+  // no UNBLOCK after a successful DEMOTE (seed 004, L1580-1611, L4245-4313).
+  int split(Gfn gfn, Level level, Pfn guest_pfn, Pfn sept_page);
+
+  // S-EPT page-table pages (each one DPAMT-refcounted while in use).
+  Pfn alloc_sept_page();
+  void sept_page_in_use(Pfn p) { pamt_get(p, 1); }  // fault path: tdx_pamt_get(new S-EPT page)
+  void free_sept_page(Pfn, bool put_pamt);
+  const std::map<Pfn, uint32_t>& pamt_refs() const { return pamt_ref_; }
+
+  // Split cache (L3474-3518, L12467-12524): top-up outside mmu_lock, dequeue under its lock.
+  bool need_topup() const;
+  int topup();          // -ENOMEM when the allocation fails (injected)
+  void dequeue_for_split();
+
+  void teardown_reclaim();
+  // Reclaimed 4K guest pages drop their DPAMT refs.
+  void release_guest_pages(const std::vector<std::pair<Pfn, uint64_t>>& runs) {
+    for (auto [p, n] : runs) pamt_put(p, n);
+  }  // TDH.PHYMEM.PAGE.RECLAIM of the TD's control pages
+
+  // Internals (sim only).
+  uint64_t pamt_pages_in_use() const { return 2 * pamt_ref_.size(); }  // a PAMT page pair per 2M range in use
+  uint32_t pamt_refcount(Pfn pfn_2m) const {
+    auto it = pamt_ref_.find(pfn_2m);
+    return it == pamt_ref_.end() ? 0 : it->second;
+  }
+  uint64_t cache_count() const { return cache_count_; }
+  uint64_t cache_min() const { return c_.dynamic_pamt() ? 4 : 0; }  // 2 pairs with DPAMT (L3781-3824)
+  uint64_t cache_underflows() const { return cache_underflows_; }
+  uint64_t sept_pages() const { return sept_in_use_; }
+
+ private:
+  uint64_t seamcall(const char* name, FaultSite site, bool injectable, Gfn gfn, Level level, uint64_t npages);
+  // tdh_do_no_vcpus(): on BUSY kick every vCPU out of the TD and retry once (L1580-1589).
+  uint64_t do_no_vcpus(const char* name, FaultSite site, Gfn gfn, Level level, uint64_t npages, bool retry);
+  void pamt_get(Pfn first, uint64_t npages);
+  void pamt_put(Pfn first, uint64_t npages);
+  void pamt_set(Pfn pfn_2m, uint32_t from, uint32_t to);
+  uint64_t pages_per_split() const { return c_.dynamic_pamt() ? 5 : 1; }  // S-EPT page (+ 2 PAMT pairs)
+
+  SimCore& c_;
+  std::map<Pfn, uint32_t> pamt_ref_;  // 2M-aligned pfn -> DPAMT 4K-entry refcount, nonzero only
+  uint64_t cache_count_ = 0;
+  uint64_t cache_underflows_ = 0;
+  Pfn next_sept_pfn_ = Pfn{1} << 32;  // S-EPT pages come from their own physical area
+  std::vector<Pfn> free_sept_;
+  uint64_t sept_in_use_ = 0;
+};
+
+}  // namespace tdxhp::sim

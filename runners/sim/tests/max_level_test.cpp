@@ -1,0 +1,99 @@
+// One test per max-mapping-level rule of a private fault (SEMANTICS.md "Max mapping level").
+#include <gtest/gtest.h>
+
+#include "runners/sim/tests/sim_test_util.h"
+
+namespace tdxhp::simtest {
+namespace {
+
+constexpr Gfn kBase = 0x100000;
+
+Config td() {
+  Config c;
+  c.slots = {Memslot{0, kBase, 0x1000, 0, 0}};
+  c.backing = BackingKind::Hugetlb2M;
+  return c;
+}
+
+int level_after_access(const Config& c, Gfn g, const std::vector<std::string>& mutants = {}) {
+  return private_level(run({c, {Access{g, false, 0}}}, mutants), g);
+}
+
+TEST(MaxLevel, TwoMWhenEverythingAllows) { EXPECT_EQ(level_after_access(td(), kBase + 3), 1); }  // L4526
+
+TEST(MaxLevel, FourKWhenTdxHugePageIsOff) {  // L4448-4452
+  Config c = td();
+  c.tdx_huge_page = false;
+  EXPECT_EQ(level_after_access(c, kBase), 0);
+}
+
+TEST(MaxLevel, FourKWithoutBit51) {  // L4401-4403, L4463
+  Config c = td();
+  c.features.enhanced_demote_interruptibility = false;
+  EXPECT_EQ(level_after_access(c, kBase), 0);
+}
+
+TEST(MaxLevel, FourKAtSlotEdge) {  // L4437: the 2M block must lie inside the slot
+  Config c = td();
+  c.slots[0].npages = 0x1100;
+  EXPECT_EQ(level_after_access(c, kBase + 0x1080), 0);
+}
+
+TEST(MaxLevel, FourKWhenGmemOffsetMisaligned) {  // L4437: gfn and gmem index equally aligned
+  Config c = td();
+  c.slots[0].gmem_offset = 1;
+  EXPECT_EQ(level_after_access(c, kBase + 0x200), 0);
+}
+
+TEST(MaxLevel, HvaMisalignmentDoesNotMatter) {  // L4526-4527 (MUT-HVA-ALIGN breaks it)
+  Config c = td();
+  c.slots[0].hva_offset = 1;
+  EXPECT_EQ(level_after_access(c, kBase), 1);
+  EXPECT_EQ(level_after_access(c, kBase, {"MUT-HVA-ALIGN"}), 0);
+}
+
+TEST(MaxLevel, FourKOverMixedAttributes) {  // L4436
+  SimRun r = run({td(), {Convert{{kBase + 7, 1}, Attr::Shared}, Access{kBase, false, 0}}});
+  EXPECT_EQ(private_level(r, kBase), 0);
+}
+
+TEST(MaxLevel, FourKAfterGuestInhibit) {  // L2238, L2284-2295
+  SimRun r = run({td(), {Accept{kBase + 1, Level::L4K}, Access{kBase + 2, false, 0}}});
+  EXPECT_EQ(private_level(r, kBase + 2), 0);
+}
+
+TEST(MaxLevel, NoPromotionOverBuildTimePageTable) {  // seed 000, L1342
+  Config c = td();
+  c.build_pages = {{kBase, 1}};
+  SimRun r = run({c, {Convert{{kBase, 1}, Attr::Shared}, Convert{{kBase, 1}, Attr::Private}, Accept{kBase, Level::L2M}}});
+  EXPECT_EQ(private_level(r, kBase), 0);
+  SimRun promo = run({c, {Convert{{kBase, 1}, Attr::Shared}, Convert{{kBase, 1}, Attr::Private}, Accept{kBase, Level::L2M}}},
+                  {"MUT-PROMOTE"});
+  EXPECT_EQ(private_level(promo, kBase), 1);
+}
+
+TEST(MaxLevel, FourKFolioLimitsUnderFolioContract) {  // L678, L4636
+  Config c = td();
+  c.backing = BackingKind::Page4K;
+  EXPECT_EQ(level_after_access(c, kBase), 0);
+}
+
+TEST(MaxLevel, NeverAboveTwoMAsShipped) {  // L4454: 1G folio, 2M leaf
+  Config c = td();
+  c.backing = BackingKind::Hugetlb1G;
+  c.slots[0].npages = 0x40000;
+  EXPECT_EQ(level_after_access(c, kBase), 1);
+  c.max_private_level = Level::L1G;  // the what-if knob
+  EXPECT_EQ(level_after_access(c, kBase), 2);
+}
+
+TEST(MaxLevel, BuildPagesAreFourK) {  // L4348-4351, L4401
+  Config c = td();
+  c.build_pages = {{kBase + 0x200, 4}};
+  SimRun r = run({c, {}});
+  EXPECT_EQ(private_level(r, kBase + 0x200), 0);
+  EXPECT_EQ(private_level(r, kBase + 0x203), 0);
+}
+
+}  // namespace
+}  // namespace tdxhp::simtest

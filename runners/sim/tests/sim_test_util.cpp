@@ -1,0 +1,85 @@
+#include "runners/sim/tests/sim_test_util.h"
+
+#include <cstdlib>
+#include <sstream>
+
+#include "domain/case_file.h"
+#include "domain/describe.h"
+#include "runners/sim/sim_target.h"
+
+namespace tdxhp::simtest {
+
+std::string fixture_dir() {
+  const char* src = std::getenv("TDXHP_SOURCE_DIR");
+  return std::string(src ? src : ".") + "/fixtures/cases";
+}
+
+Scenario scenario_of(const std::string& path) { return load_case(path).scenario; }
+
+namespace {
+void fold(SimRun& r, const Observation& o) {
+  for (const LeafWindow& w : o.leaf_windows) {
+    IntervalMap<LeafAt>& m = w.is_private ? r.private_leaves : r.shared_leaves;
+    m.erase(w.range.start, w.range.end());
+    for (const LeafRun& run : w.runs) m.assign(run.range.start, run.range.end(), LeafAt{run.level, run.pfn - run.range.start});
+  }
+  for (const Event& e : o.events) {
+    r.events += describe(e) + "\n";
+    if (e.kind == EventKind::KvmBugOn) r.bug_on = true;
+  }
+}
+}  // namespace
+
+SimRun run(const Scenario& s, const std::vector<std::string>& mutants, uint64_t seed) {
+  SimRun r;
+  auto t = make_sim_target(seed);
+  for (const std::string& m : mutants) t->set_mutant(m);
+  std::string why;
+  r.setup_err = t->setup(s.config, &why);
+  std::ostringstream fp;
+  fp << "setup " << r.setup_err << "\n";
+  std::map<std::pair<uint32_t, uint64_t>, std::string> backing;
+  auto fold_backing = [&](const Observation& o) {
+    for (const BackingWindow& w : o.backing_windows) {
+      auto lo = backing.lower_bound({w.slot, w.index}), hi = backing.lower_bound({w.slot, w.index + w.npages});
+      backing.erase(lo, hi);
+      for (const BackingRun& b : w.runs) backing[{b.slot, b.index}] = describe(b);
+    }
+  };
+  Observation first = t->observe();
+  fold(r, first);
+  fold_backing(first);
+  r.observations.push_back(first);
+  for (const Op& op : s.ops) {
+    Outcome o = t->apply(op);
+    fp << describe(op) << " -> " << describe(o) << (o.read ? " read " + hex(*o.read) : "") << "\n";
+    r.outcomes.push_back(o);
+    Observation ob = t->observe();
+    fold(r, ob);
+    fold_backing(ob);
+    if (ob.internals)
+      fp << "  pamt " << ob.internals->pamt_pages_in_use << " sept " << ob.internals->sept_pages << " underflows "
+         << ob.internals->split_cache_underflows << " retries " << ob.internals->restart_retries << " inhibit "
+         << ob.internals->guest_inhibit_blocks << " dead " << ob.vm_dead << "\n";
+    r.observations.push_back(std::move(ob));
+  }
+  r.private_leaves.for_each([&](uint64_t a, uint64_t b, const LeafAt& l) {
+    fp << "private [" << hex(a) << "," << hex(b) << ") " << name(l.level) << " +" << hex(l.delta) << "\n";
+  });
+  r.shared_leaves.for_each([&](uint64_t a, uint64_t b, const LeafAt& l) {
+    fp << "shared [" << hex(a) << "," << hex(b) << ") " << name(l.level) << " +" << hex(l.delta) << "\n";
+  });
+  for (auto& [k, v] : backing) fp << v << "\n";
+  r.after_teardown = t->teardown();
+  for (const Event& e : r.after_teardown.events) r.events += describe(e) + "\n";  // leaves stay pre-teardown
+  if (r.after_teardown.internals) fp << "teardown pamt " << r.after_teardown.internals->pamt_pages_in_use << "\n";
+  r.fingerprint = fp.str();
+  return r;
+}
+
+int private_level(const SimRun& r, Gfn g) {
+  const LeafAt* l = r.private_leaves.at(g);
+  return l ? static_cast<int>(l->level) : -1;
+}
+
+}  // namespace tdxhp::simtest
