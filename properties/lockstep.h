@@ -1,0 +1,44 @@
+// Runs one scenario step by step on a target with the oracle in lockstep (DESIGN.md "Shape"):
+// apply, observe, let the oracle judge, stop at the first violation that counts.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <optional>
+#include <set>
+#include <string>
+
+#include "domain/target.h"
+#include "domain/types.h"
+#include "oracles/oracle.h"
+
+namespace tdxhp {
+
+// What one step did, for traces (replay --trace) and progress counters.
+struct StepView {
+  int64_t step;                 // op index, or kSetupStep / kTeardownStep
+  const Op* op;                 // null for setup and teardown
+  const Outcome* outcome;       // null for setup and teardown
+  const Observation& observation;
+  const std::vector<Violation>& violations;  // every violation the oracle reported, unfiltered
+  const Oracle& oracle;
+};
+using StepSink = std::function<void(const StepView&)>;
+
+struct LockstepOptions {
+  std::set<std::string> invariants;            // violations that count; empty = all
+  StepSink on_step;                            // optional
+  const std::atomic<bool>* stop = nullptr;     // set by SIGINT/SIGTERM: end the case early
+};
+
+struct LockstepResult {
+  bool ran = false;              // false: the target could not build this config (not a pass)
+  std::string not_run_reason;
+  bool interrupted = false;
+  int64_t steps = 0;             // ops applied
+  std::optional<Violation> violation;  // the first one that counts
+};
+
+LockstepResult run_lockstep(Target& target, const Scenario& s, const LockstepOptions& opt = {});
+
+}  // namespace tdxhp

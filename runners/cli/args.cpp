@@ -1,0 +1,130 @@
+#include "runners/cli/args.h"
+
+#include <cerrno>
+#include <cstdlib>
+#include <set>
+
+namespace tdxhp::cli {
+
+namespace {
+double positive_number(const std::string& flag, const std::string& v) {
+  char* end = nullptr;
+  errno = 0;
+  double d = std::strtod(v.c_str(), &end);
+  if (v.empty() || errno || *end || !(d > 0)) throw UsageError(flag + ": expected a positive number, got \"" + v + "\"");
+  return d;
+}
+int positive_int(const std::string& flag, const std::string& v) {
+  char* end = nullptr;
+  errno = 0;
+  long n = std::strtol(v.c_str(), &end, 10);
+  if (v.empty() || errno || *end || n <= 0 || n > 100000000)
+    throw UsageError(flag + ": expected a positive whole number, got \"" + v + "\"");
+  return static_cast<int>(n);
+}
+uint64_t seed_of(const std::string& v) {
+  char* end = nullptr;
+  errno = 0;
+  unsigned long long n = std::strtoull(v.c_str(), &end, 0);
+  if (v.empty() || errno || *end || v[0] == '-') throw UsageError("--seed: expected a whole number, got \"" + v + "\"");
+  return n;
+}
+void split_into(std::vector<std::string>& out, const std::string& v) {
+  size_t s = 0;
+  while (s <= v.size()) {
+    size_t e = v.find(',', s);
+    if (e == std::string::npos) e = v.size();
+    if (e > s) out.push_back(v.substr(s, e - s));
+    s = e + 1;
+  }
+}
+}  // namespace
+
+std::string usage() {
+  return "usage: tdxhp <verb> [options]\n"
+         "  run      [--target sim|kvm|kvm/<flavour>] [--property ID...] [--seconds N | --cases N] [--seed S]\n"
+         "           [--mutant MUT-...] [--out DIR] [--json | --ktap] [--junit FILE] [--no-progress]\n"
+         "  replay   CASE.json [--target T] [--mutant M|none] [--trace]\n"
+         "  mutants  [--seconds-per-mutant N] [--clean-seconds N] [--repeat N] [--seed S] [--mutant M...]\n"
+         "           [--fixtures DIR] [--out DIR] [--json]\n"
+         "  caps     [--json]      what each target supports and which properties can run\n"
+         "  list     [--json]      properties, invariants, mutants, scenarios\n"
+         "  vm       [args...]     boot a kernel under test in QEMU and run the suite inside (runners/vm)\n"
+         "exit codes: 0 pass, 1 property failure, 2 usage or input error, 4 all skipped\n";
+}
+
+Args parse_args(int argc, char** argv) {
+  Args a;
+  if (argc < 2) throw UsageError("missing verb (run, replay, mutants, caps, list, vm)");
+  a.verb = argv[1];
+  static const std::set<std::string> verbs = {"run", "replay", "mutants", "caps", "list", "vm", "help"};
+  if (a.verb == "--help" || a.verb == "-h") a.verb = "help";
+  if (!verbs.count(a.verb)) throw UsageError("unknown verb \"" + a.verb + "\" (run, replay, mutants, caps, list, vm)");
+  if (a.verb == "vm") {
+    for (int i = 2; i < argc; ++i) a.passthrough.push_back(argv[i]);
+    return a;
+  }
+  // Which flags each verb takes, so a misplaced one is named instead of ignored.
+  static const std::set<std::string> run_flags = {"--target", "--property", "--seconds", "--cases", "--seed",
+                                                  "--mutant", "--out", "--json", "--ktap", "--junit",
+                                                  "--no-progress"};
+  static const std::set<std::string> replay_flags = {"--target", "--mutant", "--trace"};
+  static const std::set<std::string> mutants_flags = {"--seconds-per-mutant", "--clean-seconds", "--repeat", "--seed",
+                                                      "--mutant", "--fixtures", "--out", "--json", "--no-progress"};
+  static const std::set<std::string> info_flags = {"--json"};
+  const std::set<std::string>& allowed = a.verb == "run"       ? run_flags
+                                         : a.verb == "replay"  ? replay_flags
+                                         : a.verb == "mutants" ? mutants_flags
+                                                               : info_flags;
+  for (int i = 2; i < argc; ++i) {
+    std::string arg = argv[i];
+    std::string value;
+    bool has_inline = false;
+    if (arg.rfind("--", 0) == 0) {
+      if (auto eq = arg.find('='); eq != std::string::npos) {
+        value = arg.substr(eq + 1);
+        arg = arg.substr(0, eq);
+        has_inline = true;
+      }
+    } else {
+      a.positional.push_back(arg);
+      continue;
+    }
+    if (arg == "--help" || arg == "-h") {
+      a.verb = "help";
+      return a;
+    }
+    if (!allowed.count(arg)) throw UsageError(a.verb + ": unknown option " + arg);
+    auto take = [&]() -> std::string {
+      if (has_inline) return value;
+      if (i + 1 >= argc) throw UsageError(arg + ": missing value");
+      return argv[++i];
+    };
+    if (arg == "--target") a.target = take();
+    else if (arg == "--property") split_into(a.properties, take());
+    else if (arg == "--mutant") split_into(a.mutants, take());
+    else if (arg == "--seconds") a.seconds = positive_number(arg, take());
+    else if (arg == "--cases") a.cases = positive_int(arg, take());
+    else if (arg == "--seed") a.seed = seed_of(take());
+    else if (arg == "--out") a.out_dir = take();
+    else if (arg == "--junit") a.junit_file = take();
+    else if (arg == "--fixtures") a.fixtures_dir = take();
+    else if (arg == "--seconds-per-mutant") a.seconds_per_mutant = positive_number(arg, take());
+    else if (arg == "--clean-seconds") a.clean_seconds = positive_number(arg, take());
+    else if (arg == "--repeat") a.repeat = positive_int(arg, take());
+    else if (arg == "--json") a.json = true;
+    else if (arg == "--ktap") a.ktap = true;
+    else if (arg == "--trace") a.trace = true;
+    else if (arg == "--no-progress") a.no_progress = true;
+  }
+  if (a.seconds && a.cases) throw UsageError("--seconds and --cases: give one budget, not both");
+  if (a.json && a.ktap) throw UsageError("--json and --ktap: pick one output format for stdout");
+  if (a.verb == "replay" && a.positional.size() != 1)
+    throw UsageError("replay: expected exactly one CASE.json, got " + std::to_string(a.positional.size()));
+  if (a.verb != "replay" && !a.positional.empty())
+    throw UsageError(a.verb + ": unexpected argument \"" + a.positional.front() + "\"");
+  if (a.target == "vm") throw UsageError("--target vm: use `tdxhp vm` (it boots QEMU and runs the kvm target inside)");
+  return a;
+}
+
+}  // namespace tdxhp::cli

@@ -1,0 +1,135 @@
+// Runs the tdxhp binary like a user: exit codes and messages for bad input, and replay of
+// every fixture case (SC-* pass clean; MUT-* fail under their mutant with a listed invariant).
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include "domain/case_file.h"
+#include "runners/cli/args.h"
+
+namespace tdxhp::cli {
+namespace {
+
+struct Ran {
+  int code;
+  std::string out;  // stdout and stderr together
+};
+
+Ran tdxhp(const std::string& args) {
+  const std::string cmd = std::string(TDXHP_BIN) + " " + args + " 2>&1";
+  FILE* p = ::popen(cmd.c_str(), "r");
+  std::string out;
+  std::array<char, 4096> buf;
+  while (size_t n = std::fread(buf.data(), 1, buf.size(), p)) out.append(buf.data(), n);
+  int st = ::pclose(p);
+  return {WIFEXITED(st) ? WEXITSTATUS(st) : -1, out};
+}
+
+std::string write_tmp(const std::string& name, const std::string& text) {
+  std::string path = ::testing::TempDir() + "/" + name;
+  std::ofstream(path) << text;
+  return path;
+}
+
+TEST(ParseArgs, NamesTheBadArgument) {
+  auto err = [](std::vector<std::string> v) {
+    std::vector<char*> argv;
+    std::string prog = "tdxhp";
+    argv.push_back(prog.data());
+    for (auto& s : v) argv.push_back(s.data());
+    try {
+      parse_args(static_cast<int>(argv.size()), argv.data());
+    } catch (const UsageError& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  EXPECT_NE(err({"run", "--seconds", "abc"}).find("--seconds"), std::string::npos);
+  EXPECT_NE(err({"run", "--cases", "-3"}).find("--cases"), std::string::npos);
+  EXPECT_NE(err({"run", "--frobnicate"}).find("--frobnicate"), std::string::npos);
+  EXPECT_NE(err({"run", "--seconds", "1", "--cases", "2"}).find("one budget"), std::string::npos);
+  EXPECT_NE(err({"jump"}).find("jump"), std::string::npos);
+  EXPECT_NE(err({"replay"}).find("CASE.json"), std::string::npos);
+  EXPECT_NE(err({"run", "--seed"}).find("--seed: missing value"), std::string::npos);
+  EXPECT_EQ(err({"run", "--property=mapping-legal,accept-level", "--cases=3"}), "");
+}
+
+TEST(Cli, BadArgumentsExitTwoAndNameTheArgument) {
+  auto r = tdxhp("run --seconds nope");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.out.find("--seconds"), std::string::npos) << r.out;
+  r = tdxhp("run --property no-such-thing --cases 1");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.out.find("no-such-thing"), std::string::npos) << r.out;
+  r = tdxhp("run --mutant MUT-NOT-REAL --cases 1");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.out.find("MUT-NOT-REAL"), std::string::npos) << r.out;
+  r = tdxhp("run --target nowhere --cases 1");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.out.find("nowhere"), std::string::npos) << r.out;
+  EXPECT_EQ(tdxhp("").code, 2);
+}
+
+TEST(Cli, MalformedCaseFilesExitTwoAndNameTheField) {
+  auto r = tdxhp("replay " + write_tmp("notjson.json", "{ nope"));
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.out.find("not valid JSON"), std::string::npos) << r.out;
+  r = tdxhp("replay " + write_tmp("badop.json", R"({"format":1,"config":{"slots":[{"gfn":0,"npages":512}]},
+      "ops":[{"op":"accept","gfn":"0x0","level":"3M"}]})"));
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.out.find("ops[0].level"), std::string::npos) << r.out;
+  r = tdxhp("replay " + write_tmp("noslots.json", R"({"format":1,"config":{},"ops":[]})"));
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.out.find("config.slots"), std::string::npos) << r.out;
+  r = tdxhp("replay /nonexistent/case.json");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.out.find("/nonexistent/case.json"), std::string::npos) << r.out;
+}
+
+TEST(Cli, ListAndCapsName) {
+  auto r = tdxhp("list");
+  EXPECT_EQ(r.code, 0);
+  EXPECT_NE(r.out.find("MUT-PROMOTE"), std::string::npos);
+  EXPECT_NE(r.out.find("accept-level"), std::string::npos);
+  r = tdxhp("caps");
+  EXPECT_EQ(r.code, 0);
+  EXPECT_NE(r.out.find("sim: available"), std::string::npos) << r.out;
+}
+
+TEST(Cli, RunWritesResultFiles) {
+  const std::string dir = ::testing::TempDir() + "/tdxhp-cli-run";
+  std::filesystem::remove_all(dir);
+  auto r = tdxhp("run --cases 3 --seed 5 --property data-atomic --out " + dir + " --json");
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("\"verdict\": \"pass\""), std::string::npos) << r.out;
+  for (auto f : {"results.json", "results.ktap", "junit.xml"}) EXPECT_TRUE(std::filesystem::exists(dir + "/" + f)) << f;
+}
+
+// Every fixtures/cases/*.json: SC-* pass clean; MUT-* fail under catches.mutant with one of
+// catches.invariants and pass without it.
+TEST(Cli, ReplayEveryFixture) {
+  const std::string dir = std::string(TDXHP_SOURCE_DIR_DEFAULT) + "/fixtures/cases";
+  int seen = 0;
+  for (auto& e : std::filesystem::directory_iterator(dir)) {
+    if (e.path().extension() != ".json") continue;
+    ++seen;
+    const std::string path = e.path().string();
+    CaseFile c = load_case(path);
+    auto clean = tdxhp("replay " + path + " --mutant none");
+    EXPECT_EQ(clean.code, 0) << path << " must pass on the clean sim\n" << clean.out;
+    if (!c.catches) continue;
+    auto mut = tdxhp("replay " + path + " --mutant " + c.catches->mutant);
+    EXPECT_EQ(mut.code, 1) << path << " must fail under " << c.catches->mutant << "\n" << mut.out;
+    bool named = false;
+    for (auto& inv : c.catches->invariants) named = named || mut.out.find("verdict: fail (" + inv + " ") != std::string::npos;
+    EXPECT_TRUE(named) << path << " failed with an invariant outside catches.invariants\n" << mut.out;
+  }
+  if (seen == 0) GTEST_SKIP() << "no fixture cases in " << dir << " yet";
+}
+
+}  // namespace
+}  // namespace tdxhp::cli

@@ -1,0 +1,339 @@
+#include "runners/engine/engine.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <climits>
+#include <cstdio>
+#include <filesystem>
+#include <iomanip>
+#include <ostream>
+#include <sstream>
+#include <stdexcept>
+
+#include "domain/case_file.h"
+#include "domain/describe.h"
+#include "generators/classify.h"
+#include "properties/property.h"
+#include "runners/engine/rc_reproduce.h"
+#include "runners/engine/replay.h"
+#include "runners/engine/targets.h"
+
+namespace tdxhp::engine {
+
+namespace {
+using Clock = std::chrono::steady_clock;
+double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+uint64_t mix(uint64_t x) {  // splitmix64: independent batch seeds from one run seed
+  x += 0x9e3779b97f4a7c15ULL;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
+constexpr int kBatchCases = 10;         // interleaving grain between properties
+constexpr double kShrinkSeconds = 60;   // shrinking longer than this keeps the best so far
+
+std::string file_stem(const std::string& signature) {
+  std::string s = signature;
+  std::replace(s.begin(), s.end(), '/', '_');
+  return s;
+}
+
+class Progress {
+ public:
+  Progress(bool on, Clock::time_point start) : on_(on && ::isatty(2)), start_(start) {}
+  void tick(const std::string& prop, int cases, int64_t steps, int failures) {
+    if (!on_) return;
+    const double t = since(start_);
+    if (t < 2.0 || t - last_ < 0.5) return;  // only runs longer than a few seconds
+    last_ = t;
+    std::fprintf(stderr, "\r[%6.1fs] %-20s cases %6d  steps %8lld  %8.0f ops/s  failures %d   ", t, prop.c_str(),
+                 cases, static_cast<long long>(steps), steps / std::max(t, 1e-9), failures);
+    shown_ = true;
+  }
+  ~Progress() {
+    if (shown_) std::fprintf(stderr, "\n");
+  }
+
+ private:
+  bool on_;
+  Clock::time_point start_;
+  double last_ = 0;
+  bool shown_ = false;
+};
+
+struct PropState {
+  const PropertyInfo* info;
+  size_t index;
+  PropertyResult res;
+  gen::GenProfile profile;
+  int batch = 0;
+  bool done = false;
+};
+}  // namespace
+
+int exit_code(const RunSummary& s) {
+  if (s.verdict == "fail") return 1;
+  if (s.interrupted) return 130;
+  if (s.verdict == "skip") return 4;
+  return 0;
+}
+
+std::string failure_signature(const std::string& invariant, const std::string& property, const Scenario& shrunk) {
+  uint32_t h = 2166136261u;  // FNV-1a over the op kinds: stable across runs and seeds
+  for (auto& op : shrunk.ops) {
+    for (char c : op_kind(op)) h = (h ^ static_cast<uint8_t>(c)) * 16777619u;
+    h = (h ^ ',') * 16777619u;
+  }
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "%08x", h);
+  return invariant + "/" + property + "/" + buf;
+}
+
+RunSummary run(const RunOptions& opt, std::ostream& log) {
+  const auto start = Clock::now();
+  RunSummary sum;
+  sum.target = opt.target;
+  sum.seed = opt.seed;
+  sum.mutants = opt.mutants;
+
+  std::string why;
+  auto probe = make_target(opt.target, opt.mutants, opt.seed, &why);
+  if (!probe) throw std::invalid_argument(why);
+  const Caps caps = probe->caps();
+  probe.reset();
+
+  std::vector<PropState> states;
+  if (opt.properties.empty()) {
+    for (size_t i = 0; i < properties().size(); ++i) states.push_back({&properties()[i], i, {}, {}});
+  } else {
+    for (auto& id : opt.properties) {
+      const PropertyInfo* p = find_property(id);
+      if (!p) throw std::invalid_argument("--property: unknown property \"" + id + "\" (tdxhp list shows them)");
+      states.push_back({p, static_cast<size_t>(p - properties().data()), {}, {}});
+    }
+  }
+  for (auto& st : states) {
+    st.res.id = st.info->id;
+    st.res.invariants = st.info->invariants;
+    st.profile = profile_for(*st.info, caps);
+    if (auto r = skip_reason(*st.info, caps)) {
+      st.res.status = "skip";
+      st.res.reason = *r;
+      st.done = true;
+    }
+  }
+
+  const std::string out_dir = opt.out_dir.empty() ? "tdxhp-out" : opt.out_dir;
+  const std::string cases_dir = out_dir + "/cases";
+  const int case_budget = opt.cases ? *opt.cases : opt.seconds ? INT_MAX : kDefaultCases;
+  auto time_over = [&] { return opt.seconds && since(start) >= *opt.seconds; };
+  auto interrupted = [&] { return opt.interrupt && opt.interrupt->load(); };
+  Progress progress(opt.progress, start);
+  int failures = 0, total_cases = 0;
+  int64_t total_steps = 0;
+  bool stop_all = false;
+
+  auto run_batch = [&](PropState& st) {
+    const int n = std::min(kBatchCases, case_budget - st.res.cases);
+    bool failure_seen = false;
+    Clock::time_point fail_time;
+    int batch_cases = 0;
+    std::optional<Scenario> open_case, last_fail;
+    std::optional<Violation> last_violation;
+    std::string discard_reason;
+    const std::string pending = cases_dir + "/pending-" + st.info->id + ".json";
+
+    PropertyRun pr;
+    pr.info = st.info;
+    pr.profile = st.profile;
+    const uint64_t target_seed = mix(opt.seed ^ 0x5157);
+    pr.make_target = [&opt, target_seed] {
+      std::string w;
+      auto t = make_target(opt.target, opt.mutants, target_seed, &w);
+      if (!t) throw std::runtime_error(w);
+      return t;
+    };
+    pr.hooks.before = [&](const Scenario& s) {
+      if (open_case) last_fail = *open_case;  // the previous case never finished: it threw (a crash)
+      open_case = s;
+      if (is_real_target(opt.target)) {  // nothing lost if the host dies mid-case
+        CaseFile c;
+        c.id = "pending-" + st.info->id;
+        c.description = "running when tdxhp stopped: the target crashed, hung or was interrupted";
+        c.scenario = s;
+        c.seed = opt.seed;
+        c.target = opt.target;
+        c.property = st.info->id;
+        save_case(pending, c);
+      }
+    };
+    pr.hooks.after = [&](const Scenario& s, const LockstepResult& r) {
+      open_case.reset();
+      if (!failure_seen) {
+        if (r.ran) {
+          ++batch_cases;
+          ++total_cases;
+          st.res.steps += r.steps;
+          total_steps += r.steps;
+          for (auto& shape : gen::scenario_shapes(s)) ++sum.scenarios_reached[shape];
+        } else {
+          discard_reason = r.not_run_reason;
+        }
+        if (r.violation) {
+          failure_seen = true;
+          fail_time = Clock::now();
+          st.res.cases += batch_cases;
+          batch_cases = 0;
+          Failure f;
+          f.cases_to_failure = opt.stop_at_first_failure ? total_cases : st.res.cases;
+          f.seconds_to_failure = since(start);
+          st.res.failure = f;
+        }
+      }
+      if (r.violation) {
+        last_fail = s;
+        last_violation = *r.violation;
+      }
+      progress.tick(st.info->id, total_cases, total_steps, failures + (failure_seen ? 1 : 0));
+    };
+    pr.interrupt = opt.interrupt;
+    pr.budget_over = [&] {
+      if (failure_seen) return since(fail_time) > kShrinkSeconds;
+      return time_over() || interrupted();
+    };
+
+    if (is_real_target(opt.target)) std::filesystem::create_directories(cases_dir);
+    rc::detail::TestParams params;
+    params.seed = mix(opt.seed ^ mix(st.index + 1) ^ mix(static_cast<uint64_t>(st.batch) << 20));
+    params.maxSuccess = n;
+    params.maxSize = 100;
+    params.maxDiscardRatio = 10;
+    rc::detail::TestMetadata meta;
+    meta.id = st.info->id;
+    meta.description = st.info->summary;
+    const auto t0 = Clock::now();
+    const rc::detail::TestResult result = rc::detail::checkTestable(rc_property(pr), meta, params);
+    st.res.seconds += since(t0);
+    ++st.batch;
+    if (is_real_target(opt.target) && !open_case) std::filesystem::remove(pending);
+    if (!failure_seen) st.res.cases += batch_cases;
+
+    if (interrupted() && open_case) {  // keep what was running when SIGINT/SIGTERM came
+      std::filesystem::create_directories(cases_dir);
+      CaseFile c;
+      c.id = "interrupted-" + st.info->id;
+      c.description = "was running when tdxhp was interrupted";
+      c.scenario = *open_case;
+      c.seed = opt.seed;
+      c.target = opt.target;
+      c.mutants = opt.mutants;
+      c.property = st.info->id;
+      save_case(cases_dir + "/" + c.id + ".json", c);
+    }
+
+    rc::detail::FailureResult fr;
+    if (result.match(fr)) {
+      const bool crashed = open_case.has_value() || !last_violation;  // the last failing run threw
+      if (open_case) last_fail = *open_case;
+      Failure f = st.res.failure.value_or(Failure{});
+      if (crashed) {
+        // The target threw instead of answering: that is a crash, reported as such.
+        last_violation = Violation{"crash", -1, {}, "the target answers every op", fr.description};
+      }
+      if (!st.res.failure) {
+        f.cases_to_failure = opt.stop_at_first_failure ? total_cases : st.res.cases;
+        f.seconds_to_failure = since(start);
+      }
+      f.shrunk = last_fail.value_or(Scenario{});
+      f.violation = *last_violation;
+      f.invariant = f.violation.invariant;
+      f.step = f.violation.step;
+      f.message = describe(f.violation);
+      f.shrunk_steps = static_cast<int>(f.shrunk.ops.size());
+      f.reproduce = rc::detail::reproduceMapToString({{st.info->id, fr.reproduce}});
+      f.signature = failure_signature(f.invariant, st.info->id, f.shrunk);
+      std::filesystem::create_directories(cases_dir);
+      f.case_file = cases_dir + "/" + file_stem(f.signature) + ".json";
+      CaseFile c;
+      c.id = file_stem(f.signature);
+      c.description = "found by tdxhp run --property " + st.info->id + ": " + f.message;
+      c.scenario = f.shrunk;
+      c.seed = opt.seed;
+      c.reproduce = f.reproduce;
+      c.target = opt.target;
+      c.mutants = opt.mutants;
+      c.property = st.info->id;
+      c.violation = f.violation;
+      c.scenarios = gen::scenario_shapes(f.shrunk);
+      save_case(f.case_file, c);
+      st.res.status = "fail";
+      st.res.failure = f;
+      st.done = true;
+      ++failures;
+      if (!opt.quiet) {
+        log << "FAIL " << st.info->id << ": " << f.invariant << " at " << describe_step(f.step) << " after "
+            << f.cases_to_failure << " case(s), " << std::fixed << std::setprecision(2) << f.seconds_to_failure
+            << " s; shrunk to " << f.shrunk_steps << " step(s)\n";
+        log << "  config: " << describe(f.shrunk.config) << "\n";
+        std::string w;
+        if (auto t = make_target(opt.target, opt.mutants, target_seed, &w)) {
+          ReplayOptions ro;
+          ro.invariants.insert(st.info->invariants.begin(), st.info->invariants.end());
+          replay_scenario(*t, f.shrunk, ro, log);
+        }
+        log << "  case file: " << f.case_file << "\n";
+        log << "  replay:    tdxhp replay " << f.case_file << "\n";
+        log << "  reproduce: RC_PARAMS=\"reproduce=" << f.reproduce << "\"\n";
+      }
+      if (opt.stop_at_first_failure) stop_all = true;
+      return;
+    }
+    rc::detail::GaveUpResult gu;
+    if (result.match(gu) && st.res.cases == 0) {
+      st.res.status = "skip";
+      st.res.reason = discard_reason.empty() ? gu.description : discard_reason;
+      st.done = true;
+      return;
+    }
+    rc::detail::Error err;
+    if (result.match(err)) throw std::runtime_error("RapidCheck: " + err.description);
+    if (st.res.cases >= case_budget) st.done = true;
+  };
+
+  for (bool active = true; active && !stop_all;) {
+    active = false;
+    for (auto& st : states) {
+      if (st.done || stop_all) continue;
+      if (time_over() || interrupted()) break;
+      run_batch(st);
+      active = active || !st.done;
+    }
+    if (time_over() || interrupted()) break;
+  }
+
+  sum.interrupted = interrupted();
+  int ran = 0;
+  for (auto& st : states) {
+    if (st.res.status == "pass" && st.res.cases == 0) {  // never a pass without a case run
+      st.res.status = "skip";
+      st.res.reason = sum.interrupted ? "interrupted before any case ran" : "no case ran within the budget";
+    }
+    auto& t = sum.totals;
+    t.cases += st.res.cases;
+    t.steps += st.res.steps;
+    if (st.res.status == "skip") ++t.skipped;
+    if (st.res.status == "fail") ++t.failures;
+    if (st.res.status != "skip") ++ran;
+    sum.properties.push_back(st.res);
+  }
+  sum.totals.seconds = since(start);
+  sum.totals.ops_per_sec = sum.totals.seconds > 0 ? sum.totals.steps / sum.totals.seconds : 0;
+  sum.verdict = sum.totals.failures ? "fail" : ran == 0 ? "skip" : "pass";
+  return sum;
+}
+
+}  // namespace tdxhp::engine

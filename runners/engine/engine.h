@@ -1,0 +1,38 @@
+// `tdxhp run`: explores every selected property on one target within a budget, interleaving
+// small RapidCheck batches across properties; on failure RapidCheck shrinks and the shrunk case
+// is saved as a self-contained case file.
+#pragma once
+
+#include <atomic>
+#include <iosfwd>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "runners/engine/results.h"
+
+namespace tdxhp::engine {
+
+struct RunOptions {
+  std::string target = "sim";
+  std::vector<std::string> properties;  // empty: all
+  std::vector<std::string> mutants;     // sim only
+  std::optional<double> seconds;        // whole-run time budget
+  std::optional<int> cases;             // per-property case budget
+  uint64_t seed = 0;
+  std::string out_dir;                  // case files go to out_dir/cases
+  bool stop_at_first_failure = false;   // mutants: one kill is enough
+  bool progress = false;                // live progress line on stderr
+  bool quiet = false;                   // no per-failure text on the log stream
+  const std::atomic<bool>* interrupt = nullptr;
+};
+
+// Default budget when neither seconds nor cases is given.
+constexpr int kDefaultCases = 100;
+
+RunSummary run(const RunOptions& opt, std::ostream& log);
+
+// "INV-X/property/<8 hex>" from the shrunk op kinds, so one bug shape keeps one name.
+std::string failure_signature(const std::string& invariant, const std::string& property, const Scenario& shrunk);
+
+}  // namespace tdxhp::engine

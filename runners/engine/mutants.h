@@ -1,0 +1,51 @@
+// `tdxhp mutants`: the kill matrix. The clean sim must pass; every MUT-* of DOMAIN.md section 6
+// must make some property fail within its budget.
+#pragma once
+
+#include <atomic>
+#include <iosfwd>
+#include <string>
+#include <vector>
+
+#include "runners/engine/results.h"
+
+namespace tdxhp::engine {
+
+struct MutantRow {
+  std::string id;
+  bool killed = false;
+  std::string invariant;   // the invariant whose violation killed it
+  std::string property;
+  int cases = 0;           // cases to the first failure (all properties interleaved)
+  double seconds = 0;      // wall time to the first failure, before shrinking
+  int shrunk_steps = 0;
+  int fixture_steps = -1;  // ops in fixtures/cases/<id>.json; -1 when there is none
+  std::vector<double> kill_seconds;  // one per repeat, for the median
+  std::string case_file;
+};
+
+struct MutantMatrix {
+  RunSummary clean;
+  std::vector<MutantRow> rows;
+  double seconds_per_mutant = 5;
+  int repeats = 1;
+};
+
+struct MutantOptions {
+  double seconds_per_mutant = 5;
+  double clean_seconds = 10;
+  uint64_t seed = 0;
+  int repeats = 1;                   // runs per mutant with different seeds (median time)
+  std::vector<std::string> only;     // --mutant filter; empty: all
+  std::string out_dir;
+  std::string fixtures_dir;          // fixtures/cases, for fixture lengths
+  bool progress = false;
+  const std::atomic<bool>* interrupt = nullptr;
+};
+
+MutantMatrix run_mutants(const MutantOptions& opt, std::ostream& log);
+// 0 when the clean sim passes and every mutant is killed.
+int exit_code(const MutantMatrix&);
+double median(std::vector<double> v);
+
+}  // namespace tdxhp::engine

@@ -1,0 +1,208 @@
+#include "runners/engine/report.h"
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iomanip>
+#include <sstream>
+#include <stdexcept>
+
+#include "domain/case_file.h"
+
+namespace tdxhp::engine {
+
+using nlohmann::json;
+
+namespace {
+std::string fixed(double v, int prec = 2) {
+  std::ostringstream os;
+  os << std::fixed << std::setprecision(prec) << v;
+  return os.str();
+}
+std::string xml_escape(const std::string& s) {
+  std::string o;
+  for (char c : s) {
+    switch (c) {
+      case '&': o += "&amp;"; break;
+      case '<': o += "&lt;"; break;
+      case '>': o += "&gt;"; break;
+      case '"': o += "&quot;"; break;
+      default: o += c;
+    }
+  }
+  return o;
+}
+std::string one_line(std::string s) {
+  for (char& c : s)
+    if (c == '\n') c = ' ';
+  return s;
+}
+}  // namespace
+
+json to_json(const RunSummary& s) {
+  json props = json::array();
+  for (auto& p : s.properties) {
+    json j = {{"id", p.id}, {"invariants", p.invariants}, {"status", p.status}, {"cases", p.cases},
+              {"steps", p.steps}, {"seconds", p.seconds}};
+    if (!p.reason.empty()) j["reason"] = p.reason;
+    if (p.failure && p.status == "fail") {
+      auto& f = *p.failure;
+      j["failure"] = {{"invariant", f.invariant}, {"step", f.step}, {"message", f.message},
+                      {"case_file", f.case_file}, {"signature", f.signature}, {"shrunk_steps", f.shrunk_steps}};
+    }
+    props.push_back(j);
+  }
+  json j = {{"tdxhp", 1},
+            {"verb", s.verb},
+            {"target", s.target},
+            {"seed", s.seed},
+            {"mutants", s.mutants},
+            {"verdict", s.verdict},
+            {"properties", props},
+            {"totals",
+             {{"cases", s.totals.cases}, {"steps", s.totals.steps}, {"seconds", s.totals.seconds},
+              {"ops_per_sec", s.totals.ops_per_sec}, {"failures", s.totals.failures},
+              {"skipped", s.totals.skipped}}},
+            {"scenarios_reached", s.scenarios_reached}};
+  if (s.interrupted) j["interrupted"] = true;
+  return j;
+}
+
+json to_json(const MutantMatrix& m) {
+  json rows = json::array();
+  for (auto& r : m.rows) {
+    json j = {{"id", r.id},
+              {"killed", r.killed},
+              {"invariant", r.invariant},
+              {"property", r.property},
+              {"cases", r.cases},
+              {"seconds", r.seconds},
+              {"median_seconds", median(r.kill_seconds)},
+              {"shrunk_steps", r.shrunk_steps},
+              {"fixture_steps", r.fixture_steps}};
+    if (!r.case_file.empty()) j["case_file"] = r.case_file;
+    rows.push_back(j);
+  }
+  json clean = to_json(m.clean);
+  return {{"tdxhp", 1}, {"verb", "mutants"}, {"seconds_per_mutant", m.seconds_per_mutant},
+          {"repeats", m.repeats}, {"clean", clean}, {"mutants", rows}};
+}
+
+std::string to_text(const RunSummary& s) {
+  std::ostringstream os;
+  os << "tdxhp " << s.verb << " on " << s.target << ", seed " << s.seed;
+  if (!s.mutants.empty()) {
+    os << ", mutants";
+    for (auto& m : s.mutants) os << " " << m;
+  }
+  os << "\n";
+  for (auto& p : s.properties) {
+    os << "  " << std::left << std::setw(5) << (p.status == "pass" ? "PASS" : p.status == "fail" ? "FAIL" : "SKIP")
+       << std::setw(20) << p.id << " " << std::right << std::setw(6) << p.cases << " cases " << std::setw(8)
+       << p.steps << " steps " << std::setw(7) << fixed(p.seconds) << " s";
+    if (p.status == "skip") os << "  (" << p.reason << ")";
+    if (p.status == "fail") os << "  " << p.failure->invariant << " -> " << p.failure->case_file;
+    os << "\n";
+  }
+  os << "  scenarios reached:";
+  if (s.scenarios_reached.empty()) os << " none";
+  for (auto& [sc, n] : s.scenarios_reached) os << " " << sc << "=" << n;
+  os << "\n";
+  os << "verdict: " << s.verdict << (s.interrupted ? " (interrupted)" : "") << "  cases " << s.totals.cases
+     << ", steps " << s.totals.steps << ", " << fixed(s.totals.seconds) << " s, " << fixed(s.totals.ops_per_sec, 0)
+     << " ops/s, failures " << s.totals.failures << ", skipped " << s.totals.skipped << "\n";
+  return os.str();
+}
+
+std::string to_text(const MutantMatrix& m) {
+  std::ostringstream os;
+  os << "clean sim: " << m.clean.verdict << " (" << m.clean.totals.cases << " cases, " << fixed(m.clean.totals.seconds)
+     << " s)\n";
+  for (auto& p : m.clean.properties)
+    if (p.status == "fail") os << "  clean sim FAILS " << p.id << ": " << p.failure->message << "\n";
+  os << "kill matrix (" << fixed(m.seconds_per_mutant, 1) << " s per mutant, " << m.repeats << " run(s) each):\n";
+  os << "  " << std::left << std::setw(26) << "mutant" << std::setw(8) << "killed" << std::setw(17) << "invariant"
+     << std::setw(20) << "property" << std::right << std::setw(7) << "cases" << std::setw(9) << "seconds"
+     << std::setw(9) << "median" << std::setw(8) << "shrunk" << std::setw(9) << "fixture" << "\n";
+  int killed = 0;
+  for (auto& r : m.rows) {
+    killed += r.killed;
+    os << "  " << std::left << std::setw(26) << r.id << std::setw(8) << (r.killed ? "yes" : "NO") << std::setw(17)
+       << (r.killed ? r.invariant : "-") << std::setw(20) << (r.killed ? r.property : "-") << std::right
+       << std::setw(7) << r.cases << std::setw(9) << fixed(r.seconds) << std::setw(9) << fixed(median(r.kill_seconds))
+       << std::setw(8) << r.shrunk_steps << std::setw(9)
+       << (r.fixture_steps < 0 ? std::string("-") : std::to_string(r.fixture_steps)) << "\n";
+  }
+  os << "killed " << killed << "/" << m.rows.size() << "\n";
+  return os.str();
+}
+
+std::string to_ktap(const RunSummary& s) {
+  std::ostringstream os;
+  os << "KTAP version 1\n";
+  os << "# tdxhp " << s.verb << " target=" << s.target << " seed=" << s.seed << "\n";
+  os << "1.." << s.properties.size() << "\n";
+  int i = 0;
+  for (auto& p : s.properties) {
+    ++i;
+    if (p.status == "fail") {
+      os << "# " << p.id << ": " << one_line(p.failure->message) << "\n";
+      os << "# case file: " << p.failure->case_file << "\n";
+      os << "not ok " << i << " " << p.id << "\n";
+    } else if (p.status == "skip") {
+      os << "ok " << i << " " << p.id << " # SKIP " << one_line(p.reason) << "\n";
+    } else {
+      os << "ok " << i << " " << p.id << "\n";
+    }
+  }
+  os << "# totals: pass:" << (s.properties.size() - s.totals.failures - s.totals.skipped)
+     << " fail:" << s.totals.failures << " skip:" << s.totals.skipped << "\n";
+  return os.str();
+}
+
+std::string to_junit(const RunSummary& s) {
+  std::ostringstream os;
+  os << "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
+  os << "<testsuites name=\"tdxhp\" tests=\"" << s.properties.size() << "\" failures=\"" << s.totals.failures
+     << "\" skipped=\"" << s.totals.skipped << "\" time=\"" << fixed(s.totals.seconds, 3) << "\">\n";
+  os << "  <testsuite name=\"tdxhp." << xml_escape(s.target) << "\" tests=\"" << s.properties.size()
+     << "\" failures=\"" << s.totals.failures << "\" skipped=\"" << s.totals.skipped << "\" time=\""
+     << fixed(s.totals.seconds, 3) << "\">\n";
+  for (auto& p : s.properties) {
+    os << "    <testcase classname=\"tdxhp." << xml_escape(s.target) << "\" name=\"" << xml_escape(p.id)
+       << "\" time=\"" << fixed(p.seconds, 3) << "\">";
+    if (p.status == "fail") {
+      auto& f = *p.failure;
+      os << "\n      <failure message=\"" << xml_escape(f.invariant + ": " + one_line(f.message)) << "\" type=\""
+         << xml_escape(f.invariant) << "\">" << xml_escape(f.message + "\ncase file: " + f.case_file +
+                                                           "\nsignature: " + f.signature)
+         << "</failure>\n    ";
+    } else if (p.status == "skip") {
+      os << "\n      <skipped message=\"" << xml_escape(p.reason) << "\"/>\n    ";
+    }
+    os << "</testcase>\n";
+  }
+  os << "  </testsuite>\n</testsuites>\n";
+  return os.str();
+}
+
+void write_file_atomic(const std::string& path, const std::string& text) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    if (!out) throw std::runtime_error(tmp + ": cannot create");
+    out << text;
+    out.flush();
+    if (!out) throw std::runtime_error(tmp + ": write failed");
+  }
+  std::filesystem::rename(tmp, path);
+}
+
+void write_result_files(const std::string& dir, const RunSummary& s) {
+  std::filesystem::create_directories(dir);
+  write_file_atomic(dir + "/results.json", to_json(s).dump(2) + "\n");
+  write_file_atomic(dir + "/results.ktap", to_ktap(s));
+  write_file_atomic(dir + "/junit.xml", to_junit(s));
+}
+
+}  // namespace tdxhp::engine

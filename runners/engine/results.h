@@ -1,0 +1,60 @@
+// What a run found, in the shape every output speaks (text, --json, KTAP, JUnit, results.json).
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "domain/types.h"
+
+namespace tdxhp::engine {
+
+struct Failure {
+  std::string invariant;
+  int64_t step = 0;
+  std::string message;       // describe(Violation): expected vs seen in domain words
+  std::string case_file;     // where the shrunk case was saved
+  std::string signature;     // INV-X/property/<hash of the shrunk op kinds>
+  int shrunk_steps = 0;
+  std::string reproduce;     // RapidCheck reproduce string
+  int cases_to_failure = 0;  // cases generated up to and including the first failing one
+  double seconds_to_failure = 0;
+  Scenario shrunk;
+  Violation violation;
+};
+
+struct PropertyResult {
+  std::string id;
+  std::vector<std::string> invariants;
+  std::string status = "pass";  // pass | fail | skip
+  std::string reason;           // why skipped
+  int cases = 0;
+  int64_t steps = 0;
+  double seconds = 0;
+  std::optional<Failure> failure;
+};
+
+struct RunSummary {
+  std::string verb = "run";
+  std::string target = "sim";
+  uint64_t seed = 0;
+  std::vector<std::string> mutants;
+  std::string verdict = "pass";  // pass | fail | skip
+  bool interrupted = false;
+  std::vector<PropertyResult> properties;
+  struct Totals {
+    int cases = 0;
+    int64_t steps = 0;
+    double seconds = 0;
+    double ops_per_sec = 0;
+    int failures = 0;
+    int skipped = 0;
+  } totals;
+  std::map<std::string, int> scenarios_reached;
+};
+
+// Exit code of a run (DESIGN.md/issue 4): 0 pass, 1 property failure, 4 all skipped, 130 interrupted.
+int exit_code(const RunSummary&);
+
+}  // namespace tdxhp::engine
