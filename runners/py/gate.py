@@ -42,6 +42,7 @@ def parse_args(argv):
     ap.add_argument("--replay", action="append", type=Path, default=[],
                     help="directory (or file) of case files to replay, repeatable")
     ap.add_argument("--replay-target", help="target for replays (default: each case's own)")
+    ap.add_argument("--replay-mutant", help="mutant for replays, `none` for the clean sim (default: each case's own)")
     ap.add_argument("--no-run", action="store_true", help="only replay, no exploration run")
     ap.add_argument("--out", type=Path, default=Path("out/gate"), help="results directory (default out/gate)")
     ap.add_argument("--junit", type=Path, help="JUnit XML path (default OUT/junit.xml)")
@@ -147,7 +148,7 @@ def gate(binary: Path, args, known: list[baseline.KnownFailure]) -> int:
         suite = junit.Suite("tdxhp replay")
         for i, case in enumerate(cases):
             r = replay_case(binary, case, out_dir / "replay" / f"{i:04d}-{case.stem}", args.replay_target,
-                            timeout=600)
+                            timeout=600, mutant=args.replay_mutant)
             replays.append(r)
             tc = junit.TestCase("tdxhp.replay", str(case), r.seconds, r.status)
             if r.status == "skip":

@@ -92,9 +92,19 @@ def invoke(binary: Path, args: list[str], label: str, log_dir: Path, timeout: fl
                       stdout_path, stderr_path)
 
 
+STOP_GRACE_SECONDS = 5   # tdxhp saves its results and the running case on SIGTERM
+
+
 def _kill_group(proc: subprocess.Popen) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
+    """SIGTERM first so tdxhp keeps its partial results, SIGKILL if it does not exit."""
+    for sig, wait in ((signal.SIGTERM, STOP_GRACE_SECONDS), (signal.SIGKILL, None)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            break
+        try:
+            proc.wait(timeout=wait)
+            break
+        except subprocess.TimeoutExpired:
+            continue
     proc.wait()

@@ -161,7 +161,7 @@ class Campaign:
             new = [sig for sig in rec["corpus"] if sig not in seen]
             seen.update(rec["corpus"])
             self._progress(index, target, prop, outcome, new, len(seen))
-            unreadable_in_a_row = unreadable_in_a_row + 1 if outcome.verdict == "malformed" else 0
+            unreadable_in_a_row = unreadable_in_a_row + 1 if outcome.verdict in ("malformed", "error") else 0
             if unreadable_in_a_row >= MAX_UNREADABLE_IN_A_ROW:
                 self.write_report("stopped: tdxhp output unreadable")
                 raise OrchestrationError(f"stopping: the last {unreadable_in_a_row} runs gave no readable results; "

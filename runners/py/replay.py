@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,8 +30,10 @@ def case_files(dirs: list[Path]) -> list[Path]:
     return files
 
 
-def replay_case(binary: Path, case: Path, log_dir: Path, target: str | None, timeout: float) -> ReplayOutcome:
-    argv = ["replay", str(case), "--json"] + (["--target", target] if target else [])
+def replay_case(binary: Path, case: Path, log_dir: Path, target: str | None, timeout: float,
+                mutant: str | None = None) -> ReplayOutcome:
+    """`tdxhp replay CASE` on the case's own target and mutants unless overridden ("none": clean)."""
+    argv = ["replay", str(case)] + (["--target", target] if target else []) + (["--mutant", mutant] if mutant else [])
     inv = invoke(binary, argv, f"replay {case}", log_dir, timeout)
     return interpret(inv, case, target or _case_target(case))
 
@@ -42,29 +45,39 @@ def _case_target(case: Path) -> str:
         return "sim"
 
 
-def _first_violation(stdout_path: Path) -> dict:
-    """Best effort: the replay JSON's violation/failure object, if tdxhp printed one."""
+VERDICT_FAIL = re.compile(r"^verdict: fail \((?P<invariant>\S+) at (?P<where>[^)]*)\)", re.M)
+VERDICT_SKIP = re.compile(r"^verdict: skip \((?P<reason>.*)\)\s*$", re.M)
+FIRST_VIOLATION = re.compile(r"^\s*VIOLATION (?P<text>.+)$", re.M)
+
+
+def _case_property(case: Path) -> str:
     try:
-        doc = json.loads(stdout_path.read_text(errors="replace"))
-    except (OSError, ValueError):
+        return str(json.loads(case.read_text()).get("property", ""))
+    except (OSError, ValueError, AttributeError):
+        return ""
+
+
+def _first_violation(stdout_path: Path) -> dict:
+    """The replay's first violation from its text output ("VIOLATION ..." / "verdict: fail (INV-X at ...)")."""
+    try:
+        text = stdout_path.read_text(errors="replace")
+    except OSError:
         return {}
-    if not isinstance(doc, dict):
-        return {}
-    for key in ("failure", "violation"):
-        if isinstance(doc.get(key), dict):
-            return doc[key]
-    for p in doc.get("properties", []) if isinstance(doc.get("properties"), list) else []:
-        if isinstance(p, dict) and isinstance(p.get("failure"), dict):
-            return p["failure"]
-    return {}
+    found = {}
+    if m := VERDICT_FAIL.search(text):
+        found["invariant"] = m["invariant"]
+        found["where"] = m["where"]
+    if m := FIRST_VIOLATION.search(text):
+        found["message"] = m["text"].strip()
+    return found
 
 
 def _reason(stdout_path: Path) -> str:
     try:
-        doc = json.loads(stdout_path.read_text(errors="replace"))
-        return str(doc.get("reason", "")) if isinstance(doc, dict) else ""
-    except (OSError, ValueError):
+        m = VERDICT_SKIP.search(stdout_path.read_text(errors="replace"))
+    except OSError:
         return ""
+    return m["reason"] if m else ""
 
 
 def interpret(inv: Invocation, case: Path, target: str) -> ReplayOutcome:
@@ -89,6 +102,6 @@ def interpret(inv: Invocation, case: Path, target: str) -> ReplayOutcome:
     else:
         why, tail = "exit", f"unexpected exit code {inv.returncode}: {inv.stderr_tail(3)}"
     failure = Failure(signature=f"REPLAY/{case.name}/{why}", kind="replay", target=target,
-                      property=str(v.get("property", "")), invariant=str(v.get("invariant", "")),
-                      message=" ".join(str(tail).split()), step=v.get("step"), case_file=str(case.resolve()))
+                      property=_case_property(case), invariant=v.get("invariant", ""),
+                      message=" ".join(str(tail).split()), case_file=str(case.resolve()))
     return ReplayOutcome(case, "fail", seconds, failure)

@@ -190,6 +190,16 @@ def collect_run(inv: Invocation, tdxhp_out: Path, target: str, seed: int | None,
                     + ("" if parsed else "; no readable results"),
             case_file=_in_flight_case(tdxhp_out, out.failures)))
         out.problems.append(f"{inv.label}: tdxhp {cause}" + ("; partial results kept" if parsed else ""))
+    elif inv.returncode is not None and inv.returncode not in (EXIT_PASS, EXIT_FAIL, EXIT_SKIP):
+        # 3 is tdxhp's internal error, 130 an interruption nobody here asked for.
+        detail = inv.stderr_tail(4).replace("\n", " | ")
+        out.failures.append(Failure(
+            signature=f"TDXHP-EXIT/{target}/{scope}/exit{inv.returncode}", kind="crash", target=target,
+            property=scope, message=f"tdxhp exited {inv.returncode}" + (f"; stderr: {detail}" if detail else ""),
+            case_file=_in_flight_case(tdxhp_out, out.failures)))
+        out.verdict = out.verdict if parsed else "error"
+        out.problems.append(f"{inv.label}: tdxhp exited {inv.returncode}"
+                            + ("; partial results kept" if parsed else "; no readable results"))
     elif not parsed:
         out.verdict = "malformed"
         out.failures.append(Failure(

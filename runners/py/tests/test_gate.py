@@ -125,15 +125,18 @@ class GateTest(FakeTdxhpTest):
             (cases / name).write_text(json.dumps(case_doc(2)))
         self.plan(run=[answer(run_json([prop("contig")]))],
                   replay=[answer(exit_code=0),
-                          answer(exit_code=1, stdout=json.dumps({"failure": {
-                              "invariant": "INV-NOPROMOTE", "step": 2, "property": "promote",
-                              "message": "2M leaf replaced a page table at gfn 0x200"}})),
-                          answer(exit_code=4, stdout=json.dumps({"reason": "needs kpageflags"}))])
-        code, out, _ = self.gate("--replay", str(cases))
+                          answer(exit_code=1, stdout="replay b.json on sim\n  step 2: accept gfn 0x200 at 2M -> ok\n"
+                                 "    VIOLATION INV-NOPROMOTE at step 2, gfn 0x200+512: expected 4K leaves; "
+                                 "seen a 2M leaf over a page table\nverdict: fail (INV-NOPROMOTE at step 2)\n"),
+                          answer(exit_code=4, stdout="verdict: skip (needs kpageflags)\n")])
+        code, out, _ = self.gate("--replay", str(cases), "--replay-mutant", "none")
         self.assertEqual(code, 1)
         replayed = [c[1] for c in self.calls("replay")]
         self.assertEqual([p.rsplit("regressions/", 1)[1] for p in replayed], ["a.json", "b.json", "sub/c.json"])
-        self.assertIn("NEW FAILURE REPLAY/b.json/INV-NOPROMOTE", out)
+        self.assertIn("NEW FAILURE REPLAY/b.json/INV-NOPROMOTE on sim: INV-NOPROMOTE at step 2, gfn 0x200+512: "
+                      "expected 4K leaves; seen a 2M leaf over a page table", out)
+        self.assertTrue(all(c[2:] == ["--mutant", "none"] for c in self.calls("replay")))
+        self.assertIn("needs kpageflags", ET.tostring(self.junit(), encoding="unicode"))
         self.assertIn("replayed 3 case(s): 1 passed, 1 failed, 1 skipped", out)
         suite = self.junit().find("testsuite[@name='tdxhp replay']")
         self.assertEqual((suite.get("tests"), suite.get("failures"), suite.get("skipped")), ("3", "1", "1"))

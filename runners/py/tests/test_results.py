@@ -40,6 +40,15 @@ class CollectTest(FakeTdxhpTest):
         out = collect_run(self.invocation(1, json.dumps(run_json([prop("accept")]))), self.tmp / "none", "sim", 1)
         self.assertEqual([f.signature for f in out.failures], ["TDXHP-OUTPUT/sim/all/exit1-without-failure"])
 
+    def test_internal_error_exit_is_a_failure_even_without_output(self):
+        (self.tmp / "stderr.txt").write_text("tdxhp: internal error: bad variant access\n")
+        inv = self.invocation(3)
+        (self.tmp / "stderr.txt").write_text("tdxhp: internal error: bad variant access\n")
+        out = collect_run(inv, self.tmp / "none", "sim", 1, "accept")
+        self.assertEqual([f.signature for f in out.failures], ["TDXHP-EXIT/sim/accept/exit3"])
+        self.assertIn("bad variant access", out.failures[0].message)
+        self.assertEqual(out.verdict, "error")
+
     def test_relative_case_path_resolves_against_the_out_dir(self):
         out_dir = self.tmp / "o"
         (out_dir / "cases").mkdir(parents=True)
