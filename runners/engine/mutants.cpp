@@ -1,13 +1,18 @@
 #include "runners/engine/mutants.h"
 
 #include <algorithm>
+#include <chrono>
+#include <sstream>
 #include <filesystem>
 #include <ostream>
 #include <stdexcept>
 
 #include "domain/case_file.h"
 #include "domain/catalog.h"
+#include "properties/registry.h"
 #include "runners/engine/engine.h"
+#include "runners/engine/replay.h"
+#include "runners/engine/targets.h"
 
 namespace tdxhp::engine {
 
@@ -51,30 +56,55 @@ MutantMatrix run_mutants(const MutantOptions& opt, std::ostream& log) {
       }
     }
     for (int rep = 0; rep < std::max(1, opt.repeats); ++rep) {
-      RunOptions r;
-      r.target = "sim";
-      r.mutants = {id};
-      r.seconds = opt.seconds_per_mutant;
-      r.seed = opt.seed + static_cast<uint64_t>(rep) * 1000003;
-      r.out_dir = opt.out_dir.empty() ? "" : opt.out_dir + "/" + id;
-      r.stop_at_first_failure = true;
-      r.quiet = true;
-      r.interrupt = opt.interrupt;
-      RunSummary s = run(r, log);
-      const PropertyResult* failed = nullptr;
-      for (auto& p : s.properties)
-        if (p.failure && p.status == "fail") failed = &p;
-      if (!failed) continue;
-      const Failure& f = *failed->failure;
-      row.kill_seconds.push_back(f.seconds_to_failure);
-      if (!row.killed) {  // the first repeat's details go into the matrix
-        row.killed = true;
-        row.invariant = f.invariant;
-        row.property = failed->id;
-        row.cases = f.cases_to_failure;
-        row.seconds = f.seconds_to_failure;
-        row.shrunk_steps = f.shrunk_steps;
-        row.case_file = f.case_file;
+      // A kill counts only when the shrunk case passes on the clean sim: otherwise the failure
+      // is the clean sim's own, and that property is dropped while the others keep looking.
+      std::vector<std::string> remaining;
+      for (auto& p : properties()) remaining.push_back(p.id);
+      const auto t0 = std::chrono::steady_clock::now();
+      int cases_before = 0;
+      while (!remaining.empty()) {
+        const double left = opt.seconds_per_mutant -
+                            std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        if (left <= 0 || (opt.interrupt && opt.interrupt->load())) break;
+        RunOptions r;
+        r.target = "sim";
+        r.mutants = {id};
+        r.properties = remaining;
+        r.seconds = left;
+        r.seed = opt.seed + static_cast<uint64_t>(rep) * 1000003 + cases_before;
+        r.out_dir = opt.out_dir.empty() ? "" : opt.out_dir + "/" + id;
+        r.stop_at_first_failure = true;
+        r.quiet = true;
+        r.interrupt = opt.interrupt;
+        RunSummary s = run(r, log);
+        const PropertyResult* failed = nullptr;
+        for (auto& p : s.properties)
+          if (p.failure && p.status == "fail") failed = &p;
+        if (!failed) break;
+        const Failure& f = *failed->failure;
+        std::string why;
+        auto clean_sim = make_target("sim", {}, 0, &why);
+        std::ostringstream sink;
+        if (replay_scenario(*clean_sim, f.shrunk, {}, sink).violation) {
+          log << id << ": " << failed->id << " failed, but its shrunk case fails on the clean sim too ("
+              << f.invariant << "); not counted as a kill\n";
+          cases_before += s.totals.cases;
+          std::erase(remaining, failed->id);
+          continue;
+        }
+        const double t = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() -
+                         (s.totals.seconds - f.seconds_to_failure);
+        row.kill_seconds.push_back(t);
+        if (!row.killed) {  // the first repeat's details go into the matrix
+          row.killed = true;
+          row.invariant = f.invariant;
+          row.property = failed->id;
+          row.cases = cases_before + f.cases_to_failure;
+          row.seconds = t;
+          row.shrunk_steps = f.shrunk_steps;
+          row.case_file = f.case_file;
+        }
+        break;
       }
     }
     if (row.kill_seconds.size() < static_cast<size_t>(std::max(1, opt.repeats)))
