@@ -1,0 +1,90 @@
+"""Argument pass-through: host options become the right inner tdxhp command lines."""
+import os
+import subprocess
+import sys
+import tempfile
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from vmdrv import cli, commands  # noqa: E402
+
+
+def plan(*argv):
+    return commands.plan_for(cli.parse(list(argv)))
+
+
+class PassThrough(unittest.TestCase):
+    def test_run_options_reach_the_inner_run(self):
+        p = plan("--property", "INV-ATTR", "--property", "INV-DATA", "--seconds", "30", "--seed", "9")
+        self.assertEqual([s.name for s in p.steps], ["probe", "run"])
+        self.assertEqual(p.steps[1].argv, [commands.GUEST_TDXHP, "run", "--target", "kvm",
+                                           "--property", "INV-ATTR", "--property", "INV-DATA",
+                                           "--seconds", "30", "--seed", "9", "--out", "/share"])
+
+    def test_probe_is_first_and_stops_the_rest(self):
+        p = plan("--cases", "5")
+        self.assertEqual(p.steps[0].argv, [commands.GUEST_PROBE])
+        self.assertTrue(p.steps[0].stop_on_failure)
+        self.assertIn("--cases", p.steps[1].argv)
+
+    def test_after_double_dash_is_verbatim(self):
+        p = plan("run", "--seconds", "5", "--", "--no-progress", "--json")
+        self.assertEqual(p.steps[1].argv[-2:], ["--no-progress", "--json"])
+
+    def test_replay_copies_cases_and_names_them_apart(self):
+        p = plan("replay", "a/SC-PROMOTE.json", "b/SC-PROMOTE.json", "--trace")
+        self.assertEqual(list(p.case_copies.values()), ["SC-PROMOTE.json", "SC-PROMOTE-2.json"])
+        self.assertEqual(p.steps[2].argv, [commands.GUEST_TDXHP, "replay", "/share/vm/cases-in/SC-PROMOTE-2.json",
+                                           "--target", "kvm", "--trace"])
+        self.assertTrue(all(s.skip_ok for s in p.steps[1:]))
+
+    def test_smoke_defaults_to_the_issue_properties_and_a_small_budget(self):
+        p = plan("smoke")
+        argv = p.steps[1].argv
+        for prop in commands.SWPROT_PROPERTIES:
+            self.assertIn(prop, argv)
+        self.assertEqual(argv[argv.index("--seconds") + 1], "20")
+        self.assertFalse(p.steps[1].skip_ok)    # an all-skipped property run fails the smoke
+
+    def test_probe_verb_needs_no_tdxhp(self):
+        self.assertFalse(plan("probe").needs_tdxhp)
+
+    def test_usage_errors(self):
+        for argv in (["replay"], ["--seconds", "1", "--cases", "2"], ["--modules", "/x"], ["probe", "x.json"]):
+            with self.assertRaises(SystemExit, msg=argv):
+                with open(os.devnull, "w") as devnull:
+                    old, sys.stderr = sys.stderr, devnull
+                    try:
+                        cli.parse(argv)
+                    finally:
+                        sys.stderr = old
+
+
+class Script(unittest.TestCase):
+    def test_script_records_each_step_and_its_exit_code(self):
+        """Runs the generated script with sh on the host against fake programs."""
+        with tempfile.TemporaryDirectory() as tmp:
+            p = commands.Plan([commands.Step("good", ["true"], 10),
+                               commands.Step("bad", ["sh", "-c", "echo oops; exit 3"], 10),
+                               commands.Step("quoted", ["sh", "-c", "echo 'a b'"], 10)])
+            script = commands.script_for(p).replace("/share", tmp)
+            subprocess.run(["sh", "-c", script], check=True, capture_output=True)
+            with open(os.path.join(tmp, "vm", "steps.tsv")) as f:
+                rows = [line.split()[:2] for line in f]
+            self.assertEqual(rows, [["good", "0"], ["bad", "3"], ["quoted", "0"]])
+            with open(os.path.join(tmp, "vm", "steps", "bad.log")) as f:
+                self.assertEqual(f.read(), "oops\n")
+
+    def test_failed_probe_skips_later_steps(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            p = commands.Plan([commands.Step("probe", ["false"], 10, stop_on_failure=True),
+                               commands.Step("run", ["true"], 10)])
+            script = commands.script_for(p).replace("/share", tmp)
+            out = subprocess.run(["sh", "-c", script], check=True, capture_output=True, text=True).stdout
+            self.assertIn("probe failed, later steps not run", out)
+            with open(os.path.join(tmp, "vm", "steps.tsv")) as f:
+                self.assertEqual([line.split()[0] for line in f], ["probe"])
+
+
+if __name__ == "__main__":
+    unittest.main()
