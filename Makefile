@@ -6,10 +6,11 @@ FUZZ_SECONDS ?= 30
 SUDO       := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 # Debian packages the build and the tests need (the vm target's extra ones are in vm-deps).
+# linux-source-6.12: runners/kvm builds libkvm-selftests from it when KSRC is unset.
 DEB_PACKAGES := cmake g++ make pkg-config python3 \
   librapidcheck-dev libgtest-dev libgmock-dev nlohmann-json3-dev libbenchmark-dev \
   libtracefs-dev libtraceevent-dev \
-  linux-source-6.12  # runners/kvm builds libkvm-selftests from it when KSRC is unset
+  linux-source-6.12
 
 .PHONY: all deps build test-build fuzz test bench clean
 
