@@ -3,6 +3,9 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -259,8 +262,25 @@ int cmd_vm(const Args& a) {
 }  // namespace
 }  // namespace tdxhp::cli
 
+namespace tdxhp::cli {
+namespace {
+int dispatch(int argc, char** argv);
+}
+}  // namespace tdxhp::cli
+
 int main(int argc, char** argv) {
-  using namespace tdxhp::cli;
+  const int code = tdxhp::cli::dispatch(argc, argv);
+  // Skip RapidCheck's exit banner: it merges every property's reproduce string into one that
+  // misleads; each failure above printed its own, and the case files hold them.
+  std::cout.flush();
+  std::cerr.flush();
+  std::fflush(nullptr);
+  ::_exit(code);
+}
+
+namespace tdxhp::cli {
+namespace {
+int dispatch(int argc, char** argv) {
   try {
     Args a = parse_args(argc, argv);
     install_signal_handlers();
@@ -286,3 +306,5 @@ int main(int argc, char** argv) {
   }
   return 2;
 }
+}  // namespace
+}  // namespace tdxhp::cli

@@ -142,7 +142,7 @@ RunSummary run(const RunOptions& opt, std::ostream& log) {
     bool failure_seen = false;
     Clock::time_point fail_time;
     int batch_cases = 0;
-    std::optional<Scenario> open_case, last_fail;
+    std::optional<Scenario> open_case, last_fail, interrupted_case;
     std::optional<Violation> last_violation;
     std::string discard_reason;
     const std::string pending = cases_dir + "/pending-" + st.info->id + ".json";
@@ -173,6 +173,7 @@ RunSummary run(const RunOptions& opt, std::ostream& log) {
     };
     pr.hooks.after = [&](const Scenario& s, const LockstepResult& r) {
       open_case.reset();
+      if (r.interrupted) interrupted_case = s;
       if (!failure_seen) {
         if (r.ran) {
           ++batch_cases;
@@ -222,12 +223,13 @@ RunSummary run(const RunOptions& opt, std::ostream& log) {
     if (is_real_target(opt.target) && !open_case) std::filesystem::remove(pending);
     if (!failure_seen) st.res.cases += batch_cases;
 
-    if (interrupted() && open_case) {  // keep what was running when SIGINT/SIGTERM came
+    if (interrupted() && open_case) interrupted_case = open_case;
+    if (interrupted_case) {  // keep what was running when SIGINT/SIGTERM came
       std::filesystem::create_directories(cases_dir);
       CaseFile c;
       c.id = "interrupted-" + st.info->id;
       c.description = "was running when tdxhp was interrupted";
-      c.scenario = *open_case;
+      c.scenario = *interrupted_case;
       c.seed = opt.seed;
       c.target = opt.target;
       c.mutants = opt.mutants;
