@@ -55,8 +55,7 @@ def init_script() -> str:
 
 def stage_modules(modules_dir, overrides, wanted=GUEST_MODULES):
     """[(name, uncompressed bytes)] in insmod order; overrides replace the tree's kvm.ko etc."""
-    with open(os.path.join(modules_dir, "modules.dep")) as f:
-        deps = modinfo.parse_modules_dep(f.read())
+    deps = modinfo.module_deps(modules_dir, wanted)
     builtin_path = os.path.join(modules_dir, "modules.builtin")
     builtin = set()
     if os.path.exists(builtin_path):

@@ -90,9 +90,41 @@ def load_order(wanted, deps: dict, builtin: set) -> list:
     return order
 
 
-def find_module(modules_dir: str, name: str):
+def index_tree(modules_dir: str) -> dict:
+    """{module name: path relative to modules_dir} for every .ko* file in the tree."""
+    index = {}
+    for dirpath, _, filenames in os.walk(os.path.join(modules_dir, "kernel")):
+        for fn in filenames:
+            if ".ko" in fn:
+                index[normalize(fn)] = os.path.relpath(os.path.join(dirpath, fn), modules_dir)
+    return index
+
+
+def deps_from_modinfo(modules_dir: str, wanted) -> dict:
+    """modules.dep's content for `wanted` and their dependencies, read from each module's
+    .modinfo `depends=`: Debian's image package ships no modules.dep (depmod makes it at
+    install time) and kmod is not on the host."""
+    index = index_tree(modules_dir)
+    deps, todo = {}, [normalize(w) for w in wanted]
+    while todo:
+        name = todo.pop()
+        if name in deps or name not in index:
+            continue
+        info = read_modinfo(module_bytes(os.path.join(modules_dir, index[name])))
+        needs = [normalize(d) for d in info.get("depends", "").split(",") if d]
+        deps[name] = (index[name], needs)
+        todo.extend(needs)
+    return deps
+
+
+def module_deps(modules_dir: str, wanted) -> dict:
     dep_file = os.path.join(modules_dir, "modules.dep")
-    with open(dep_file) as f:
-        deps = parse_modules_dep(f.read())
-    entry = deps.get(normalize(name))
-    return os.path.join(modules_dir, entry[0]) if entry else None
+    if os.path.exists(dep_file):
+        with open(dep_file) as f:
+            return parse_modules_dep(f.read())
+    return deps_from_modinfo(modules_dir, wanted)
+
+
+def find_module(modules_dir: str, name: str):
+    rel = index_tree(modules_dir).get(normalize(name))
+    return os.path.join(modules_dir, rel) if rel else None

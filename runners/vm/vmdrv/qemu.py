@@ -38,7 +38,8 @@ def boot(argv, serial_log_path, timeout_s, echo_all=False):
             for line in proc.stdout:
                 serial.write(line)
                 serial.flush()
-                if echo_all or line.lstrip().startswith(ECHO_PREFIXES):
+                # Markers can follow the firmware's terminal escapes on the same line.
+                if echo_all or "TDXHP-VM" in line or line.lstrip().startswith(ECHO_PREFIXES):
                     sys.stderr.write("  guest| " + line)
                     sys.stderr.flush()
 
