@@ -27,36 +27,38 @@ uint64_t TdxModule::do_no_vcpus(const char* name, FaultSite site, Gfn gfn, Level
   return err;
 }
 
-void TdxModule::pamt_set(Pfn pfn_2m, uint32_t from, uint32_t to) {
-  (void)from;
-  if (to == 0) pamt_ref_.erase(pfn_2m);
-  else pamt_ref_[pfn_2m] = to;
-  c_.log.pamt_changed.insert(pfn_2m);
+void TdxModule::pamt_set(Pfn pfn_2m, uint32_t to, bool sept) {
+  auto& refs = sept ? sept_pamt_ref_ : pamt_ref_;
+  if (to == 0) refs.erase(pfn_2m);
+  else refs[pfn_2m] = to;
+  if (!sept) c_.log.pamt_changed.insert(pfn_2m);
 }
 
 // tdx_pamt_get/put: only 4K mappings hold DPAMT refcounts (L3328-3352).
-void TdxModule::pamt_get(Pfn first, uint64_t npages) {
+void TdxModule::pamt_get(Pfn first, uint64_t npages, bool sept) {
   if (!c_.dynamic_pamt()) return;
   for (Pfn p = first; p < first + npages;) {
     Pfn base = align_down(p, Level::L2M);
     uint64_t n = std::min(first + npages, base + 512) - p;
-    uint32_t old = pamt_refcount(base);
-    pamt_set(base, old, old + static_cast<uint32_t>(n));
+    auto& refs = sept ? sept_pamt_ref_ : pamt_ref_;
+    uint32_t old = refs.count(base) ? refs.at(base) : 0;
+    pamt_set(base, old + static_cast<uint32_t>(n), sept);
     p += n;
   }
 }
 
-void TdxModule::pamt_put(Pfn first, uint64_t npages) {
+void TdxModule::pamt_put(Pfn first, uint64_t npages, bool sept) {
   if (!c_.dynamic_pamt()) return;
   for (Pfn p = first; p < first + npages;) {
     Pfn base = align_down(p, Level::L2M);
     uint64_t n = std::min(first + npages, base + 512) - p;
-    uint32_t old = pamt_refcount(base);
+    auto& refs = sept ? sept_pamt_ref_ : pamt_ref_;
+    uint32_t old = refs.count(base) ? refs.at(base) : 0;
     if (old < n) {
       c_.log.kernel_log.push_back("WARN: DPAMT refcount underflow for 2M pfn range " + hex(base));
-      pamt_set(base, old, 0);
+      pamt_set(base, 0, sept);
     } else {
-      pamt_set(base, old, old - static_cast<uint32_t>(n));
+      pamt_set(base, old - static_cast<uint32_t>(n), sept);
     }
     p += n;
   }
@@ -113,7 +115,7 @@ int TdxModule::split(Gfn gfn, Level level, Pfn guest_pfn, Pfn sept_page) {
     return -EIO;
   }
   c_.log.note(EventKind::Kick, "kick", "TLB shootdown after TRACK", gfn, level);
-  pamt_get(sept_page, 1);  // tdx_pamt_get(new_sept_page)
+  pamt_get(sept_page, 1, true);  // tdx_pamt_get(new_sept_page)
   c_.log.seamcall("TDH.PHYMEM.PAMT.ADD", gfn, level, 1, tdx::kSuccess);
 
   // tdh_mem_page_demote(): no bit 51 -> TDX_SW_ERROR before any SEAMCALL (L826).
@@ -131,7 +133,7 @@ int TdxModule::split(Gfn gfn, Level level, Pfn guest_pfn, Pfn sept_page) {
   }
   dequeue_for_split();  // under prealloc_split_cache_lock, around the DEMOTE
   if (err != tdx::kSuccess) {
-    if (!c_.mut(Mutant::PamtLeak)) pamt_put(sept_page, 1);  // L4255: return the new S-EPT page's pair
+    if (!c_.mut(Mutant::PamtLeak)) pamt_put(sept_page, 1, true);  // L4255: return the new S-EPT page's pair
     c_.bug_on("TDH.MEM.PAGE.DEMOTE failed with " + tdx_status_name(err));
     return -EIO;
   }
@@ -139,7 +141,7 @@ int TdxModule::split(Gfn gfn, Level level, Pfn guest_pfn, Pfn sept_page) {
   if (c_.dynamic_pamt() && level == Level::L2M && !c_.mut(Mutant::PamtLeak)) {
     Pfn base = align_down(guest_pfn, Level::L2M);
     if (pamt_refcount(base) != 0) c_.log.kernel_log.push_back("WARN: DPAMT refcount of " + hex(base) + " not 0 at demote");
-    pamt_set(base, pamt_refcount(base), 512);
+    pamt_set(base, 512);
   }
   return 0;
 }
@@ -157,7 +159,7 @@ Pfn TdxModule::alloc_sept_page() {
 }
 
 void TdxModule::free_sept_page(Pfn p, bool put_pamt) {
-  if (put_pamt) pamt_put(p, 1);
+  if (put_pamt) pamt_put(p, 1, true);
   free_sept_.push_back(p);
   --sept_in_use_;
 }

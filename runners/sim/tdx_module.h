@@ -26,7 +26,7 @@ class TdxModule {
 
   // S-EPT page-table pages (each one DPAMT-refcounted while in use).
   Pfn alloc_sept_page();
-  void sept_page_in_use(Pfn p) { pamt_get(p, 1); }  // fault path: tdx_pamt_get(new S-EPT page)
+  void sept_page_in_use(Pfn p) { pamt_get(p, 1, true); }  // fault path: tdx_pamt_get(new S-EPT page)
   void free_sept_page(Pfn, bool put_pamt);
   const std::map<Pfn, uint32_t>& pamt_refs() const { return pamt_ref_; }
 
@@ -42,7 +42,8 @@ class TdxModule {
   }  // TDH.PHYMEM.PAGE.RECLAIM of the TD's control pages
 
   // Internals (sim only).
-  uint64_t pamt_pages_in_use() const { return 2 * pamt_ref_.size(); }  // a PAMT page pair per 2M range in use
+  // A PAMT page pair per 2M range in use, guest memory and S-EPT pages alike.
+  uint64_t pamt_pages_in_use() const { return 2 * (pamt_ref_.size() + sept_pamt_ref_.size()); }
   uint32_t pamt_refcount(Pfn pfn_2m) const {
     auto it = pamt_ref_.find(pfn_2m);
     return it == pamt_ref_.end() ? 0 : it->second;
@@ -56,13 +57,16 @@ class TdxModule {
   uint64_t seamcall(const char* name, FaultSite site, bool injectable, Gfn gfn, Level level, uint64_t npages);
   // tdh_do_no_vcpus(): on BUSY kick every vCPU out of the TD and retry once (L1580-1589).
   uint64_t do_no_vcpus(const char* name, FaultSite site, Gfn gfn, Level level, uint64_t npages, bool retry);
-  void pamt_get(Pfn first, uint64_t npages);
-  void pamt_put(Pfn first, uint64_t npages);
-  void pamt_set(Pfn pfn_2m, uint32_t from, uint32_t to);
+  // `sept`: the page is an S-EPT page; its refs are kept apart from guest memory's, whose
+  // refcount must equal the 4K guest mappings (what pamt_changes reports, SEMANTICS.md).
+  void pamt_get(Pfn first, uint64_t npages, bool sept = false);
+  void pamt_put(Pfn first, uint64_t npages, bool sept = false);
+  void pamt_set(Pfn pfn_2m, uint32_t to, bool sept = false);
   uint64_t pages_per_split() const { return c_.dynamic_pamt() ? 5 : 1; }  // S-EPT page (+ 2 PAMT pairs)
 
   SimCore& c_;
-  std::map<Pfn, uint32_t> pamt_ref_;  // 2M-aligned pfn -> DPAMT 4K-entry refcount, nonzero only
+  std::map<Pfn, uint32_t> pamt_ref_;       // guest 2M pfn range -> DPAMT 4K-entry refcount, nonzero only
+  std::map<Pfn, uint32_t> sept_pamt_ref_;  // the same for S-EPT page-table pages
   uint64_t cache_count_ = 0;
   uint64_t cache_underflows_ = 0;
   Pfn next_sept_pfn_ = Pfn{1} << 32;  // S-EPT pages come from their own physical area
