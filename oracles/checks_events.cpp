@@ -112,6 +112,15 @@ void SpecState::check_internals(StepCtx& c) {
              std::to_string(in.split_cache_underflows - cache_underflows) + " dequeue(s) below minimum " +
                  std::to_string(in.split_cache_min));
   cache_underflows = std::max(cache_underflows, in.split_cache_underflows);
+  // GUEST_INHIBIT is one-way (L274-277, MUT-INHIBIT-CLEARED) and set on every accept exit.
+  if (in.guest_inhibit_blocks < inhibit_blocks_seen)
+    c.report("INV-ACCEPT", where, "GUEST_INHIBIT is never cleared: at least " + std::to_string(inhibit_blocks_seen) +
+                                      " inhibited blocks stay", std::to_string(in.guest_inhibit_blocks));
+  else if (in.guest_inhibit_blocks < inhibited.size())
+    c.report("INV-ACCEPT", where, "every accept exit sets GUEST_INHIBIT: at least " +
+                                      std::to_string(inhibited.size()) + " inhibited blocks",
+             std::to_string(in.guest_inhibit_blocks));
+  inhibit_blocks_seen = std::max(inhibit_blocks_seen, in.guest_inhibit_blocks);
   if (!cfg.features.dynamic_pamt) return;
   for (const SimInternals::PamtRef& r : in.pamt_changes) {
     uint64_t mapped_4k = 0;

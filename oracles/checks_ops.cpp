@@ -125,7 +125,8 @@ struct OpChecker {
     // Punched pages read zero when faulted back (new zeroed folio); per-VM shared memory is not gmem.
     std::vector<GfnRange> zeroed;
     s.attrs.for_each(r.start, r.end(), [&](uint64_t a, uint64_t b, Attr x) {
-      if (x == Attr::Private || s.cfg.attr_mode == AttrMode::InPlace) zeroed.push_back({a, b - a});
+      if (x == Attr::Private || s.cfg.attr_mode == AttrMode::InPlace || !s.caps(Cap::PrivateMemory))
+        zeroed.push_back({a, b - a});
     });
     for (const GfnRange& z : zeroed) s.data.assign(z.start, z.end(), DataToken{DataToken::Value, 0});
     s.learn(c, ChangePolicy::zapping(r));
@@ -300,6 +301,7 @@ struct OpChecker {
 
 void SpecState::lower_cap_inhibit(Gfn block, Level block_level, Level cap) {
   lower_cap(inhibit_cap, block, block + pages_in(block_level), cap);
+  inhibited.insert({block_level, block});
 }
 
 void SpecState::on_op(StepCtx& c) { std::visit(OpChecker{*this, c}, *c.op); }

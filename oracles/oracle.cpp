@@ -123,4 +123,6 @@ std::set<std::string> Oracle::checkable() const {
 
 std::string Oracle::describe_gfn(Gfn gfn) const { return s_->describe_gfn(gfn); }
 
+size_t Oracle::state_pieces() const { return s_->pieces(); }
+
 }  // namespace tdxhp

@@ -32,6 +32,9 @@ class Oracle {
   std::set<std::string> checkable() const;
   // The oracle's view of one gfn in domain words, for step traces.
   std::string describe_gfn(Gfn gfn) const;
+  // Interval pieces the spec state holds now: the oracle's memory and per-step work scale
+  // with this, never with guest size (SC-BOUNDARY).
+  size_t state_pieces() const;
 
  private:
   struct State;

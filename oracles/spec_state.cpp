@@ -95,6 +95,11 @@ bool SpecState::allows_private_2m(Gfn b) const {
   return false;
 }
 
+size_t SpecState::pieces() const {
+  return attrs.pieces() + priv.map().pieces() + shared.map().pieces() + backing.pieces() + accept.pieces() +
+         inhibit_cap.pieces() + table_cap.pieces() + data.pieces() + pins.pieces() + pfns_in_4k_leaves.pieces();
+}
+
 std::string leaf_words(Gfn start, uint64_t npages, const LeafVal& v, bool is_private) {
   std::string s = std::string(is_private ? "private " : "shared ") + std::string(name(v.level));
   s += npages > pages_in(v.level) ? " leaves " : " leaf ";

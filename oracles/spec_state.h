@@ -5,6 +5,7 @@
 #include <array>
 #include <cstdint>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -94,6 +95,8 @@ struct SpecState {
   bool runnable = false;
   bool dead = false;
   uint64_t cache_underflows = 0;
+  uint64_t inhibit_blocks_seen = 0;           // SimInternals.guest_inhibit_blocks, one-way
+  std::set<std::pair<Level, Gfn>> inhibited;  // (level, block) the oracle knows are inhibited
 
   // ---- queries (spec_state.cpp)
   const Memslot* slot_at(Gfn g) const;
@@ -108,6 +111,7 @@ struct SpecState {
   Level max_level_now() const;  // INV-LEVELCAP for the current lifecycle and config
   bool allows_private_2m(Gfn block) const;  // INV-LIVE preconditions, from the pre-step state
   std::string describe_gfn(Gfn g) const;
+  size_t pieces() const;
 
   // ---- learning from an observation (learn.cpp)
   void learn(StepCtx& c, const ChangePolicy& p);

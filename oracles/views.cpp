@@ -88,6 +88,12 @@ const IntervalMap<BackVal>& BackingView::file(uint32_t slot) const {
   return it == files_.end() ? kEmpty : it->second;
 }
 
+size_t BackingView::pieces() const {
+  size_t n = 0;
+  for (auto& [slot, f] : files_) n += f.pieces();
+  return n;
+}
+
 void lower_cap(IntervalMap<Level>& caps, uint64_t s, uint64_t e, Level cap) {
   std::vector<std::pair<uint64_t, uint64_t>> gaps;
   caps.for_each_gap(s, e, [&](uint64_t a, uint64_t b) { gaps.emplace_back(a, b); });

@@ -61,6 +61,7 @@ class BackingView {
  public:
   std::vector<BackChange> apply(const BackingWindow& w);
   const IntervalMap<BackVal>& file(uint32_t slot) const;
+  size_t pieces() const;
 
  private:
   std::map<uint32_t, IntervalMap<BackVal>> files_;

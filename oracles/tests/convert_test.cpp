@@ -1,0 +1,204 @@
+// Host range ops: INV-NOOVERZAP, INV-PRECISE, INV-NOOVERSPLIT, INV-ATOMIC, and the scenarios
+// SC-PARTIAL-CONVERT, SC-PUNCH-ALIGN, SC-PIN, SC-FAIL-MIDWAY, SC-BOUNDARY (16 TiB / 12 TiB).
+#include "oracles/tests/trace.h"
+
+namespace tdxhp::test {
+namespace {
+
+constexpr Pfn kBase = 0x100000;
+Pfn pfn(Gfn g) { return kBase + g; }
+Obs mapped_2m(Gfn g) { return Obs().priv({g, k2M}, {leaf(g, L2M, pfn(g))}).gmem(g, k2M, {folios(g, k2M, pfn(g), 9)}); }
+
+// A TD with accepted 2M leaves at each gfn of `at`, holding data 0x5a at their first page.
+Trace with_accepted_2m(std::initializer_list<Gfn> at, Config c = td()) {
+  Trace t(c);
+  t.setup();
+  for (Gfn g : at) {
+    t.step(Access{g}, ve(), mapped_2m(g));
+    t.step(Accept{g, L2M}, status(tdx::kSuccess));
+    t.step(Access{g, true, 0x5a}, ok());
+  }
+  return t;
+}
+
+// SC-PARTIAL-CONVERT (L7283-7307): convert one 4K inside an accepted 2M leaf: split, zap only
+// that page; neighbours stay ACCEPTED with data; converted back, a 2M accept is a mismatch.
+TEST(NoOverZap, PartialConvertSplitsAndKeepsNeighbours) {
+  Trace t = with_accepted_2m({0x200});
+  t.step(Convert{{0x201, 1}, Attr::Shared}, ok(),
+         Obs().priv({0x200, k2M}, {leaves(0x200, 1, L4K, pfn(0x200)), leaves(0x202, 0x1fe, L4K, pfn(0x202))}));
+  t.step(Access{0x200, false}, reads(0x5a));
+  t.step(Convert{{0x201, 1}, Attr::Private}, ok());
+  t.step(Accept{0x200, L2M}, status(tdx::kPageSizeMismatch | 1));
+  t.step(Accept{0x201, L4K}, status(tdx::kSuccess), Obs().priv({0x201, 1}, {leaf(0x201, L4K, pfn(0x201))}));
+  t.step(Access{0x201, false}, reads(0));
+  EXPECT_CLEAN(t);
+}
+
+TEST(NoOverZap, ZappingTheWholeLeafIsReported) {  // MUT-NO-SPLIT-ZAP
+  Trace t = with_accepted_2m({0x200});
+  auto v = t.step(Convert{{0x201, 1}, Attr::Shared}, ok(), Obs().priv({0x200, k2M}));
+  EXPECT_REPORTS(v, "INV-NOOVERZAP");
+  EXPECT_EQ(v.at(0).range, (GfnRange{0x200, 1}));
+}
+
+TEST(NoOverZap, HeadOnlyBoundarySplitIsReported) {  // MUT-HEAD-ONLY: end leaf zapped whole
+  Trace t = with_accepted_2m({0x200, 0x400});
+  auto v = t.step(Convert{{0x300, 0x180}, Attr::Shared}, ok(),
+                  Obs().priv({0x200, 2 * k2M}, {leaves(0x200, 0x100, L4K, pfn(0x200))}));
+  EXPECT_REPORTS(v, "INV-NOOVERZAP");
+  EXPECT_EQ(v.at(0).range, (GfnRange{0x480, 0x180}));
+}
+
+TEST(Precise, ConvertToSharedZapsTheRange) {
+  Trace t = with_accepted_2m({0x200});
+  t.step(Convert{{0x200, k2M}, Attr::Shared}, ok(), Obs().priv({0x200, k2M}));
+  EXPECT_CLEAN(t);
+}
+
+TEST(Precise, PrivateLeafLeftInConvertedRangeIsReported) {
+  Trace t = with_accepted_2m({0x200});
+  auto v = t.step(Convert{{0x200, k2M}, Attr::Shared}, ok());
+  EXPECT_REPORTS(v, "INV-PRECISE");
+  EXPECT_EQ(v.at(0).range, (GfnRange{0x200, k2M}));
+}
+
+TEST(Precise, PunchLeavingAPrivateLeafIsReported) {
+  Trace t = with_accepted_2m({0x200});
+  EXPECT_REPORTS(t.step(PunchHole{{0x200, k2M}}, ok(), Obs().gmem(0x200, k2M)), "INV-PRECISE");
+}
+
+TEST(NoOverSplit, OnlyTheRangeLeafIsZapped) {
+  Trace t = with_accepted_2m({0x0, 0x200, 0x400});
+  t.step(Convert{{0x200, k2M}, Attr::Shared}, ok(), Obs().priv({0x200, k2M}));
+  EXPECT_CLEAN(t);
+}
+
+TEST(NoOverSplit, SplittingALeafOutsideTheRangeIsReported) {  // MUT-OVERSPLIT
+  Trace t = with_accepted_2m({0x0, 0x200, 0x400});
+  auto v = t.step(Convert{{0x200, k2M}, Attr::Shared}, ok(),
+                  Obs().priv({0x200, 2 * k2M}, {leaves(0x400, k2M, L4K, pfn(0x400))}));
+  EXPECT_REPORTS(v, "INV-NOOVERSPLIT");
+  EXPECT_EQ(v.at(0).range, (GfnRange{0x400, k2M}));
+}
+
+TEST(NoOverSplit, SplitWithoutAnyRangeOpIsReported) {
+  Trace t = with_accepted_2m({0x200});
+  EXPECT_REPORTS(t.step(Prefault{{0x200, 1}}, ok(), Obs().priv({0x200, k2M}, {leaves(0x200, k2M, L4K, pfn(0x200))})),
+                 "INV-NOOVERSPLIT");
+}
+
+// SC-FAIL-MIDWAY: split-cache top-up fails with -ENOMEM: error, still private, data intact.
+TEST(Atomic, FailedConvertChangesNothing) {
+  Trace t = with_accepted_2m({0x200});
+  t.step(Inject{FaultSite::SplitCacheTopup, FaultKind::NoMem, 1}, ok());
+  t.step(Convert{{0x201, 1}, Attr::Shared}, fails(-ENOMEM));
+  t.step(Access{0x200, false}, reads(0x5a));
+  t.step(Access{0x201, false}, reads(0));
+  EXPECT_CLEAN(t);
+}
+
+TEST(Atomic, ZapThenFailIsReported) {  // MUT-ZAP-THEN-FAIL
+  Trace t = with_accepted_2m({0x200});
+  t.step(Inject{FaultSite::SplitCacheTopup, FaultKind::NoMem, 1}, ok());
+  auto v = t.step(Convert{{0x201, 1}, Attr::Shared}, fails(-ENOMEM), Obs().priv({0x200, k2M}));
+  EXPECT_REPORTS(v, "INV-ATOMIC");
+}
+
+TEST(Atomic, PositiveReturnIsReported) {  // MUT-BOOLRET
+  Trace t = with_accepted_2m({0x200});
+  t.step(Inject{FaultSite::SplitCacheTopup, FaultKind::NoMem, 1}, ok());
+  auto v = t.step(Convert{{0x201, 1}, Attr::Shared}, fails(1));
+  EXPECT_REPORTS(v, "INV-ATOMIC");
+}
+
+TEST(Atomic, NoMemWithoutInjectionIsReported) {
+  Trace t = with_accepted_2m({0x200});
+  EXPECT_REPORTS(t.step(Convert{{0x201, 1}, Attr::Shared}, fails(-ENOMEM)), "INV-ATOMIC");
+}
+
+// SC-PUNCH-ALIGN (L12324-12328).
+TEST(Atomic, UnalignedPunchOnHugetlbFailsAndChangesNothing) {
+  Trace t = with_accepted_2m({0x200});
+  t.step(PunchHole{{0x201, 1}}, fails(-EINVAL));
+  t.step(PunchHole{{0x400, k2M}}, ok(), Obs().priv({0x400, k2M}).gmem(0x400, k2M));
+  EXPECT_CLEAN(t);
+  EXPECT_REPORTS(t.step(PunchHole{{0x201, 1}}, ok()), "INV-ATOMIC");
+}
+
+TEST(Atomic, FailedPunchFreeingPagesIsReported) {
+  Trace t = with_accepted_2m({0x200});
+  EXPECT_REPORTS(t.step(PunchHole{{0x201, 1}}, fails(-EINVAL), Obs().gmem(0x200, k2M)), "INV-ATOMIC");
+}
+
+// SC-PIN (L9600-9603): in place, pinned pages make conversion -EAGAIN until unpinned.
+TEST(Atomic, PinnedInPlaceConvertIsEagainUntilUnpinned) {
+  Config c = td();
+  c.attr_mode = AttrMode::InPlace;
+  Trace t = with_accepted_2m({0x200}, c);
+  t.step(Pin{{0x200, 4}}, ok());
+  t.step(Convert{{0x200, k2M}, Attr::Shared}, fails(-EAGAIN));
+  t.step(Unpin{{0x200, 4}}, ok());
+  t.step(Convert{{0x200, k2M}, Attr::Shared}, ok(), Obs().priv({0x200, k2M}));
+  EXPECT_CLEAN(t);
+  t.step(Convert{{0x200, k2M}, Attr::Private}, ok());
+  t.step(Pin{{0x200, 4}}, ok());
+  EXPECT_REPORTS(t.step(Convert{{0x200, k2M}, Attr::Shared}, ok()), "INV-ATOMIC");
+}
+
+TEST(Atomic, ConvertOutsideSlotIsEinval) {
+  Trace t(td());
+  t.setup();
+  t.step(Convert{{2 * k1G - 1, 2}, Attr::Shared}, fails(-EINVAL));
+  t.step(Access{2 * k1G}, fails(-EFAULT));
+  t.step(Prefault{{2 * k1G - 1, 2}}, fails(-ENOENT), mapped_2m(2 * k1G - k2M));
+  EXPECT_CLEAN(t);
+  EXPECT_REPORTS(t.step(Convert{{2 * k1G - 1, 2}, Attr::Shared}, ok()), "INV-ATOMIC");
+}
+
+// SC-BOUNDARY (L11606-11626, L11810-11812): a 16 TiB gmem slot, a 12 TiB punch whose edges
+// split two 2M leaves... rather, whose 2M-aligned edges fall next to mapped leaves. The
+// oracle's state and work stay a handful of interval pieces, whatever the range length.
+constexpr uint64_t k16T = uint64_t{16} << 28;  // pages of 4K
+constexpr uint64_t k12T = uint64_t{12} << 28;
+
+std::vector<Violation> boundary_trace(bool leave_last_leaf, size_t* pieces_before, size_t* pieces_after) {
+  Trace t(td(BackingKind::Hugetlb2M, k16T));
+  t.setup();
+  const Gfn s = k1G, e = k1G + k12T;  // punch [1G, 1G + 12T)
+  for (Gfn g : {s - k2M, s, e - k2M, e}) {
+    t.step(Access{g}, ve(), mapped_2m(g));
+    t.step(Accept{g, L2M}, status(tdx::kSuccess));
+  }
+  *pieces_before = t.oracle.state_pieces();
+  Obs punch;
+  if (leave_last_leaf)
+    punch.priv({s, k12T - k2M}).gmem(s, k12T - k2M);
+  else
+    punch.priv({s, k12T}).gmem(s, k12T);
+  t.step(PunchHole{{s, k12T}}, ok(), punch);
+  *pieces_after = t.oracle.state_pieces();
+  t.step(Access{s - k2M, false}, reads(0));
+  t.step(Access{e, false}, reads(0));
+  return t.all;
+}
+
+TEST(Boundary, TwelveTebibytePunchOnSixteenTebibyteSlotStaysSmall) {
+  size_t before = 0, after = 0;
+  auto v = boundary_trace(false, &before, &after);
+  EXPECT_TRUE(v.empty()) << words(v);
+  EXPECT_LT(before, 64u);
+  EXPECT_LE(after, before);
+}
+
+TEST(Boundary, LeafLeftAtTheFarEdgeIsReported) {
+  size_t before = 0, after = 0;
+  auto v = boundary_trace(true, &before, &after);
+  EXPECT_REPORTS(v, "INV-PRECISE");
+  const Gfn last = k1G + k12T - k2M;
+  EXPECT_EQ(v.at(0).range, (GfnRange{last, k2M}));
+  EXPECT_LT(after, 64u);
+}
+
+}  // namespace
+}  // namespace tdxhp::test

@@ -1,0 +1,170 @@
+// TD lifecycle and sim internals: INV-BUSY (SC-BUSY, KVM_BUG_ON, kernel log, restart
+// watchdog), INV-PAMT, INV-CACHE, and which invariants each target's caps make checkable.
+#include "oracles/tests/trace.h"
+
+namespace tdxhp::test {
+namespace {
+
+constexpr Pfn kBase = 0x100000;
+Pfn pfn(Gfn g) { return kBase + g; }
+Obs mapped_2m(Gfn g) { return Obs().priv({g, k2M}, {leaf(g, L2M, pfn(g))}).gmem(g, k2M, {folios(g, k2M, pfn(g), 9)}); }
+Obs split_4k(Gfn block) { return Obs().priv({block, k2M}, {leaves(block, k2M, L4K, pfn(block))}); }
+
+// The demote path of a 4K accept over a 2M leaf, with DEMOTE answering BUSY once (seed 004).
+Obs busy_demote(bool kick_and_retry) {
+  Obs o = split_4k(0x200);
+  o.event(seamcall("TDH.MEM.RANGE.BLOCK", 0x200, L2M))
+      .event(seamcall("TDH.MEM.TRACK", 0x200, L2M))
+      .event(seamcall("TDH.MEM.PAGE.DEMOTE", 0x200, L2M, tdx::kOperandBusy | 0x1));
+  if (kick_and_retry) o.event(kick()).event(seamcall("TDH.MEM.PAGE.DEMOTE", 0x200, L2M));
+  return o;
+}
+
+TEST(Busy, DemoteBusyKickedAndRetriedIsLegal) {  // SC-BUSY
+  Trace t(td());
+  t.setup();
+  t.step(Access{0x200}, ve(), mapped_2m(0x200));
+  t.step(Inject{FaultSite::Demote, FaultKind::Busy, 1}, ok());
+  t.step(Accept{0x200, L4K}, status(tdx::kSuccess), busy_demote(true));
+  EXPECT_CLEAN(t);
+}
+
+TEST(Busy, BusyNotRetriedIsReported) {  // MUT-NO-BUSY-RETRY
+  Trace t(td());
+  t.setup();
+  t.step(Access{0x200}, ve(), mapped_2m(0x200));
+  t.step(Inject{FaultSite::Demote, FaultKind::Busy, 1}, ok());
+  EXPECT_REPORTS(t.step(Accept{0x200, L4K}, status(tdx::kSuccess), busy_demote(false)), "INV-BUSY");
+}
+
+TEST(Busy, VmKilledOnLegalSequenceIsReported) {
+  Trace t(td());
+  t.setup();
+  t.step(Access{0x200}, ve(), mapped_2m(0x200));
+  auto v = t.step(Accept{0x200, L4K}, fails(-EIO), Obs().dead().log("KVM_BUG_ON(err) at tdx_sept_split_private_spte"));
+  EXPECT_REPORTS(v, "INV-BUSY");
+}
+
+TEST(Busy, BugOnAfterInjectedRestartableIsLegalAndTdStaysDead) {
+  Trace t(td());
+  t.setup();
+  t.step(Access{0x200}, ve(), mapped_2m(0x200));
+  t.step(Inject{FaultSite::Demote, FaultKind::InterruptedRestartable, 1}, ok());
+  t.step(Accept{0x200, L4K}, fails(-EIO), Obs().dead().log("WARNING: KVM_BUG_ON in tdx_sept_split_private_spte"));
+  t.step(Convert{{0x200, k2M}, Attr::Shared}, fails(-EIO));
+  EXPECT_CLEAN(t);
+  EXPECT_REPORTS(t.step(Access{0x200}, ok()), "INV-BUSY");  // a dead TD answers -EIO
+}
+
+TEST(Busy, KernelWarnIsReported) {
+  Trace t(td());
+  t.setup();
+  EXPECT_REPORTS(t.step(Access{0x200}, ve(), mapped_2m(0x200).log("WARNING: CPU: 1 PID: 7 at arch/x86/kvm/mmu/tdp_mmu.c")),
+                 "INV-BUSY");
+}
+
+TEST(Busy, RestartLoopWatchdog) {  // MUT-RESTART-LOOP
+  Trace t(td());
+  t.setup();
+  SimInternals in;
+  in.restart_retries = 3;
+  t.step(Access{0x200}, ve(), mapped_2m(0x200).internals(in));
+  EXPECT_CLEAN(t);
+  in.restart_retries = 1000;
+  EXPECT_REPORTS(t.step(Access{0x200}, ve(), Obs().internals(in)), "INV-BUSY");
+}
+
+// INV-PAMT (L3328-3352, L4311): refcount of a 2M physical range = its private 4K mappings.
+Config dpamt_td() {
+  Config c = td();
+  c.features.dynamic_pamt = true;
+  return c;
+}
+SimInternals pamt(Pfn pfn_2m, uint32_t refcount) {
+  SimInternals in;
+  in.pamt_changes.push_back({pfn_2m, refcount});
+  in.guest_inhibit_blocks = 2;  // the 4K accept exit inhibits its 2M and 1G blocks
+  return in;
+}
+
+TEST(Pamt, DemoteSetsRefcountTo512) {
+  Trace t(dpamt_td());
+  t.setup();
+  t.step(Access{0x200}, ve(), mapped_2m(0x200).internals(pamt(pfn(0x200), 0)));
+  t.step(Accept{0x200, L4K}, status(tdx::kSuccess), split_4k(0x200).internals(pamt(pfn(0x200), 512)));
+  t.step(Convert{{0x200, 2}, Attr::Shared}, ok(),
+         Obs().priv({0x200, 2}).internals(pamt(pfn(0x200), 510)));
+  SimInternals down;
+  down.pamt_pages_baseline = down.pamt_pages_in_use = 4;
+  EXPECT_TRUE(t.oracle.after_teardown(Obs().internals(down)).empty());
+  EXPECT_CLEAN(t);
+}
+
+TEST(Pamt, RefcountNotSetAfterDemoteIsReported) {  // MUT-PAMT-LEAK (refcount half)
+  Trace t(dpamt_td());
+  t.setup();
+  t.step(Access{0x200}, ve(), mapped_2m(0x200));
+  EXPECT_REPORTS(t.step(Accept{0x200, L4K}, status(tdx::kSuccess), split_4k(0x200).internals(pamt(pfn(0x200), 0))),
+                 "INV-PAMT");
+}
+
+TEST(Pamt, PagesNotBackToBaselineAfterTeardownIsReported) {  // MUT-PAMT-LEAK (pair half)
+  Trace t(dpamt_td());
+  t.setup();
+  SimInternals down;
+  down.pamt_pages_baseline = 4;
+  down.pamt_pages_in_use = 6;
+  auto v = t.oracle.after_teardown(Obs().internals(down));
+  EXPECT_REPORTS(v, "INV-PAMT");
+  EXPECT_EQ(v.at(0).step, kTeardownStep);
+}
+
+TEST(Cache, UnderflowCounterRisingIsReported) {  // MUT-CACHE-RACE
+  Trace t(td());
+  t.setup();
+  SimInternals in;
+  in.split_cache_min = 4;
+  in.split_cache_count = 8;
+  t.step(Access{0x200}, ve(), mapped_2m(0x200).internals(in));
+  EXPECT_CLEAN(t);
+  in.split_cache_underflows = 1;
+  EXPECT_REPORTS(t.step(Accept{0x200, L4K}, status(tdx::kSuccess), split_4k(0x200).internals(in)), "INV-CACHE");
+}
+
+TEST(Caps, CheckableFollowsCapabilities) {
+  Oracle sim(td(), tdx_caps());
+  EXPECT_EQ(sim.checkable().size(), 15u);  // INV-PAMT needs a DPAMT module
+  Oracle sim_dpamt(dpamt_td(), tdx_caps());
+  EXPECT_EQ(sim_dpamt.checkable().size(), 16u);
+  Oracle plain(td(), caps_of({Cap::PunchHole, Cap::GuestData, Cap::KernelLog}));
+  EXPECT_EQ(plain.checkable(), (std::set<std::string>{"INV-ATOMIC", "INV-BUSY", "INV-DATA"}));
+}
+
+// A plain VM (no private memory): punch zeroes gmem, data read back, nothing else checked.
+TEST(Caps, PlainVmChecksDataOnly) {
+  Config c = td(BackingKind::Page4K);
+  Caps k = caps_of({Cap::PunchHole, Cap::GuestData});
+  Trace t(c, k);
+  Observation none;
+  EXPECT_TRUE(t.oracle.after_setup(none).empty());
+  t.step(Access{0x10, true, 9}, ok(), Obs());
+  t.step(Access{0x10, false}, reads(9), Obs());
+  t.step(PunchHole{{0x10, 1}}, ok(), Obs());
+  t.step(Access{0x10, false}, reads(0), Obs());
+  t.step(Accept{0x10, L4K}, unsupported(), Obs());
+  EXPECT_CLEAN(t);
+  EXPECT_REPORTS(t.step(Access{0x10, false}, reads(9), Obs()), "INV-DATA");
+}
+
+TEST(Describe, GfnInDomainWords) {
+  Trace t(td());
+  t.setup();
+  t.step(Access{0x200}, ve(), mapped_2m(0x200));
+  const std::string s = t.oracle.describe_gfn(0x234);
+  EXPECT_NE(s.find("private 2M leaf"), std::string::npos) << s;
+  EXPECT_NE(s.find("PENDING"), std::string::npos) << s;
+  EXPECT_NE(s.find("order-9 folio"), std::string::npos) << s;
+}
+
+}  // namespace
+}  // namespace tdxhp::test
