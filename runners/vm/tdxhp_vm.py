@@ -103,6 +103,11 @@ def main(argv):
                                  skip_ok={s.name for s in plan.steps if s.skip_ok})
         if opts.verb == "smoke":
             verdict = results.require_ran(verdict, "run")
+    counts_json = read_text(os.path.join(out_dir, "results.json")) if any(s.name == "run" for s in steps) else None
+    if counts_json is not None and os.path.getmtime(os.path.join(out_dir, "results.json")) < boot_started - 1:
+        counts_json = None     # a previous run's file: this run's never came back
+    if any(s.name == "run" for s in plan.steps):
+        print(results.render_properties(results.property_counts(counts_json)))
     print(results.render(verdict))
     print(f"results, step logs, serial console and kernel log: {out_dir}/{commands.VM_DIR}/")
     print(timer.summary())

@@ -15,10 +15,10 @@ def plan(*argv):
 
 class PassThrough(unittest.TestCase):
     def test_run_options_reach_the_inner_run(self):
-        p = plan("--property", "INV-ATTR", "--property", "INV-DATA", "--seconds", "30", "--seed", "9")
+        p = plan("--property", "mapping-legal", "--property", "data-atomic", "--seconds", "30", "--seed", "9")
         self.assertEqual([s.name for s in p.steps], ["probe", "run"])
         self.assertEqual(p.steps[1].argv, [commands.GUEST_TDXHP, "run", "--target", "kvm",
-                                           "--property", "INV-ATTR", "--property", "INV-DATA",
+                                           "--property", "mapping-legal", "--property", "data-atomic",
                                            "--seconds", "30", "--seed", "9", "--out", "/share"])
 
     def test_probe_is_first_and_stops_the_rest(self):

@@ -74,3 +74,20 @@ class Verdicts(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class PropertyCounts(unittest.TestCase):
+    def test_counts_from_results_json(self):
+        text = ('{"tdxhp":1,"properties":[{"id":"attr_mixed","status":"pass","cases":12,"steps":340},'
+                '{"id":"accept_level","status":"skip","cases":0,"steps":0,"reason":"needs accept (tdx)"}]}')
+        counts = results.property_counts(text)
+        self.assertEqual([(c.id, c.status, c.steps) for c in counts],
+                         [("attr_mixed", "pass", 340), ("accept_level", "skip", 0)])
+        rendered = results.render_properties(counts)
+        self.assertIn("needs accept (tdx)", rendered)
+        self.assertIn("340 steps", rendered)
+
+    def test_missing_or_broken_file_says_so(self):
+        self.assertEqual(results.property_counts(None), [])
+        self.assertEqual(results.property_counts("{not json"), [])
+        self.assertIn("no results.json", results.render_properties([]))

@@ -13,8 +13,9 @@ GUEST_PROBE = "/tdxhp/bin/kvm_probe"
 VM_DIR = "vm"                       # under the out dir: steps.tsv, step logs, dmesg, serial log
 CASES_IN = "vm/cases-in"            # case files copied in for replay
 
-# The properties issue 6 makes real on the swprot flavour.
-SWPROT_PROPERTIES = ("INV-ATTR", "INV-CONTIG", "INV-PRECISE", "INV-NOOVERZAP", "INV-DATA", "INV-ATOMIC")
+# The properties (properties/registry.cpp ids) holding the invariants issue 6 makes real on
+# the swprot flavour: INV-ATTR/INV-CONTIG, INV-PRECISE/INV-NOOVERZAP, INV-DATA/INV-ATOMIC.
+SWPROT_PROPERTIES = ("mapping-legal", "precise-conversion", "data-atomic")
 
 
 @dataclass
@@ -88,7 +89,7 @@ def plan_for(opts) -> Plan:
     """opts: the parsed argparse namespace of tdxhp_vm.py (verb plus pass-through options)."""
     extra = list(getattr(opts, "passthrough", []) or [])
     steps = [probe_step()]
-    if opts.verb == "probe":
+    if opts.verb in ("probe", "prepare"):     # prepare builds tdxhp when it can, boots nothing
         return Plan(steps, needs_tdxhp=False)
     if opts.verb == "run":
         steps.append(Step("run", run_argv(opts.property or [], opts.seconds, opts.cases, opts.seed, extra),

@@ -125,3 +125,35 @@ def require_ran(verdict: Verdict, step_name: str) -> Verdict:
             verdict.exit_code = EXIT_SKIP
             verdict.problems.append(f"step {step_name} skipped every property: nothing ran on real KVM")
     return verdict
+
+
+@dataclass
+class PropertyCount:
+    id: str
+    status: str
+    cases: int
+    steps: int
+    reason: str = ""
+
+
+def property_counts(results_json_text: str | None) -> list:
+    """Per-property status and steps executed on real KVM, from the inner run's results.json."""
+    import json
+    if not results_json_text:
+        return []
+    try:
+        doc = json.loads(results_json_text)
+    except json.JSONDecodeError:
+        return []
+    return [PropertyCount(p.get("id", "?"), p.get("status", "?"), int(p.get("cases", 0)), int(p.get("steps", 0)),
+                          p.get("reason", "")) for p in doc.get("properties", [])]
+
+
+def render_properties(counts: list, target: str = "kvm") -> str:
+    if not counts:
+        return "properties: no results.json from the inner run"
+    lines = [f"properties on real KVM inside the guest ({target}):"]
+    for c in counts:
+        tail = f"  ({c.reason})" if c.reason else ""
+        lines.append(f"  {c.status.upper():<5} {c.id:<20} {c.cases:6d} cases {c.steps:8d} steps{tail}")
+    return "\n".join(lines)
