@@ -4,11 +4,17 @@
 
 #include <cerrno>
 #include <chrono>
+#include <fstream>
+#include <optional>
 #include <string_view>
 
 #include "domain/describe.h"
+#include "domain/interval_map.h"
+#include "runners/kvm/host_settings.h"
 #include "runners/kvm/lib/tdxhp_kvm.h"
 #include "runners/kvm/observers/kmsg.h"
+#include "runners/kvm/observers/leaf_replay.h"
+#include "runners/kvm/observers/mmu_trace.h"
 #include "runners/kvm/worker.h"
 
 namespace tdxhp::kvm {
@@ -22,6 +28,22 @@ tkvm_host host_facts() {
   tkvm_host h;
   tkvm_probe_host(&h);
   return h;
+}
+
+// Scenario gfn 0 sits at guest-physical 4 GiB (lib/vm.c TEST_GPA_BASE).
+constexpr uint64_t kGfnBase = (1ULL << 32) >> 12;
+
+// Why the kvmmmu replay cannot give leaf levels here (empty: it can).
+std::string leaf_observer_absence(const tkvm_host& h) {
+  if (h.tdp_mmu == 0)
+    return std::string("kvm.tdp_mmu=N (") + h.kvm_module +
+           "): the shadow MMU's sptes map guest page tables, not guest-physical memory, and "
+           "kvm_tdp_mmu_spte_changed never fires";
+  if (h.tdp_mmu < 0) return "no kvm.tdp_mmu parameter: cannot tell whether the TDP MMU is in use";
+  MmuTrace t;
+  std::string why;
+  if (!t.open(&why)) return why;
+  return {};
 }
 
 bool kmsg_readable(std::string* why) {
@@ -88,8 +110,13 @@ Caps caps_for(const std::string& flavour, const tkvm_host& h) {
   no(Cap::FaultInjection, "real kernel: SEAMCALL/allocation faults cannot be injected");
   no(Cap::Internals, "DPAMT, split cache and S-EPT internals are visible only in the sim");
   no(Cap::EventLog, "per-step event log is the sim's");
-  no(Cap::LeafLevels, "tracefs kvmmmu replay into leaf windows is not implemented yet");
-  no(Cap::Backing, "gmem backing (pfn/folio via /proc/kpageflags) is not implemented yet");
+  if (std::string why = leaf_observer_absence(h); why.empty())
+    yes(Cap::LeafLevels);
+  else
+    no(Cap::LeafLevels, why);
+  no(Cap::Backing,
+     "guest_memfd in 6.12 shows no pfn for pages no spte maps (not mmap-able for private "
+     "memory, no pagemap), so a complete gmem backing window cannot be built");
   std::string why;
   if (kmsg_readable(&why))
     yes(Cap::KernelLog);
@@ -111,9 +138,17 @@ class KvmTarget final : public Target {
       if (why) *why = name() + ": " + std::move(w);
       return -EOPNOTSUPP;
     };
-    if (cfg.backing != BackingKind::Page4K)
+    // swprot: the backing kind applies to the slots' shared memory; gmem stays 4K.
+    if (cfg.backing != BackingKind::Page4K && flavour_ != "swprot")
       return refuse(std::string("backing ") + std::string(tdxhp::name(cfg.backing)) + ": " +
                     caps_.missing.at(Cap::HugeBacking));
+    if (flavour_ == "swprot" && (cfg.backing == BackingKind::Hugetlb2M || cfg.backing == BackingKind::Hugetlb1G)) {
+      std::string w;
+      if (int r = reserve_hugetlb(cfg, &w)) {
+        if (why) *why = name() + ": " + w;
+        return r;
+      }
+    }
     if (cfg.attr_mode == AttrMode::InPlace)
       return refuse(caps_.missing.at(Cap::InPlaceConversion));
     if (!cfg.build_pages.empty() && flavour_ != "tdx")
@@ -121,7 +156,7 @@ class KvmTarget final : public Target {
     if (cfg.slots.size() > TKVM_MAX_SLOTS) return refuse("more than 8 memslots");
     tkvm_config c{};
     c.flavour = flavour_ == "tdx" ? TKVM_TDX : flavour_ == "swprot" ? TKVM_SWPROT : TKVM_PLAIN;
-    c.backing = TKVM_BACK_4K;
+    c.backing = static_cast<tkvm_backing>(cfg.backing);
     c.initially_private = cfg.initially_private;
     c.nslots = static_cast<uint32_t>(cfg.slots.size());
     for (size_t i = 0; i < cfg.slots.size(); ++i) {
@@ -135,9 +170,29 @@ class KvmTarget final : public Target {
     c.build_gfns = build_gfns_.data();
     kmsg_.open(nullptr);
     setup_findings_.clear();
+    slots_.clear();
+    for (const Memslot& m : cfg.slots) slots_.push_back(m.range());
+    // Attributes as the target set them: the replay files new leaves under them (swprot).
+    attrs_.clear();
+    for (const Memslot& m : cfg.slots)
+      attrs_.assign(m.base_gfn, m.range().end(),
+                    flavour_ != "plain" && cfg.initially_private ? Attr::Private : Attr::Shared);
+    leaf_fault_.clear();
+    replay_.reset();
+    if (caps_(Cap::LeafLevels)) {
+      std::string w;
+      // Opened before the VM exists so the replay sees every leaf the stats count.
+      if (!trace_.open(&w)) {
+        if (why) *why = name() + ": leaf observer: " + w;
+        return -EIO;
+      }
+      HostSettings::get().own_directory(trace_.instance_dir());
+      replay_.emplace(kGfnBase, 0);
+    }
     int r = worker_.start(c, kSetupTimeout, why);
     if (r && why) *why = name() + ": " + *why;
     first_observe_ = true;
+    if (!r) replay_step();
     return r;
   }
 
@@ -156,12 +211,38 @@ class KvmTarget final : public Target {
     out.ve = r.ve;
     if (q.kind == Request::Access && !q.write && r.err == 0) out.read = r.value;
     vm_dead_ = vm_dead_ || r.vm_dead;
+    replay_step();  // with the attributes from before the step: a conversion only zaps
+    if (q.kind == Request::Convert && r.err == 0)
+      attrs_.assign(q.gfn, q.gfn + q.npages, q.to_private ? Attr::Private : Attr::Shared);
     return out;
   }
 
   Observation observe() override {
     Observation o;
     o.kernel_log = kmsg_.take_findings();
+    if (!leaf_fault_.empty()) {
+      // An observer that lost track fails the case loudly rather than feeding the oracle a
+      // wrong leaf set; it stays off for the rest of the case.
+      o.kernel_log.push_back("tdxhp leaf observer unreliable, leaf windows stopped: " + leaf_fault_);
+      leaf_fault_reported_ = true;
+      leaf_fault_.clear();
+      replay_.reset();
+    }
+    if (replay_) {
+      std::vector<GfnRange> ranges;
+      if (first_observe_) {
+        ranges = slots_;
+        replay_->take_dirty();
+      } else {
+        for (const GfnRange& d : replay_->take_dirty())
+          for (const GfnRange& s : slots_) {
+            const Gfn a = std::max(d.start, s.start), b = std::min(d.end(), s.end());
+            if (a < b) ranges.push_back({a, b - a});
+          }
+      }
+      o.has_leaves = true;
+      o.leaf_windows = replay_->windows(ranges);
+    }
     o.vm_dead = vm_dead_ || !worker_.alive();
     first_observe_ = false;
     return o;
@@ -169,6 +250,11 @@ class KvmTarget final : public Target {
 
   Observation teardown() override {
     worker_.stop();
+    if (trace_.is_open()) {
+      HostSettings::get().disown_directory(trace_.instance_dir());
+      trace_.close();
+    }
+    replay_.reset();
     Observation o;
     o.kernel_log = kmsg_.take_findings();  // teardown WARNs belong to this case too
     o.vm_dead = vm_dead_;
@@ -216,6 +302,72 @@ class KvmTarget final : public Target {
     q.npages = p.range.npages;
     return caps_(Cap::Prefault);
   }
+  // Replays this step's kvmmmu records and cross-checks the leaf counts with the VM's binary
+  // stats pages_4k/2m/1g, which count the same leaves (DOMAIN.md 7).
+  void replay_step() {
+    if (!replay_ || !worker_.alive()) return;
+    auto is_private = [&](Gfn g) {
+      const Attr* a = attrs_.at(g);
+      return a && *a == Attr::Private;
+    };
+    int n = trace_.drain([&](const SpteEvent& e) { replay_->apply(e, is_private); });
+    if (n < 0) {
+      leaf_fault_ = "reading the tracefs instance failed (" + std::to_string(n) + ")";
+      return;
+    }
+    if (unsigned long long lost = trace_.overruns()) {
+      leaf_fault_ = std::to_string(lost) + " kvmmmu records were dropped (buffer overrun)";
+      return;
+    }
+    if (!replay_->anomalies().empty()) {
+      leaf_fault_ = replay_->anomalies().front();
+      return;
+    }
+    WorkerRequest q;
+    q.kind = Request::Stats;
+    std::string note;
+    WorkerReply r = worker_.call(q, kStepTimeout, &note);
+    static const char* names[kStatCount] = {"pages_4k", "pages_2m", "pages_1g"};
+    for (int i = 0; i < kStatCount; ++i) {
+      if (r.err || r.stat_err[i]) continue;  // a stat this KVM lacks cannot contradict
+      if (static_cast<int64_t>(r.stat[i]) != replay_->leaf_counts()[i]) {
+        leaf_fault_ = std::string("binary stat ") + names[i] + " = " + std::to_string(r.stat[i]) +
+                      " but the kvmmmu replay holds " + std::to_string(replay_->leaf_counts()[i]) +
+                      " such leaves (records missed, or another VM traced at the same time)";
+        return;
+      }
+    }
+  }
+
+  // swprot hugetlb shared memory needs free pages in the pool; grows it (journaled, restored
+  // at exit) when short.
+  int reserve_hugetlb(const Config& cfg, std::string* why) {
+    const bool g1 = cfg.backing == BackingKind::Hugetlb1G;
+    const uint64_t per = g1 ? 512 * 512 : 512;
+    uint64_t need = 0;
+    for (const Memslot& m : cfg.slots) need += (m.npages + per - 1) / per;
+    const std::string dir = std::string("/sys/kernel/mm/hugepages/hugepages-") + (g1 ? "1048576kB" : "2048kB");
+    auto read_u64 = [](const std::string& p) -> int64_t {
+      std::ifstream in(p);
+      int64_t v = -1;
+      in >> v;
+      return in ? v : -1;
+    };
+    const int64_t free_pages = read_u64(dir + "/free_hugepages"), total = read_u64(dir + "/nr_hugepages");
+    if (free_pages < 0 || total < 0) {
+      *why = "no hugetlb pool at " + dir;
+      return -EOPNOTSUPP;
+    }
+    if (static_cast<uint64_t>(free_pages) >= need) return 0;
+    const uint64_t want = static_cast<uint64_t>(total) + need - static_cast<uint64_t>(free_pages);
+    if (!HostSettings::get().set(dir + "/nr_hugepages", std::to_string(want), why)) return -EOPNOTSUPP;
+    if (read_u64(dir + "/free_hugepages") < static_cast<int64_t>(need)) {
+      *why = "hugetlb pool " + dir + " could not grow to " + std::to_string(need) + " free pages (memory fragmented?)";
+      return -ENOMEM;
+    }
+    return 0;
+  }
+
   bool to_request(const Pin&, WorkerRequest&) { return false; }
   bool to_request(const Unpin&, WorkerRequest&) { return false; }
   bool to_request(const Inject&, WorkerRequest&) { return false; }
@@ -227,6 +379,12 @@ class KvmTarget final : public Target {
   KmsgObserver kmsg_;
   std::vector<uint64_t> build_gfns_;
   std::vector<std::string> setup_findings_;
+  MmuTrace trace_;
+  std::optional<LeafReplay> replay_;
+  IntervalMap<Attr> attrs_;
+  std::vector<GfnRange> slots_;
+  std::string leaf_fault_;
+  bool leaf_fault_reported_ = false;
   bool vm_dead_ = false, first_observe_ = true;
 };
 
@@ -236,6 +394,9 @@ Probe probe() {
   tkvm_host h = host_facts();
   Probe p;
   auto line = [&](std::string s) { p.report.push_back(std::move(s)); };
+  // A killed earlier run may have left a grown hugetlb pool or a tracefs instance behind.
+  for (const std::string& s : HostSettings::recover_stale()) line("kvm: restored " + s);
+  for (const std::string& s : MmuTrace::remove_stale_instances()) line("kvm: removed stale tracefs instance " + s);
   if (!h.dev_kvm) {
     line("kvm: unusable: " + std::string(h.error));
     return p;

@@ -53,6 +53,9 @@ WorkerReply serve(tkvm_vm* vm, const WorkerRequest& q) {
 
 [[noreturn]] void child_main(int sock, int log_fd, const tkvm_config& cfg) {
   prctl(PR_SET_PDEATHSIG, SIGKILL);  // never outlive the runner
+  // The parent's restore-on-signal handler (host_settings.cpp) is the parent's business.
+  signal(SIGINT, SIG_DFL);
+  signal(SIGTERM, SIG_DFL);
   // libkvm prints and asserts on stdout/stderr: keep that in the log the parent reads.
   dup2(log_fd, STDOUT_FILENO);
   dup2(log_fd, STDERR_FILENO);

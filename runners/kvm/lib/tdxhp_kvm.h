@@ -27,6 +27,7 @@ struct tkvm_host {
 	int tdx_enabled;           /* /sys/module/kvm_intel/parameters/tdx: 1, 0, -1 unknown */
 	int tdx_huge_page;         /* /sys/module/kvm_intel/parameters/tdx_huge_page, -1 absent */
 	int vm_memory_attributes;  /* /sys/module/kvm/parameters/vm_memory_attributes, -1 absent */
+	int tdp_mmu;               /* /sys/module/kvm/parameters/tdp_mmu: 1, 0, -1 absent */
 	char kvm_module[32];       /* kvm_intel, kvm_amd, kvm_pvm ... */
 	char error[160];           /* why /dev/kvm is unusable */
 };
@@ -42,7 +43,9 @@ enum tkvm_backing { TKVM_BACK_4K = 0, TKVM_BACK_THP_2M, TKVM_BACK_HUGETLB_2M, TK
 
 struct tkvm_config {
 	enum tkvm_flavour flavour;
-	enum tkvm_backing backing;  /* private (gmem) side; swprot shared memory uses it too */
+	/* plain/tdx: the gmem side (4K only in 6.12). swprot: the shared side of each slot
+	 * (anonymous THP or hugetlb memory at userspace_addr); gmem stays 4K. */
+	enum tkvm_backing backing;
 	bool initially_private;
 	uint32_t nslots;
 	struct tkvm_slot slots[TKVM_MAX_SLOTS];
@@ -68,6 +71,9 @@ int tkvm_gmem_fd(const struct tkvm_vm *vm, uint32_t slot_id);
 int tkvm_set_attributes(struct tkvm_vm *vm, uint64_t gfn, uint64_t npages, bool to_private);
 int tkvm_punch_hole(struct tkvm_vm *vm, uint64_t gfn, uint64_t npages);
 int tkvm_prefault(struct tkvm_vm *vm, uint64_t gfn, uint64_t npages);
+/* Shared backing (swprot): madvise(MADV_DONTNEED) or munmap of the slot's shared memory for
+ * [gfn, gfn + npages); INV-CONTIG's host-mapping bound. 0 or -errno. */
+int tkvm_shared_discard(struct tkvm_vm *vm, uint64_t gfn, uint64_t npages, bool unmap);
 
 /* Guest ops: the return value is 0 or -errno for the host side of the step (-EFAULT outside
  * the slots, -EIO when the VM is dead, -ETIME for a guest that does not answer). */

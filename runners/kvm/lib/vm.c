@@ -93,6 +93,7 @@ void tkvm_probe_host(struct tkvm_host *h)
 	h->tdx_enabled = read_param("/sys/module/kvm_intel/parameters/tdx");
 	h->tdx_huge_page = read_param("/sys/module/kvm_intel/parameters/tdx_huge_page");
 	h->vm_memory_attributes = read_param("/sys/module/kvm/parameters/vm_memory_attributes");
+	h->tdp_mmu = read_param("/sys/module/kvm/parameters/tdp_mmu");
 	for (i = 0; i < sizeof(modules) / sizeof(modules[0]); i++) {
 		char path[64];
 
@@ -199,23 +200,26 @@ bool tkvm_vm_dead(const struct tkvm_vm *vm)
 #define WHY(...) (snprintf(why, why_len, __VA_ARGS__), (void)0)
 
 /* Maps len bytes of fd (or anonymous memory when fd < 0) at an address that is
- * hva_offset pages past a 2M boundary: INV-SLOT says a misaligned HVA must not matter. */
+ * hva_offset pages past a 2M boundary: INV-SLOT says a misaligned HVA must not matter.
+ * hugetlb mappings (huge != 0) must sit on a huge boundary, so their offset is a multiple of it. */
 static int map_slot_memory(struct tkvm_slot_state *s, int fd, uint64_t fd_off, size_t len,
-			   int extra_flags)
+			   int extra_flags, size_t huge)
 {
-	size_t reserve = len + 2 * SZ_2M_BYTES;
+	size_t align = huge ? huge : SZ_2M_BYTES;
+	size_t maplen = huge ? (len + huge - 1) / huge * huge : len;
+	size_t reserve = maplen + 2 * align;
 	char *base = mmap(NULL, reserve, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	char *want;
 	void *p;
 
 	if (base == MAP_FAILED)
 		return -errno;
-	want = (char *)(((uintptr_t)base + SZ_2M_BYTES - 1) & ~(SZ_2M_BYTES - 1)) +
-	       (s->cfg.hva_offset % 512) * PAGE_4K;
+	want = (char *)(((uintptr_t)base + align - 1) & ~(align - 1)) +
+	       (huge ? 0 : (s->cfg.hva_offset % 512) * PAGE_4K);
 	if (fd >= 0)
-		p = mmap(want, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED | extra_flags, fd, fd_off);
+		p = mmap(want, maplen, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED | extra_flags, fd, fd_off);
 	else
-		p = mmap(want, len, PROT_READ | PROT_WRITE,
+		p = mmap(want, maplen, PROT_READ | PROT_WRITE,
 			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | extra_flags, -1, 0);
 	if (p == MAP_FAILED) {
 		int e = -errno;
@@ -245,7 +249,7 @@ static int add_test_slot(struct tkvm_vm *vm, const struct tkvm_config *cfg, uint
 		s->shared_fd = memfd_create("tdxhp-slot", MFD_CLOEXEC);
 		if (s->shared_fd < 0 || ftruncate(s->shared_fd, file_len))
 			return WHY("memfd for slot %u: %s", s->cfg.id, strerror(errno)), -errno;
-		r = map_slot_memory(s, s->shared_fd, gmem_off, len, 0);
+		r = map_slot_memory(s, s->shared_fd, gmem_off, len, 0, 0);
 	} else {
 		s->gmem_fd = __vm_create_guest_memfd(vm->vm, file_len, gmem_flags);
 		if (s->gmem_fd < 0)
@@ -253,12 +257,25 @@ static int add_test_slot(struct tkvm_vm *vm, const struct tkvm_config *cfg, uint
 				   (unsigned long long)gmem_flags, s->cfg.id, strerror(errno)), -errno;
 		flags |= KVM_MEM_GUEST_MEMFD;
 		if (gmem_flags & GUEST_MEMFD_FLAG_MMAP) {
-			r = map_slot_memory(s, s->gmem_fd, gmem_off, len, 0);
+			r = map_slot_memory(s, s->gmem_fd, gmem_off, len, 0, 0);
+		} else if (cfg->backing == TKVM_BACK_HUGETLB_2M || cfg->backing == TKVM_BACK_HUGETLB_1G) {
+			/* swprot: shared side from the hugetlb pool (the caller sized it). */
+			bool g1 = cfg->backing == TKVM_BACK_HUGETLB_1G;
+			size_t huge = g1 ? (1ULL << 30) : SZ_2M_BYTES;
+
+			if ((s->cfg.hva_offset * PAGE_4K) % huge)
+				return WHY("slot %u: hva_offset 0x%llx pages cannot apply to hugetlb shared "
+					   "memory (it must sit on a %s boundary)", s->cfg.id,
+					   (unsigned long long)s->cfg.hva_offset, g1 ? "1G" : "2M"), -EINVAL;
+			r = map_slot_memory(s, -1, 0, len,
+					    MAP_HUGETLB | (g1 ? (30 << MAP_HUGE_SHIFT) : (21 << MAP_HUGE_SHIFT)),
+					    huge);
 		} else {
-			/* swprot: shared memory is ordinary host memory, THP-backed when it can be. */
-			r = map_slot_memory(s, -1, 0, len, MAP_NORESERVE);
+			/* swprot: shared memory is ordinary host memory, THP-backed when asked. */
+			r = map_slot_memory(s, -1, 0, len, MAP_NORESERVE, 0);
 			if (!r)
-				madvise(s->hva, len, MADV_HUGEPAGE);
+				madvise(s->hva, len, cfg->backing == TKVM_BACK_THP_2M ? MADV_HUGEPAGE
+										 : MADV_NOHUGEPAGE);
 		}
 	}
 	if (r)
@@ -311,9 +328,9 @@ struct tkvm_vm *tkvm_create(const struct tkvm_config *cfg, char *why, size_t why
 			   "into the command loop)"), NULL;
 	if (cfg->nslots == 0 || cfg->nslots > TKVM_MAX_SLOTS)
 		return WHY("%u memslots (1..%d supported)", cfg->nslots, TKVM_MAX_SLOTS), NULL;
-	if (cfg->backing != TKVM_BACK_4K)
+	if (cfg->backing != TKVM_BACK_4K && cfg->flavour != TKVM_SWPROT)
 		return WHY("guest_memfd in this kernel allocates 4K folios only (no hugetlb or THP "
-			   "guest_memfd)"), NULL;
+			   "guest_memfd); huge shared backing needs the swprot flavour"), NULL;
 
 	tkvm_probe_host(&host);
 	if (!host.dev_kvm)
@@ -451,6 +468,27 @@ int tkvm_prefault(struct tkvm_vm *vm, uint64_t gfn, uint64_t npages)
 		}
 	}
 	return 0;
+}
+
+int tkvm_shared_discard(struct tkvm_vm *vm, uint64_t gfn, uint64_t npages, bool unmap)
+{
+	struct tkvm_slot_state *s = npages ? slot_of(vm, gfn, npages) : NULL;
+	char *p;
+
+	if (!s)
+		return -EINVAL;
+	p = (char *)s->hva + (gfn - s->cfg.base_gfn) * PAGE_4K;
+	if (unmap) {
+		/* The hole is refilled at once (same flags, no THP) so the memslot keeps valid
+		 * memory: what KVM must see is the huge host mapping going away (INV-CONTIG). */
+		if (munmap(p, npages * PAGE_4K))
+			return -errno;
+		if (mmap(p, npages * PAGE_4K, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0) == MAP_FAILED)
+			return -errno;
+		return 0;
+	}
+	return madvise(p, npages * PAGE_4K, MADV_DONTNEED) ? -errno : 0;
 }
 
 /* ---------------------------------------------------------------- guest ops */
