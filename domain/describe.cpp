@@ -64,7 +64,7 @@ std::string hex(uint64_t v) {
 namespace {
 std::string size_words(uint64_t npages) {
   if (npages && npages % (512 * 512) == 0) return std::to_string(npages / (512 * 512)) + "G";
-  if (npages && npages % 512 == 0) return std::to_string(npages / 512) + "M";
+  if (npages && npages % 256 == 0) return std::to_string(npages / 256) + "M";  // 256 4K pages = 1M
   return std::to_string(npages * 4) + "K";
 }
 }  // namespace
