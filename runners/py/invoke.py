@@ -58,11 +58,16 @@ class Invocation:
             return f"signal {-self.returncode}"
 
     def stderr_tail(self, lines: int = 12) -> str:
+        """Head and tail of stderr: tdxhp and sanitizers put the cause first, usage/stack after."""
         try:
             text = self.stderr_path.read_text(errors="replace")
         except OSError:
             return ""
-        return "\n".join(text.rstrip().splitlines()[-lines:])
+        all_lines = [line for line in text.rstrip().splitlines() if line.strip()]
+        if len(all_lines) <= lines:
+            return "\n".join(all_lines)
+        head = max(1, lines // 2)
+        return "\n".join(all_lines[:head] + ["..."] + all_lines[len(all_lines) - (lines - head):])
 
 
 def invoke(binary: Path, args: list[str], label: str, log_dir: Path, timeout: float) -> Invocation:

@@ -126,7 +126,7 @@ class Campaign:
                 break
             session_runs += 1
             index = self.journal.next_index
-            target, prop = live[index % len(live)]
+            target, prop = live[(index - 1) % len(live)]
             run_seconds = max(MIN_RUN_SECONDS, int(min(s["run_seconds"], remaining)))
             seed = s["seed"] + index if s["seed"] is not None else secrets.randbelow(2 ** 32)
             run_dir = self.out_dir / "runs" / f"{index:04d}"

@@ -103,7 +103,7 @@ def write(out_dir: Path, journal: Journal, corpus: Corpus, settings: dict, state
                      f"{run.seconds:.1f} | {_cell(note, 120)} |")
     path = out_dir / REPORT_MD
     atomic.write_text(path, "\n".join(lines) + "\n")
-    atomic.write_json(out_dir / "corpus" / "index.json", {
+    atomic.write_json(out_dir / "failures.json", {
         sig: {"kind": sorted(u.kinds), "target": u.first.target, "property": u.first.property,
               "invariant": u.first.invariant, "message": u.first.message, "first_run": u.first_run,
               "count": u.count, "case": corpus.entry(sig)[0], "case_ops": corpus.entry(sig)[1]}

@@ -31,8 +31,10 @@ class NightlyTest(FakeTdxhpTest):
         corpus = self.tmp / "camp" / "corpus"
         kept = json.loads((corpus / file_name_for("INV-ACCEPT/accept/aaa")).read_text())
         self.assertEqual(len(kept["ops"]), 3, "the 3-op case replaced the 6-op one; the 5-op one did not")
-        self.assertTrue((corpus / file_name_for("INV-CONTIG/contig/bbb")).exists())
-        index = json.loads((corpus / "index.json").read_text())
+        self.assertEqual(sorted(p.name for p in corpus.iterdir()),
+                         sorted([file_name_for("INV-ACCEPT/accept/aaa"), file_name_for("INV-CONTIG/contig/bbb")]),
+                         "the corpus holds only case files, so it can be replayed as a directory")
+        index = json.loads((self.tmp / "camp" / "failures.json").read_text())
         self.assertEqual(sorted(index), ["INV-ACCEPT/accept/aaa", "INV-CONTIG/contig/bbb"])
         self.assertEqual(index["INV-ACCEPT/accept/aaa"]["count"], 3)
         self.assertEqual(index["INV-ACCEPT/accept/aaa"]["case_ops"], 3)
@@ -137,7 +139,7 @@ class NightlyTest(FakeTdxhpTest):
         self.assertEqual(seeds, ["13", "14"], "the stored base seed and settings carry over")
         kept = json.loads((self.tmp / "camp" / "corpus" / file_name_for("INV-ACCEPT/accept/aaa")).read_text())
         self.assertEqual(len(kept["ops"]), 2)
-        index = json.loads((self.tmp / "camp" / "corpus" / "index.json").read_text())
+        index = json.loads((self.tmp / "camp" / "failures.json").read_text())
         self.assertEqual(index["INV-ACCEPT/accept/aaa"]["count"], 3)
         self.assertNotIn("new: INV-ACCEPT/accept/aaa", out, "already known before the resume")
 
