@@ -23,15 +23,39 @@ class TdxhpUnavailable(RuntimeError):
     pass
 
 
+def static_link_overrides() -> list:
+    """CMake cache settings that make the static link of the kvm target work (issue 6 facts:
+    Debian ships libtracefs.a/libtraceevent.a).
+
+    - pkg_check_modules resolves libtracefs/libtraceevent to the .so files, which -static
+      refuses; pre-seeding its cached library paths with the .a archives avoids that.
+    - runners/kvm links libkvm's string_override.o as an object and libkvm.a (which holds the
+      same object) before it; under -static the archive member is pulled too. Both copies are
+      the same compiled file, so keeping the first definition is safe."""
+    libdir = "/usr/lib/x86_64-linux-gnu"
+    try:
+        out = run(["pkg-config", "--variable=libdir", "libtracefs"], quiet=True).stdout.strip()
+        libdir = out or libdir
+    except (CommandError, FileNotFoundError):
+        pass
+    return ["-U__pkg_config_checked_TRACEFS",
+            f"-Dpkgcfg_lib_TRACEFS_tracefs={libdir}/libtracefs.a",
+            f"-Dpkgcfg_lib_TRACEFS_traceevent={libdir}/libtraceevent.a",
+            "-DCMAKE_EXE_LINKER_FLAGS=-Wl,--allow-multiple-definition"]
+
+
 def build_tdxhp(source_dir: str, build_dir: str, jobs: int) -> str:
     static_dir = os.path.join(build_dir, "static")
     try:
         run(["cmake", "-S", source_dir, "-B", static_dir, "-DCMAKE_BUILD_TYPE=RelWithDebInfo",
-             "-DTDXHP_STATIC=ON", "-DTDXHP_SANITIZE=OFF"], quiet=True)
+             "-DTDXHP_STATIC=ON", "-DTDXHP_SANITIZE=OFF", *static_link_overrides()], quiet=True)
         run(["cmake", "--build", static_dir, "--target", "tdxhp", "-j", str(jobs)], quiet=True)
     except CommandError as e:
         raise TdxhpUnavailable(f"static tdxhp did not build in {static_dir}:\n{e}") from e
     binary = os.path.join(static_dir, "runners", "cli", "tdxhp")
     if not os.path.isfile(binary):
         raise TdxhpUnavailable(f"static build finished but {binary} is missing")
-    return binary
+    # The initramfs carries a debug-stripped copy; the build keeps the full one for gdb.
+    stripped = os.path.join(static_dir, "tdxhp.initramfs")
+    run(["strip", "--strip-debug", "-o", stripped, binary])
+    return stripped
