@@ -18,6 +18,18 @@ def _nice_max(v: float) -> float:
     return 10 * mag
 
 
+def _time(hours: float, span: float) -> str:
+    """Axis label: minutes for campaigns shorter than two hours, hours otherwise."""
+    return f"{hours * 60:.1f} min" if span < 2 else f"{hours:.1f} h"
+
+
+def _count(v: float) -> str:
+    for div, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(v) >= div:
+            return f"{v / div:g}{suffix}"
+    return f"{v:g}"
+
+
 def panel(title: str, y_label: str, series: dict[str, list[tuple[float, float]]],
           x_max: float, top: int, width: int = 760, height: int = 230, step: bool = False) -> list[str]:
     """One chart: x = campaign hours, one line per series; step=True draws a staircase."""
@@ -38,9 +50,9 @@ def panel(title: str, y_label: str, series: dict[str, list[tuple[float, float]]]
     for i in range(5):
         yv = y_max * i / 4
         out.append(f'<line x1="{left}" x2="{left + plot_w}" y1="{sy(yv):.1f}" y2="{sy(yv):.1f}" stroke="#eee"/>')
-        out.append(f'<text x="{left - 6}" y="{sy(yv) + 4:.1f}" text-anchor="end" font-size="10">{yv:g}</text>')
+        out.append(f'<text x="{left - 6}" y="{sy(yv) + 4:.1f}" text-anchor="end" font-size="10">{_count(yv)}</text>')
         xv = x_max * i / 4
-        out.append(f'<text x="{sx(xv):.1f}" y="{y0 + plot_h + 14}" text-anchor="middle" font-size="10">{xv:.2f} h</text>')
+        out.append(f'<text x="{sx(xv):.1f}" y="{y0 + plot_h + 14}" text-anchor="middle" font-size="10">{_time(xv, x_max)}</text>')
     out.append(f'<text x="14" y="{y0 + plot_h / 2}" font-size="10" transform="rotate(-90 14 {y0 + plot_h / 2})" '
                f'text-anchor="middle">{escape(y_label)}</text>')
     for n, (name, pts) in enumerate(sorted(series.items())):
