@@ -134,8 +134,9 @@ rc::Gen<std::vector<Op>> motif(const OpContext& ctx) {
     const Gfn b = pick_block(ctx);
     const uint64_t k = offset_in_block();
     std::vector<Op> v;
-    switch (*rc::gen::inRange(0, 3)) {
+    switch (*rc::gen::inRange(0, 4)) {
       case 0: v.push_back(Access{b + k, false, 0}); break;        // fault: KVM maps at max level
+      case 3: v.push_back(Access{b ^ k2M, false, 0}); break;      // neighbour block: a 1G leaf covers b too
       case 1: v.push_back(Prefault{{b, k2M}}); break;
       default: break;                                             // accept with nothing mapped
     }
@@ -168,8 +169,12 @@ rc::Gen<std::vector<Op>> motif(const OpContext& ctx) {
   auto round_trip = rc::gen::exec([ctx]() -> std::vector<Op> {
     const Gfn b = pick_block(ctx);
     std::vector<Op> v;
-    if (*rc::gen::element(true, false)) v.push_back(Accept{b + offset_in_block(), Level::L4K});
-    const GfnRange r = *rc::gen::element(GfnRange{b, k2M}, GfnRange{b + offset_in_block(), 1});
+    switch (*rc::gen::weightedElement<int>({{2, 1}, {1, 0}, {1, 2}})) {
+      case 0: v.push_back(Accept{b + offset_in_block(), Level::L4K}); break;  // page table under b
+      case 1: v.push_back(Access{b ^ k2M, false, 0}); break;  // allocate the huge folio around b (in-place merge)
+      default: break;
+    }
+    const GfnRange r = *rc::gen::weightedElement<GfnRange>({{2, GfnRange{b + offset_in_block(), 1}}, {1, GfnRange{b, k2M}}});
     v.push_back(conversion(ctx, r, Attr::Shared));
     v.push_back(Access{r.start, true, token()});
     v.push_back(conversion(ctx, r, Attr::Private));
@@ -201,6 +206,8 @@ rc::Gen<std::vector<Op>> motif(const OpContext& ctx) {
                                                    {1, Inject{FaultSite::Block, FaultKind::Busy, 1}},
                                                    {1, Inject{FaultSite::Track, FaultKind::Busy, 1}},
                                                    {1, Inject{FaultSite::Demote, FaultKind::InterruptedRestartable, 1}}});
+    // More restarts than the INV-BUSY watchdog allows (16) tells a bounded retry from an endless one.
+    if (in.fault == FaultKind::InterruptedRestartable) in.count = *rc::gen::element<uint32_t>(1, 20);
     std::vector<Op> v{Accept{b, Level::L2M}, Access{b, true, token()}, in};
     if (*rc::gen::element(true, false))
       v.push_back(conversion(ctx, {b + k, 1}, Attr::Shared));   // boundary split inside the 2M leaf
