@@ -91,7 +91,8 @@ def main(argv):
     serial_log = os.path.join(out_dir, commands.VM_DIR, "serial.log")
     boot_started = time.time()
     with timer.phase("boot+run"):
-        argv_q = qemu.qemu_argv(kern.bzimage, initrd, out_dir, memory=opts.memory, smp=opts.smp)
+        argv_q = qemu.qemu_argv(kern.bzimage, initrd, out_dir, memory=opts.memory, smp=opts.smp,
+                                accel=opts.accel)
         qemu_rc, timed_out = qemu.boot(argv_q, serial_log, timeout, echo_all=opts.verbose)
     with timer.phase("collect"):
         steps = results.parse_steps(read_text(os.path.join(out_dir, commands.VM_DIR, "steps.tsv")) or "")

@@ -28,6 +28,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--jobs", type=int, default=2, help="parallel jobs for the kvm.ko and tdxhp builds")
     p.add_argument("--memory", default="4G")
     p.add_argument("--smp", type=int, default=2)
+    # Single-threaded TCG by default: with thread=multi (QEMU 7.2) the guest kernel hit an
+    # int3 Oops in __schedule while tdxhp toggled tracepoints (text_poke_bp under MTTCG) and
+    # the run was lost; with thread=single the same smoke ran to the end.
+    p.add_argument("--accel", default="tcg,thread=single", help="QEMU -accel value (default %(default)s)")
     p.add_argument("--verbose", action="store_true", help="echo the whole serial console")
     # Pass-through run/replay options (same names as the host CLI).
     p.add_argument("--property", action="append", help="property id (repeatable)")

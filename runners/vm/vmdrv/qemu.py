@@ -19,7 +19,7 @@ KERNEL_CMDLINE = "console=ttyS0 panic=-1 loglevel=4 mitigations=off hugepagesz=2
 ECHO_PREFIXES = ("TDXHP-VM", "ok ", "not ok ", "Bail out", "Kernel panic", "KTAP", "# ")
 
 
-def qemu_argv(bzimage, initrd, share_dir, memory="4G", smp=2, accel="tcg,thread=multi", extra_cmdline=""):
+def qemu_argv(bzimage, initrd, share_dir, memory="4G", smp=2, accel="tcg,thread=single", extra_cmdline=""):
     cmdline = KERNEL_CMDLINE + (" " + extra_cmdline if extra_cmdline else "")
     return [QEMU, "-M", "q35", "-accel", accel, "-cpu", "max", "-m", memory, "-smp", str(smp),
             "-nographic", "-no-reboot",
