@@ -48,8 +48,11 @@ rc::Gen<Config> config(const GenProfile& p) {
                                                         {3, BackingKind::Hugetlb1G},
                                                         {2, BackingKind::Thp2M},
                                                         {1, BackingKind::Page4K}});
+    // In-place conversion is where folios split and merge (L4523); a 1G folio is where that bites.
     const bool in_place_ok = p.caps(Cap::InPlaceConversion);
-    c.attr_mode = in_place_ok && *rc::gen::weightedElement<int>({{1, 0}, {1, 1}}) ? AttrMode::InPlace : AttrMode::PerVm;
+    const int in_place_weight = c.backing == BackingKind::Hugetlb1G ? 2 : 1;
+    c.attr_mode = in_place_ok && *rc::gen::weightedElement<int>({{1, 0}, {in_place_weight, 1}}) ? AttrMode::InPlace
+                                                                                                 : AttrMode::PerVm;
     const int nslots = *rc::gen::weightedElement<int>({{5, 1}, {2, 2}, {1, 3}});
     Gfn next = *rc::gen::element<Gfn>(0x100000, k1G, 0);
     for (int i = 0; i < nslots; ++i) {
@@ -78,7 +81,7 @@ rc::Gen<Config> config(const GenProfile& p) {
     c.contract = *rc::gen::weightedElement<Contract>({{3, Contract::Folio}, {1, Contract::Contiguous}});
     // 1G private leaves are a what-if, but they are how the boundary split meets 1G leaves (MUT-1G-MISS).
     if (c.backing == BackingKind::Hugetlb1G)
-      c.max_private_level = *rc::gen::weightedElement<Level>({{3, Level::L2M}, {1, Level::L1G}});
+      c.max_private_level = *rc::gen::weightedElement<Level>({{1, Level::L2M}, {1, Level::L1G}});
     c.vcpus = *rc::gen::element<uint32_t>(1, 2);
     if (std::string err = validate_config(c); !err.empty()) throw std::logic_error("config generator: " + err);
     return c;
