@@ -88,6 +88,45 @@ TEST(NoOverSplit, SplitWithoutAnyRangeOpIsReported) {
                  "INV-NOOVERSPLIT");
 }
 
+// MUT-1G-MISS (L11525-11527), on the 1G what-if: a 2M-aligned convert inside a 1G leaf must
+// split it to 2M and zap only the 2M leaf in range.
+Trace with_1g_leaf() {
+  Config c = td(BackingKind::Hugetlb1G);
+  c.max_private_level = L1G;
+  Trace t(c);
+  t.setup();
+  t.step(Access{0x0}, ve(), Obs().priv({0, k1G}, {leaf(0, L1G, pfn(0))}).gmem(0, k1G, {folios(0, k1G, pfn(0), 18)}));
+  return t;
+}
+
+TEST(NoOverZap, TwoMegAlignedConvertInsideOneGigLeafSplitsToTwoMeg) {
+  Trace t = with_1g_leaf();
+  t.step(Convert{{0x200, k2M}, Attr::Shared}, ok(),
+         Obs().priv({0, k1G}, {leaves(0, k2M, L2M, pfn(0)), leaves(0x400, k1G - 0x400, L2M, pfn(0x400))}));
+  EXPECT_CLEAN(t);
+}
+
+TEST(NoOverZap, OneGigLeafZappedWholeIsReported) {  // MUT-1G-MISS
+  Trace t = with_1g_leaf();
+  EXPECT_REPORTS(t.step(Convert{{0x200, k2M}, Attr::Shared}, ok(), Obs().priv({0, k1G})), "INV-NOOVERZAP");
+}
+
+TEST(NoOverSplit, OneGigLeafSplitToFourKForATwoMegRangeIsReported) {
+  Trace t = with_1g_leaf();
+  auto v = t.step(Convert{{0x200, k2M}, Attr::Shared}, ok(),
+                  Obs().priv({0, k1G}, {leaves(0, k2M, L4K, pfn(0)), leaves(0x400, k1G - 0x400, L2M, pfn(0x400))}));
+  EXPECT_REPORTS(v, "INV-NOOVERSPLIT");
+  EXPECT_EQ(v.at(0).range, (GfnRange{0, k2M}));
+}
+
+TEST(NoOverSplit, EightKInsideTwoMegSplitsOnlyThatLeaf) {  // SC-BOUNDARY: 8K range inside a 2M leaf
+  Trace t = with_accepted_2m({0x200, 0x400});
+  t.step(Convert{{0x2fe, 2}, Attr::Shared}, ok(),
+         Obs().priv({0x200, k2M}, {leaves(0x200, 0xfe, L4K, pfn(0x200)), leaves(0x300, 0x100, L4K, pfn(0x300))}));
+  t.step(Access{0x400, false}, reads(0x5a));
+  EXPECT_CLEAN(t);
+}
+
 // SC-FAIL-MIDWAY: split-cache top-up fails with -ENOMEM: error, still private, data intact.
 TEST(Atomic, FailedConvertChangesNothing) {
   Trace t = with_accepted_2m({0x200});
