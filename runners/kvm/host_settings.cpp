@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -84,7 +85,8 @@ void HostSettings::save() const {
   j["pid"] = getpid();
   for (auto& s : saved_) j["settings"].push_back({{"path", s.path}, {"original", s.original}});
   for (auto& d : dirs_) j["directories"].push_back(d);
-  ::mkdir(state_dir().c_str(), 0755);
+  std::error_code ec;  // /run may be missing (the vm target's initramfs): create the chain
+  std::filesystem::create_directories(state_dir(), ec);
   const std::string path = journal_path(getpid()), tmp = path + ".tmp";
   {
     std::ofstream out(tmp);
