@@ -17,7 +17,11 @@ std::function<void()> rc_property(PropertyRun run) {
     LockstepOptions opt;
     opt.invariants.insert(run.info->invariants.begin(), run.info->invariants.end());
     opt.stop = run.interrupt;
-    const LockstepResult r = run_lockstep(*target, s, opt);
+    LockstepResult r = run_lockstep(*target, s, opt);
+    if (r.violation && run.make_reference) {
+      std::unique_ptr<Target> reference = run.make_reference();
+      if (run_lockstep(*reference, s, opt).violation) r.violation.reset();
+    }
     if (run.hooks.after) run.hooks.after(s, r);
     if (!r.ran) RC_DISCARD(r.not_run_reason);
     if (r.violation) RC_FAIL(describe(*r.violation));

@@ -25,6 +25,9 @@ struct PropertyRun {
   const PropertyInfo* info = nullptr;
   gen::GenProfile profile;
   TargetFactory make_target;
+  // Mutant hunting: a case counts as failing only if it also passes on this reference target
+  // (the clean sim), so the shrunk case shows the mutant's bug, not a bug the clean sim shares.
+  TargetFactory make_reference;
   CaseHooks hooks;
   const std::atomic<bool>* interrupt = nullptr;  // SIGINT/SIGTERM: end the running case early
   std::function<bool()> budget_over;             // true: skip remaining cases of this batch

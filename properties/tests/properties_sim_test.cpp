@@ -18,7 +18,10 @@ TEST_P(OnCleanSim, Passes) {
   ASSERT_NE(info, nullptr);
   const Caps caps = make_sim_target()->caps();
   ASSERT_FALSE(skip_reason(*info, caps)) << "sim must support every property";
-  PropertyRun run{info, profile_for(*info, caps), [] { return make_sim_target(); }, {}, nullptr, {}};
+  PropertyRun run;
+  run.info = info;
+  run.profile = profile_for(*info, caps);
+  run.make_target = [] { return make_sim_target(); };
   rc::detail::TestParams params;
   params.seed = 20251121;
   params.maxSuccess = 40;
