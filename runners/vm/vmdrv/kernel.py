@@ -11,7 +11,6 @@ import os
 import re
 import shutil
 import subprocess
-import tarfile
 
 from . import modinfo, version
 from .util import log, run
@@ -115,14 +114,12 @@ def _source_tarball(pkgs, debs_dir, work):
 
 
 def _extract_kvm_sources(tarball, dest):
-    """Only arch/x86/kvm and virt/kvm: the two trees kvm.ko and kvm-amd.ko are built from."""
-    wanted = ("arch/x86/kvm/", "virt/kvm/")
-    with tarfile.open(tarball, "r:xz") as tar:
-        for member in tar:
-            rel = member.name.split("/", 1)[1] if "/" in member.name else ""
-            if rel.startswith(wanted) and (member.isfile() or member.isdir()):
-                member.name = rel
-                tar.extract(member, dest, filter="data")
+    """Only arch/x86/kvm and virt/kvm: the two trees kvm.ko and kvm-amd.ko are built from.
+    GNU tar streams the 150 MB xz once; Python's tarfile was several times slower."""
+    os.makedirs(dest, exist_ok=True)
+    top = "linux-source-6.12"
+    run(["tar", "-xJf", tarball, "-C", dest, "--strip-components=1", "--wildcards",
+         f"{top}/arch/x86/kvm/*", f"{top}/virt/kvm/*"])
 
 
 def _build_swprot(pkgs, root, work, jobs):
