@@ -30,8 +30,8 @@ tkvm_host host_facts() {
   return h;
 }
 
-// Scenario gfn 0 sits at guest-physical 4 GiB (lib/vm.c TEST_GPA_BASE).
-constexpr uint64_t kGfnBase = (1ULL << 32) >> 12;
+// KVM gfn of scenario gfn 0 (lib/vm.c places the test slots at a fixed guest-physical base).
+const uint64_t kGfnBase = tkvm_gpa_of(nullptr, 0) >> 12;
 
 // Why the kvmmmu replay cannot give leaf levels here (empty: it can).
 std::string leaf_observer_absence(const tkvm_host& h) {
