@@ -202,6 +202,14 @@ struct OpChecker {
     const auto pre = s.priv.leaf_at(a.gfn);
     const bool exit_path = !pre || pre->second.level > A;
     const bool live = !pre && A == Level::L2M && s.allows_private_2m(a.gfn);
+    // The exit splits before it inhibits (L2436-2503): a split-cache top-up that fails with an
+    // injected -ENOMEM returns before GUEST_INHIBIT is set and changes nothing guest-visible.
+    // SEMANTICS.md does not name this result; the seed's early return allows it.
+    const bool needs_split = pre && pre->second.level > A;
+    if (needs_split && err() == -ENOMEM && s.is_armed(FaultSite::SplitCacheTopup, FaultKind::NoMem)) {
+      --s.armed_count(FaultSite::SplitCacheTopup, FaultKind::NoMem);
+      return s.learn(c, ChangePolicy::failing(r));
+    }
     ChangePolicy p;
     if (exit_path) {
       p.split_edges = r;

@@ -101,9 +101,15 @@ size_t SpecState::pieces() const {
 }
 
 std::string leaf_words(Gfn start, uint64_t npages, const LeafVal& v, bool is_private) {
-  std::string s = std::string(is_private ? "private " : "shared ") + std::string(name(v.level));
-  s += npages > pages_in(v.level) ? " leaves " : " leaf ";
-  return s + describe(GfnRange{start, npages}) + " -> pfn " + hex(v.pfn_at(start));
+  const std::string kind = std::string(is_private ? "private " : "shared ") + std::string(name(v.level));
+  const uint64_t size = pages_in(v.level);
+  if (npages < size) {  // part of one leaf
+    const Gfn head = align_down(start, v.level);
+    return describe(GfnRange{start, npages}) + " of " + kind + " leaf gfn [" + hex(head) + ", " + hex(head + size) +
+           ") -> pfn " + hex(v.pfn_at(head));
+  }
+  return kind + (npages > size ? " leaves " : " leaf ") + describe(GfnRange{start, npages}) + " -> pfn " +
+         hex(v.pfn_at(start));
 }
 
 GfnRange op_range(const Op& op) {

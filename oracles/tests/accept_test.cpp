@@ -93,6 +93,20 @@ TEST(Accept, InhibitCountDroppingIsReported) {
   EXPECT_REPORTS(t.step(Convert{{0x200, 1}, Attr::Shared}, ok(), Obs().priv({0x200, 1}).internals(in)), "INV-ACCEPT");
 }
 
+// The exit path's split fails on an injected split-cache -ENOMEM: KVM returns before setting
+// GUEST_INHIBIT (L2484-2490), so the 2M leaf stays and 2M remains possible.
+TEST(Accept, FailedExitSplitSetsNoInhibit) {
+  Trace t(td());
+  t.setup();
+  t.step(Access{0x200}, ve(), mapped_2m(0x200));
+  t.step(Inject{FaultSite::SplitCacheTopup, FaultKind::NoMem, 1}, ok());
+  SimInternals none;
+  t.step(Accept{0x201, L4K}, fails(-ENOMEM), Obs().internals(none));
+  t.step(Accept{0x200, L2M}, status(tdx::kSuccess));
+  EXPECT_CLEAN(t);
+  EXPECT_REPORTS(t.step(Accept{0x201, L4K}, fails(-ENOMEM)), "INV-ACCEPT");  // nothing armed any more
+}
+
 TEST(Accept, InhibitSetBeforeSplitIsReported) {  // MUT-INHIBIT-BEFORE-SPLIT
   Trace t(td());
   t.setup();
