@@ -56,11 +56,14 @@ void SpecState::check_events(StepCtx& c) {
         const Memslot* m = nullptr;
         for (const Memslot& s : slots)
           if (s.id == e.slot) m = &s;
-        if (!m || e.gfn < m->gmem_offset) break;
-        const Gfn g = gfn_of_index(*m, e.gfn);
-        const int big = largest_leaf(g, g + e.npages);
+        if (!m) break;
+        // Only the part of the folio this slot maps: the file may run past the slot's end.
+        const uint64_t lo = std::max(e.gfn, m->gmem_offset), hi = std::min(e.gfn + e.npages, m->gmem_offset + m->npages);
+        if (lo >= hi) break;
+        const Gfn g = gfn_of_index(*m, lo);
+        const int big = largest_leaf(g, g + (hi - lo));
         if (big != kNoLeaf && pages_in(Level(big)) > (uint64_t{1} << e.order_to))
-          c.report("INV-ORDER", {g, e.npages},
+          c.report("INV-ORDER", {g, hi - lo},
                    "gmem splits a folio only after KVM unmapped/split every larger leaf (L4502-4521)",
                    "order-" + std::to_string(e.order_from) + " folio split to order " + std::to_string(e.order_to) +
                        " while a private " + std::string(name(Level(big))) + " leaf still maps it");

@@ -94,7 +94,7 @@ TEST(Accept, InhibitCountDroppingIsReported) {
 }
 
 // The exit path's split fails on an injected split-cache -ENOMEM: KVM returns before setting
-// GUEST_INHIBIT (L2484-2490), so the 2M leaf stays and 2M remains possible.
+// GUEST_INHIBIT (L2492-2499), so the 2M leaf stays and 2M remains possible.
 TEST(Accept, FailedExitSplitSetsNoInhibit) {
   Trace t(td());
   t.setup();

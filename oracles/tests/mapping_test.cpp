@@ -106,6 +106,21 @@ TEST(Order, FolioSplitWhileMappedTwoMegIsReported) {  // MUT-SPLIT-BEFORE-UNMAP
   EXPECT_REPORTS(v, "INV-ORDER");
 }
 
+// A folio of slot 0's file that runs past the slot's end says nothing about the next slot's
+// leaves (two slots, gmem offset 1: found by the clean sim).
+TEST(Order, FolioSplitPastSlotEndIgnoresNeighbourSlot) {
+  Config c = td(BackingKind::Hugetlb2M, 0x1000);
+  c.attr_mode = AttrMode::InPlace;
+  c.slots[0].gmem_offset = 1;
+  c.slots.push_back(Memslot{1, 0x1000, 0x1000, 0, 0});
+  Trace t(c);
+  t.setup();
+  t.step(Access{0x1000}, ve(),
+         Obs().priv({0x1000, k2M}, {leaf(0x1000, L2M, 0x900000)}).gmem(0, k2M, {folios(0, k2M, 0x900000, 9, 1)}, 1));
+  t.step(Convert{{0xfff, 1}, Attr::Shared}, ok(), Obs().event(folio_split(0x1000, k2M, 9, 0)));
+  EXPECT_CLEAN(t);
+}
+
 TEST(Attr, PartialConvertThatSplitsIsLegal) {
   Trace t(td());
   t.setup();
