@@ -50,7 +50,7 @@ rc::Gen<Config> config(const GenProfile& p) {
                                                         {1, BackingKind::Page4K}});
     // In-place conversion is where folios split and merge (L4523); a 1G folio is where that bites.
     const bool in_place_ok = p.caps(Cap::InPlaceConversion);
-    const int in_place_weight = c.backing == BackingKind::Hugetlb1G ? 2 : 1;
+    const int in_place_weight = c.backing == BackingKind::Hugetlb1G ? 3 : 1;
     c.attr_mode = in_place_ok && *rc::gen::weightedElement<int>({{1, 0}, {in_place_weight, 1}}) ? AttrMode::InPlace
                                                                                                  : AttrMode::PerVm;
     const int nslots = *rc::gen::weightedElement<int>({{5, 1}, {2, 2}, {1, 3}});

@@ -153,9 +153,14 @@ rc::Gen<std::vector<Op>> motif(const OpContext& ctx) {
     const Gfn b = pick_block(ctx);
     const bool huge1g = ctx.config.max_private_level == Level::L1G && *rc::gen::element(false, true);
     const Gfn region = huge1g ? align_down(b, Level::L1G) : b;
-    const uint64_t neighbour = *rc::gen::element<uint64_t>(0, 511, 1);
+    // Data just outside the converted range: the first page, last page, or the next block's
+    // last page (over-zap past the end, MUT-HEAD-ONLY).
+    const uint64_t neighbour = *rc::gen::element<uint64_t>(0, 511, 1, 2 * k2M - 1);
     std::vector<Op> v;
+    v.push_back(Access{region, false, 0});  // fault first: KVM maps at the max level
     v.push_back(Accept{region, huge1g ? Level::L1G : Level::L2M});
+    // A second huge leaf right after, so ranges straddling the 2M edge meet two huge leaves.
+    if (!huge1g && *rc::gen::element(true, false)) v.push_back(Accept{b + k2M, Level::L2M});
     v.push_back(Access{region + neighbour, true, token()});
     const GfnRange r = huge1g ? GfnRange{region + k2M * *rc::gen::element<uint64_t>(1, 2), k2M} : *range_near(ctx, b);
     v.push_back(conversion(ctx, r, Attr::Shared));
@@ -169,12 +174,12 @@ rc::Gen<std::vector<Op>> motif(const OpContext& ctx) {
   auto round_trip = rc::gen::exec([ctx]() -> std::vector<Op> {
     const Gfn b = pick_block(ctx);
     std::vector<Op> v;
-    switch (*rc::gen::weightedElement<int>({{2, 1}, {1, 0}, {1, 2}})) {
+    switch (*rc::gen::weightedElement<int>({{3, 1}, {1, 0}, {1, 2}})) {
       case 0: v.push_back(Accept{b + offset_in_block(), Level::L4K}); break;  // page table under b
       case 1: v.push_back(Access{b ^ k2M, false, 0}); break;  // allocate the huge folio around b (in-place merge)
       default: break;
     }
-    const GfnRange r = *rc::gen::weightedElement<GfnRange>({{2, GfnRange{b + offset_in_block(), 1}}, {1, GfnRange{b, k2M}}});
+    const GfnRange r = *rc::gen::weightedElement<GfnRange>({{3, GfnRange{b + offset_in_block(), 1}}, {1, GfnRange{b, k2M}}});
     v.push_back(conversion(ctx, r, Attr::Shared));
     v.push_back(Access{r.start, true, token()});
     v.push_back(conversion(ctx, r, Attr::Private));
@@ -205,9 +210,9 @@ rc::Gen<std::vector<Op>> motif(const OpContext& ctx) {
                                                    {2, Inject{FaultSite::FolioSplit, FaultKind::NoMem, 1}},
                                                    {1, Inject{FaultSite::Block, FaultKind::Busy, 1}},
                                                    {1, Inject{FaultSite::Track, FaultKind::Busy, 1}},
-                                                   {1, Inject{FaultSite::Demote, FaultKind::InterruptedRestartable, 1}}});
+                                                   {2, Inject{FaultSite::Demote, FaultKind::InterruptedRestartable, 1}}});
     // More restarts than the INV-BUSY watchdog allows (16) tells a bounded retry from an endless one.
-    if (in.fault == FaultKind::InterruptedRestartable) in.count = *rc::gen::element<uint32_t>(1, 20);
+    if (in.fault == FaultKind::InterruptedRestartable) in.count = *rc::gen::element<uint32_t>(20, 1);
     std::vector<Op> v{Accept{b, Level::L2M}, Access{b, true, token()}, in};
     if (*rc::gen::element(true, false))
       v.push_back(conversion(ctx, {b + k, 1}, Attr::Shared));   // boundary split inside the 2M leaf

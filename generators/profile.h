@@ -12,7 +12,7 @@ struct GenProfile {
   int w_single = 3;           // one op with an alignment-class range
   int w_touch_accept = 3;     // map then accept, at levels that agree or disagree (SC-ACCEPT4K-*)
   int w_partial_convert = 4;  // 2M accepted, convert a sub-range and back (SC-PARTIAL-CONVERT, SC-BOUNDARY)
-  int w_round_trip = 3;       // convert a whole region shared and back, then accept (SC-PROMOTE)
+  int w_round_trip = 4;       // convert a whole region shared and back, then accept (SC-PROMOTE)
   int w_prefault = 2;         // prefault 2M, accept 4K (SC-PREFAULT)
   int w_punch = 2;            // aligned/unaligned punch (SC-PUNCH-ALIGN)
   int w_fault = 3;            // injected BUSY / -ENOMEM / restartable around a split (SC-BUSY, SC-FAIL-MIDWAY)

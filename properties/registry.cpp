@@ -57,7 +57,7 @@ gen::GenProfile profile_for(const PropertyInfo& p, const Caps& caps) {
   gen::GenProfile g;
   g.caps = caps;
   if (p.id == "accept-level") {
-    g.w_touch_accept = 6, g.w_round_trip = 4, g.w_prefault = 3, g.w_fault = 1;
+    g.w_touch_accept = 6, g.w_round_trip = 6, g.w_prefault = 3, g.w_fault = 1;
   } else if (p.id == "precise-conversion") {
     g.w_partial_convert = 7, g.w_punch = 3, g.w_touch_accept = 1;
   } else if (p.id == "data-atomic") {
