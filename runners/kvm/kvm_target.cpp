@@ -310,19 +310,30 @@ class KvmTarget final : public Target {
       const Attr* a = attrs_.at(g);
       return a && *a == Attr::Private;
     };
-    int n = trace_.drain([&](const SpteEvent& e) { replay_->apply(e, is_private); });
-    if (n < 0) {
-      leaf_fault_ = "reading the tracefs instance failed (" + std::to_string(n) + ")";
-      return;
+    // Zaps can also come from other contexts (MMU notifiers, NX recovery) between the drain and
+    // the stats read: a mismatch is retried a few times before it counts.
+    for (int attempt = 0; attempt < 3; ++attempt) {
+      int n = trace_.drain([&](const SpteEvent& e) { replay_->apply(e, is_private); });
+      if (n < 0) {
+        leaf_fault_ = "reading the tracefs instance failed (" + std::to_string(n) + ")";
+        return;
+      }
+      if (unsigned long long lost = trace_.overruns()) {
+        leaf_fault_ = std::to_string(lost) + " kvmmmu records were dropped (buffer overrun)";
+        return;
+      }
+      if (!replay_->anomalies().empty()) {
+        leaf_fault_ = replay_->anomalies().front();
+        return;
+      }
+      leaf_fault_ = stats_mismatch();
+      if (leaf_fault_.empty()) return;
+      usleep(2000);
     }
-    if (unsigned long long lost = trace_.overruns()) {
-      leaf_fault_ = std::to_string(lost) + " kvmmmu records were dropped (buffer overrun)";
-      return;
-    }
-    if (!replay_->anomalies().empty()) {
-      leaf_fault_ = replay_->anomalies().front();
-      return;
-    }
+  }
+
+  // "" when the binary stats pages_4k/2m/1g equal the replay's leaf counts.
+  std::string stats_mismatch() {
     WorkerRequest q;
     q.kind = Request::Stats;
     std::string note;
@@ -330,13 +341,12 @@ class KvmTarget final : public Target {
     static const char* names[kStatCount] = {"pages_4k", "pages_2m", "pages_1g"};
     for (int i = 0; i < kStatCount; ++i) {
       if (r.err || r.stat_err[i]) continue;  // a stat this KVM lacks cannot contradict
-      if (static_cast<int64_t>(r.stat[i]) != replay_->leaf_counts()[i]) {
-        leaf_fault_ = std::string("binary stat ") + names[i] + " = " + std::to_string(r.stat[i]) +
-                      " but the kvmmmu replay holds " + std::to_string(replay_->leaf_counts()[i]) +
-                      " such leaves (records missed, or another VM traced at the same time)";
-        return;
-      }
+      if (static_cast<int64_t>(r.stat[i]) != replay_->leaf_counts()[i])
+        return std::string("binary stat ") + names[i] + " = " + std::to_string(r.stat[i]) +
+               " but the kvmmmu replay holds " + std::to_string(replay_->leaf_counts()[i]) +
+               " such leaves (records missed, or another VM traced at the same time)";
     }
+    return {};
   }
 
   // swprot hugetlb shared memory needs free pages in the pool; grows it (journaled, restored
@@ -362,8 +372,11 @@ class KvmTarget final : public Target {
     const uint64_t want = static_cast<uint64_t>(total) + need - static_cast<uint64_t>(free_pages);
     if (!HostSettings::get().set(dir + "/nr_hugepages", std::to_string(want), why)) return -EOPNOTSUPP;
     if (read_u64(dir + "/free_hugepages") < static_cast<int64_t>(need)) {
-      *why = "hugetlb pool " + dir + " could not grow to " + std::to_string(need) + " free pages (memory fragmented?)";
-      return -ENOMEM;
+      // This host cannot hold the config's shared memory in huge pages: not a kernel finding.
+      HostSettings::get().set(dir + "/nr_hugepages", std::to_string(total), nullptr);
+      *why = "hugetlb pool " + dir + " could not grow to " + std::to_string(need) +
+             " free pages (not enough or too fragmented memory on this host)";
+      return -EOPNOTSUPP;
     }
     return 0;
   }
