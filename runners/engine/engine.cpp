@@ -157,6 +157,13 @@ RunSummary run(const RunOptions& opt, std::ostream& log) {
       if (!t) throw std::runtime_error(w);
       return t;
     };
+    if (opt.differential)
+      pr.make_reference = [&opt, target_seed] {
+        std::string w;
+        auto t = make_target(opt.target, {}, target_seed, &w);
+        if (!t) throw std::runtime_error(w);
+        return t;
+      };
     pr.hooks.before = [&](const Scenario& s) {
       if (open_case) last_fail = *open_case;  // the previous case never finished: it threw (a crash)
       open_case = s;

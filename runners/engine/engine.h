@@ -22,6 +22,7 @@ struct RunOptions {
   uint64_t seed = 0;
   std::string out_dir;                  // case files go to out_dir/cases
   bool stop_at_first_failure = false;   // mutants: one kill is enough
+  bool differential = false;            // mutants: count only cases that pass on the clean sim
   bool progress = false;                // live progress line on stderr
   bool quiet = false;                   // no per-failure text on the log stream
   const std::atomic<bool>* interrupt = nullptr;

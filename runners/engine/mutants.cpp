@@ -74,6 +74,7 @@ MutantMatrix run_mutants(const MutantOptions& opt, std::ostream& log) {
         r.seed = opt.seed + static_cast<uint64_t>(rep) * 1000003 + cases_before;
         r.out_dir = opt.out_dir.empty() ? "" : opt.out_dir + "/" + id;
         r.stop_at_first_failure = true;
+        r.differential = true;
         r.quiet = true;
         r.interrupt = opt.interrupt;
         RunSummary s = run(r, log);
