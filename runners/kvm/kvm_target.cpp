@@ -369,6 +369,18 @@ class KvmTarget final : public Target {
       return -EOPNOTSUPP;
     }
     if (static_cast<uint64_t>(free_pages) >= need) return 0;
+    // Growing a pool past what the host has costs seconds of reclaim and compaction first.
+    std::ifstream meminfo("/proc/meminfo");
+    std::string key;
+    uint64_t avail_kb = 0;
+    while (meminfo >> key)
+      if (key == "MemAvailable:") meminfo >> avail_kb;
+    const uint64_t need_kb = (need - static_cast<uint64_t>(free_pages)) * per * 4;
+    if (avail_kb && need_kb > avail_kb / 2) {
+      *why = "hugetlb shared memory needs " + std::to_string(need_kb >> 10) + " MiB more in " + dir +
+             ", more than half of this host's available " + std::to_string(avail_kb >> 10) + " MiB";
+      return -EOPNOTSUPP;
+    }
     const uint64_t want = static_cast<uint64_t>(total) + need - static_cast<uint64_t>(free_pages);
     if (!HostSettings::get().set(dir + "/nr_hugepages", std::to_string(want), why)) return -EOPNOTSUPP;
     if (read_u64(dir + "/free_hugepages") < static_cast<int64_t>(need)) {
