@@ -15,7 +15,7 @@ DEB_PACKAGES := cmake g++ make pkg-config python3 \
 # The vm target (runners/vm): QEMU, busybox for the initramfs; the kernel image/headers are
 # fetched by the driver with apt-get download into build-vm, never installed into /boot.
 VM_DEB_PACKAGES := qemu-system-x86 busybox-static linux-source-6.12 gcc make binutils xz-utils
-VM_SMOKE_SECONDS ?= 20
+VM_SMOKE_SECONDS ?= 30   # per property (three runs)
 VM_FUZZ_SECONDS  ?= 600
 VM_DRIVER := /usr/bin/python3 runners/vm/tdxhp_vm.py
 

@@ -99,16 +99,21 @@ def main(argv):
         dmesg = read_text(os.path.join(out_dir, "dmesg.txt"))
         if dmesg is not None:
             shutil.move(os.path.join(out_dir, "dmesg.txt"), os.path.join(out_dir, commands.VM_DIR, "dmesg.txt"))
+        cases = [c for sub in {commands.run_out_subdir(s.name) for s in plan.steps}
+                 for c in results.saved_cases(os.path.join(out_dir, sub), since=boot_started)]
         verdict = results.decide([s.name for s in plan.steps], steps, read_text(serial_log) or "", dmesg,
-                                 timed_out, qemu_rc, results.saved_cases(out_dir, since=boot_started),
+                                 timed_out, qemu_rc, sorted(cases),
                                  skip_ok={s.name for s in plan.steps if s.skip_ok})
         if opts.verb == "smoke":
-            verdict = results.require_ran(verdict, "run")
-    counts_json = read_text(os.path.join(out_dir, "results.json")) if any(s.name == "run" for s in steps) else None
-    if counts_json is not None and os.path.getmtime(os.path.join(out_dir, "results.json")) < boot_started - 1:
-        counts_json = None     # a previous run's file: this run's never came back
-    if any(s.name == "run" for s in plan.steps):
-        print(results.render_properties(results.property_counts(counts_json)))
+            verdict = results.require_ran(verdict)
+    run_steps = [s.name for s in plan.steps if s.name == "run" or s.name.startswith("run-")]
+    if run_steps:
+        counts = []
+        for name in run_steps:
+            path = os.path.join(out_dir, commands.run_out_subdir(name), "results.json")
+            fresh = os.path.exists(path) and os.path.getmtime(path) >= boot_started - 1
+            counts += results.property_counts(read_text(path) if fresh else None)   # stale: not ours
+        print(results.render_properties(counts))
     print(results.render(verdict))
     print(f"results, step logs, serial console and kernel log: {out_dir}/{commands.VM_DIR}/")
     print(timer.summary())

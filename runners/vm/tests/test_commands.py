@@ -38,13 +38,17 @@ class PassThrough(unittest.TestCase):
                                            "--target", "kvm", "--trace"])
         self.assertTrue(all(s.skip_ok for s in p.steps[1:]))
 
-    def test_smoke_defaults_to_the_issue_properties_and_a_small_budget(self):
-        p = plan("smoke")
-        argv = p.steps[1].argv
-        for prop in commands.SWPROT_PROPERTIES:
-            self.assertIn(prop, argv)
-        self.assertEqual(argv[argv.index("--seconds") + 1], "20")
-        self.assertFalse(p.steps[1].skip_ok)    # an all-skipped property run fails the smoke
+    def test_smoke_runs_each_issue_property_with_its_own_budget_and_out_dir(self):
+        p = plan("smoke", "--seconds", "25")
+        runs = [s for s in p.steps if s.name.startswith("run-")]
+        self.assertEqual([s.name for s in runs], [f"run-{prop}" for prop in commands.SWPROT_PROPERTIES])
+        for step, prop in zip(runs, commands.SWPROT_PROPERTIES):
+            argv = step.argv
+            self.assertEqual(argv[argv.index("--property") + 1], prop)
+            self.assertEqual(argv.count("--property"), 1)
+            self.assertEqual(argv[argv.index("--seconds") + 1], "25")
+            self.assertEqual(argv[argv.index("--out") + 1], f"/share/run-{prop}")
+            self.assertFalse(step.skip_ok)    # an all-skipped property run fails the smoke
 
     def test_probe_verb_needs_no_tdxhp(self):
         self.assertFalse(plan("probe").needs_tdxhp)

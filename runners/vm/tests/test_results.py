@@ -64,7 +64,7 @@ class Verdicts(unittest.TestCase):
         self.assertIn("SKIP", results.render(v))
 
     def test_all_skipped_property_run_fails_the_smoke(self):
-        v = results.require_ran(self.decide("probe 0 1\nrun 4 3\n"), "run")
+        v = results.require_ran(self.decide("probe 0 1\nrun-data-atomic 4 3\n", planned=("probe", "run-data-atomic")))
         self.assertEqual(v.exit_code, results.EXIT_SKIP)
         self.assertTrue(any("nothing ran on real KVM" in p for p in v.problems))
 

@@ -38,7 +38,7 @@ def probe_step() -> Step:
     return Step("probe", [GUEST_PROBE], timeout=60, stop_on_failure=True)
 
 
-def run_argv(properties, seconds, cases, seed, extra) -> list:
+def run_argv(properties, seconds, cases, seed, extra, out=GUEST_SHARE) -> list:
     argv = [GUEST_TDXHP, "run", "--target", "kvm"]
     for prop in properties:
         argv += ["--property", prop]
@@ -48,8 +48,13 @@ def run_argv(properties, seconds, cases, seed, extra) -> list:
         argv += ["--cases", str(cases)]
     if seed is not None:
         argv += ["--seed", str(seed)]
-    argv += ["--out", GUEST_SHARE]
+    argv += ["--out", out]
     return argv + list(extra)
+
+
+def run_out_subdir(step_name: str) -> str:
+    """Where a run step's results.json and cases/ land, relative to the out dir."""
+    return "" if step_name == "run" else step_name
 
 
 def run_timeout(seconds, cases) -> int:
@@ -99,10 +104,15 @@ def plan_for(opts) -> Plan:
         names = unique_case_names(opts.case)
         return Plan(steps + replay_steps(names, opts.trace, extra), case_copies=names)
     if opts.verb == "smoke":
+        # One run per property, each with the whole budget: a single run spends its budget on
+        # the properties in turn and the last ones may get no case at all.
         props = opts.property or list(SWPROT_PROPERTIES)
-        seconds = opts.seconds if opts.seconds is not None else 20
-        steps.append(Step("run", run_argv(props, seconds, opts.cases, opts.seed, extra),
-                          run_timeout(seconds, opts.cases)))
+        seconds = opts.seconds if opts.seconds is not None else 30
+        for prop in props:
+            name = f"run-{prop}"
+            steps.append(Step(name, run_argv([prop], seconds, opts.cases, opts.seed, extra,
+                                             out=f"{GUEST_SHARE}/{run_out_subdir(name)}"),
+                              run_timeout(seconds, opts.cases)))
         names = unique_case_names(opts.case)
         return Plan(steps + replay_steps(names, opts.trace, extra), case_copies=names)
     raise ValueError(f"unknown verb {opts.verb}")

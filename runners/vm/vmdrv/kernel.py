@@ -115,7 +115,7 @@ def _source_tarball(pkgs, debs_dir, work):
 
 def _extract_kvm_sources(tarball, dest):
     """Only arch/x86/kvm and virt/kvm: the two trees kvm.ko and kvm-amd.ko are built from.
-    GNU tar streams the 150 MB xz once; Python's tarfile was several times slower."""
+    GNU tar streams the 150 MB xz once and skips everything else."""
     os.makedirs(dest, exist_ok=True)
     top = "linux-source-6.12"
     run(["tar", "-xJf", tarball, "-C", dest, "--strip-components=1", "--wildcards",
@@ -135,6 +135,7 @@ def _build_swprot(pkgs, root, work, jobs):
     src = os.path.join(work, "kvm-src")
     if os.path.exists(src):
         shutil.rmtree(src)
+    log("extracting arch/x86/kvm and virt/kvm from linux-source-6.12")
     _extract_kvm_sources(_source_tarball(pkgs, os.path.join(work, "debs"), work), src)
     for sub in ("arch/x86/kvm", "virt/kvm"):
         dst = os.path.join(common, sub)
@@ -146,10 +147,12 @@ def _build_swprot(pkgs, root, work, jobs):
     module_dir = os.path.join(common, "arch/x86/kvm")
     kbuild = os.path.join(root, "usr/lib", f"linux-kbuild-{pkgs.abi}")
     env = dict(os.environ, PATH=f"{kbuild}/scripts:{kbuild}/tools/objtool:{os.environ['PATH']}")
+    log("building kvm.ko and kvm-amd.ko with CONFIG_KVM_SW_PROTECTED_VM")
     run(["make", "-C", headers, f"M={module_dir}", f"-j{jobs}",
          "KCFLAGS=-DCONFIG_KVM_SW_PROTECTED_VM=1",   # turns on KVM_X86_SW_PROTECTED_VM (issue 6)
          "CONFIG_KVM_INTEL=",                        # guest CPU is AMD (SVM under TCG): skip kvm-intel
          "CONFIG_DEBUG_INFO_BTF_MODULES=",           # module BTF needs pahole and serves only BPF
+         "CONFIG_DEBUG_INFO=",                       # no -g: the initramfs copy is stripped anyway
          "modules"], env=env, quiet=True)
     out = os.path.join(work, "kvm-swprot")
     os.makedirs(out, exist_ok=True)
@@ -185,6 +188,7 @@ def prepare_debian(build_dir: str, jobs: int) -> PreparedKernel:
         _download(pkgs, os.path.join(work, "debs"), need_source)
         if os.path.exists(root):
             shutil.rmtree(root)
+        log("dpkg-deb -x image, headers, kbuild")
         _extract(os.path.join(work, "debs"), root)
         modules_dir = _modules_dir(root, pkgs.uname)
         built = _build_swprot(pkgs, root, work, jobs)

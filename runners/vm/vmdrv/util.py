@@ -4,8 +4,11 @@ import sys
 import time
 
 
+_START = time.monotonic()
+
+
 def log(msg: str) -> None:
-    print(f"[tdxhp vm] {msg}", file=sys.stderr, flush=True)
+    print(f"[tdxhp vm +{time.monotonic() - _START:6.1f}s] {msg}", file=sys.stderr, flush=True)
 
 
 class CommandError(RuntimeError):
