@@ -127,8 +127,8 @@ Caps caps_for(const std::string& flavour, const tkvm_host& h) {
 
 class KvmTarget final : public Target {
  public:
-  KvmTarget(std::string flavour, tkvm_host host)
-      : flavour_(std::move(flavour)), host_(host), caps_(caps_for(flavour_, host_)) {}
+  KvmTarget(std::string flavour, tkvm_host host, KvmOptions options)
+      : flavour_(std::move(flavour)), host_(host), caps_(caps_for(flavour_, host_)), options_(options) {}
 
   std::string name() const override { return "kvm/" + flavour_; }
   Caps caps() const override { return caps_; }
@@ -138,13 +138,13 @@ class KvmTarget final : public Target {
       if (why) *why = name() + ": " + std::move(w);
       return -EOPNOTSUPP;
     };
-    // swprot: the backing kind applies to the slots' shared memory; gmem stays 4K.
-    if (cfg.backing != BackingKind::Page4K && flavour_ != "swprot")
+    if (cfg.backing != BackingKind::Page4K)
       return refuse(std::string("backing ") + std::string(tdxhp::name(cfg.backing)) + ": " +
                     caps_.missing.at(Cap::HugeBacking));
-    if (flavour_ == "swprot" && (cfg.backing == BackingKind::Hugetlb2M || cfg.backing == BackingKind::Hugetlb1G)) {
+    const BackingKind shared = flavour_ == "swprot" ? options_.shared_backing : BackingKind::Page4K;
+    if (shared == BackingKind::Hugetlb2M || shared == BackingKind::Hugetlb1G) {
       std::string w;
-      if (int r = reserve_hugetlb(cfg, &w)) {
+      if (int r = reserve_hugetlb(cfg, shared, &w)) {
         if (why) *why = name() + ": " + w;
         return r;
       }
@@ -156,7 +156,7 @@ class KvmTarget final : public Target {
     if (cfg.slots.size() > TKVM_MAX_SLOTS) return refuse("more than 8 memslots");
     tkvm_config c{};
     c.flavour = flavour_ == "tdx" ? TKVM_TDX : flavour_ == "swprot" ? TKVM_SWPROT : TKVM_PLAIN;
-    c.backing = static_cast<tkvm_backing>(cfg.backing);
+    c.backing = static_cast<tkvm_backing>(shared);
     c.initially_private = cfg.initially_private;
     c.nslots = static_cast<uint32_t>(cfg.slots.size());
     for (size_t i = 0; i < cfg.slots.size(); ++i) {
@@ -351,8 +351,8 @@ class KvmTarget final : public Target {
 
   // swprot hugetlb shared memory needs free pages in the pool; grows it (journaled, restored
   // at exit) when short.
-  int reserve_hugetlb(const Config& cfg, std::string* why) {
-    const bool g1 = cfg.backing == BackingKind::Hugetlb1G;
+  int reserve_hugetlb(const Config& cfg, BackingKind shared, std::string* why) {
+    const bool g1 = shared == BackingKind::Hugetlb1G;
     const uint64_t per = g1 ? 512 * 512 : 512;
     uint64_t need = 0;
     for (const Memslot& m : cfg.slots) need += (m.npages + per - 1) / per;
@@ -400,6 +400,7 @@ class KvmTarget final : public Target {
   std::string flavour_;
   tkvm_host host_;
   Caps caps_;
+  KvmOptions options_;
   Worker worker_;
   KmsgObserver kmsg_;
   std::vector<uint64_t> build_gfns_;
@@ -454,6 +455,10 @@ Probe probe() {
 }
 
 std::unique_ptr<Target> make_target(const std::string& flavour, std::string* why) {
+  return make_target(flavour, why, KvmOptions{});
+}
+
+std::unique_ptr<Target> make_target(const std::string& flavour, std::string* why, const KvmOptions& options) {
   tkvm_host h = host_facts();
   std::string chosen = flavour;
   if (chosen.empty()) chosen = probe().flavour;
@@ -466,7 +471,7 @@ std::unique_ptr<Target> make_target(const std::string& flavour, std::string* why
     if (why) *why = "kvm/" + chosen + ": " + absent;
     return nullptr;
   }
-  return std::make_unique<KvmTarget>(chosen, h);
+  return std::make_unique<KvmTarget>(chosen, h, options);
 }
 
 }  // namespace tdxhp::kvm

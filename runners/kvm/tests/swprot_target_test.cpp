@@ -13,9 +13,9 @@ namespace {
 
 constexpr Gfn kSlot = 0x200;  // 2M aligned (512 pages)
 
-Config slot_of(BackingKind shared_backing) {
+Config one_slot() {
   Config c;
-  c.backing = shared_backing;
+  c.backing = BackingKind::Page4K;  // guest_memfd folios: 4K in 6.12
   c.slots.push_back(Memslot{0, kSlot, 1024, 0, 0});
   return c;
 }
@@ -42,7 +42,7 @@ TEST(KvmSwprot, PrivateDataSurvivesConversionOfItsNeighbour) {
   std::string why;
   auto t = make_target("swprot", &why);
   if (!t) GTEST_SKIP() << why;
-  ASSERT_EQ(t->setup(slot_of(BackingKind::Page4K), &why), 0) << why;
+  ASSERT_EQ(t->setup(one_slot(), &why), 0) << why;
   ASSERT_EQ(t->apply(Access{kSlot + 1, true, 0xabc}).err, 0);
   ASSERT_EQ(t->apply(Convert{{kSlot + 2, 1}, Attr::Shared}).err, 0);
   EXPECT_EQ(t->apply(Access{kSlot + 1, false, 0}).read.value_or(0), 0xabcu) << "INV-NOOVERZAP/INV-DATA";
@@ -55,11 +55,21 @@ TEST(KvmSwprot, PrivateDataSurvivesConversionOfItsNeighbour) {
   t->teardown();
 }
 
-TEST(KvmSwprot, HugetlbSharedRangeWithOnePrivatePageHasNoMixedLeaf) {
+TEST(KvmSwprot, HugeGmemBackingIsRefusedNotRunWithWrongExpectations) {
   std::string why;
   auto t = make_target("swprot", &why);
   if (!t) GTEST_SKIP() << why;
-  Config c = slot_of(BackingKind::Hugetlb2M);
+  Config c = one_slot();
+  c.backing = BackingKind::Hugetlb2M;
+  EXPECT_EQ(t->setup(c, &why), -EOPNOTSUPP);
+  EXPECT_NE(why.find("4K folios only"), std::string::npos) << why;
+}
+
+TEST(KvmSwprot, HugetlbSharedRangeWithOnePrivatePageHasNoMixedLeaf) {
+  std::string why;
+  auto t = make_target("swprot", &why, KvmOptions{BackingKind::Hugetlb2M});
+  if (!t) GTEST_SKIP() << why;
+  Config c = one_slot();
   c.initially_private = false;
   int r = t->setup(c, &why);
   if (r == -EOPNOTSUPP) GTEST_SKIP() << why;
