@@ -4,6 +4,9 @@
 # extracted under OUT. Cached: a stamp file names the source, so reruns cost nothing.
 #   build_libkvm.sh OUT [KSRC]
 set -eu
+# Run from `make test`, the parent make's flags (-w, jobserver) would leak into the sub-makes
+# and their "Entering directory" lines into the object list below.
+unset MAKEFLAGS MFLAGS MAKELEVEL
 out=$(realpath -m "$1")
 ksrc=${2:-}
 tarball=/usr/src/linux-source-6.12.tar.xz
@@ -42,7 +45,7 @@ sel="$src/tools/testing/selftests/kvm"
 libout="$out/obj"
 mkdir -p "$libout"
 # The list of lib objects comes from the selftests Makefile itself (LIBKVM, x86 part).
-objs=$(make -s -C "$sel" ARCH=x86 OUTPUT="$libout" INSTALL_HDR_PATH="$hdr" \
+objs=$(make -s --no-print-directory -C "$sel" ARCH=x86 OUTPUT="$libout" INSTALL_HDR_PATH="$hdr" \
         --eval='print-libkvm-objs: ; @echo $(LIBKVM_C_OBJ) $(LIBKVM_S_OBJ) $(LIBKVM_STRING_OBJ)' print-libkvm-objs)
 # string_override.o (mem*/strnlen without PLT) matters: the guest runs the ELF image as
 # loaded from disk, where libc's GOT entries are not relocated.
