@@ -126,14 +126,21 @@ void SpecState::check_internals(StepCtx& c) {
   inhibit_blocks_seen = std::max(inhibit_blocks_seen, in.guest_inhibit_blocks);
   if (!cfg.features.dynamic_pamt) return;
   for (const SimInternals::PamtRef& r : in.pamt_changes) {
-    uint64_t mapped_4k = 0;
-    pfns_in_4k_leaves.for_each(r.pfn_2m, r.pfn_2m + 512, [&](uint64_t a, uint64_t b, bool) { mapped_4k += b - a; });
-    if (mapped_4k != r.refcount)
-      c.report("INV-PAMT", where,
-               "DPAMT refcount of 2M pfn range " + hex(r.pfn_2m) + " = its " + std::to_string(mapped_4k) +
-                   " private 4K mappings (L3328-3352, L4311)",
-               "refcount " + std::to_string(r.refcount));
+    pamt_refcount[r.pfn_2m] = r.refcount;
+    pamt_touched.insert(r.pfn_2m);
   }
+  for (Pfn pfn_2m : pamt_touched) {
+    uint64_t mapped_4k = 0;
+    pfns_in_4k_leaves.for_each(pfn_2m, pfn_2m + 512, [&](uint64_t a, uint64_t b, bool) { mapped_4k += b - a; });
+    auto it = pamt_refcount.find(pfn_2m);
+    const uint32_t refcount = it == pamt_refcount.end() ? 0 : it->second;
+    if (mapped_4k != refcount)
+      c.report("INV-PAMT", where,
+               "DPAMT refcount of 2M pfn range " + hex(pfn_2m) + " = its " + std::to_string(mapped_4k) +
+                   " private 4K mappings (L3328-3352, L4311)",
+               "refcount " + std::to_string(refcount));
+  }
+  pamt_touched.clear();
 }
 
 }  // namespace tdxhp::oracle_detail

@@ -66,12 +66,22 @@ void SpecState::learn(StepCtx& c, const ChangePolicy& p) {
         continue;
       }
       const std::vector<LeafChange> changes = priv.apply(w);
+      // INV-PAMT: every 2M pfn range whose 4K mappings change must show the new refcount,
+      // whether or not the target lists it among its changes.
+      auto touch = [&](Pfn lo, Pfn hi) {
+        if (!cfg.features.dynamic_pamt || !caps(Cap::Internals)) return;
+        for (Pfn b = align_down(lo, Level::L2M); b < hi; b += pages_in(Level::L2M)) pamt_touched.insert(b);
+      };
       for (const LeafChange& x : changes)
-        if (x.before && x.before->level == Level::L4K)
+        if (x.before && x.before->level == Level::L4K) {
           pfns_in_4k_leaves.erase(x.before->pfn_at(x.start), x.before->pfn_at(x.end));
+          touch(x.before->pfn_at(x.start), x.before->pfn_at(x.end));
+        }
       for (const LeafChange& x : changes) {
-        if (x.after && x.after->level == Level::L4K)
+        if (x.after && x.after->level == Level::L4K) {
           pfns_in_4k_leaves.assign(x.after->pfn_at(x.start), x.after->pfn_at(x.end), true);
+          touch(x.after->pfn_at(x.start), x.after->pfn_at(x.end));
+        }
         if (!x.after) accept.erase(x.start, x.end);
         else if (!x.before && tdx) accept.assign(x.start, x.end, AcceptState::Pending);  // AUG: PENDING
         if (!tdx || p.ignore_diffs || !x.before) continue;  // normal roots may zap freely; data stays in gmem

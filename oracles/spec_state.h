@@ -5,6 +5,7 @@
 #include <array>
 #include <cstdint>
 #include <optional>
+#include <map>
 #include <set>
 #include <string>
 #include <vector>
@@ -91,6 +92,8 @@ struct SpecState {
   IntervalMap<DataToken> data;
   IntervalMap<uint32_t> pins;
   IntervalMap<bool> pfns_in_4k_leaves; // host pfn -> mapped by a private 4K leaf (INV-PAMT)
+  std::map<Pfn, uint32_t> pamt_refcount;  // last DPAMT refcount the target reported per 2M pfn range
+  std::set<Pfn> pamt_touched;             // 2M pfn ranges whose 4K mappings changed this step
   std::array<std::array<uint32_t, 3>, 5> armed{};  // [FaultSite][FaultKind] remaining injections
   bool runnable = false;
   bool dead = false;
