@@ -44,10 +44,12 @@ rc::Gen<Memslot> memslot_after(Gfn min_base, uint32_t id, BackingKind backing) {
 rc::Gen<Config> config(const GenProfile& p) {
   return rc::gen::exec([p] {
     Config c;
-    c.backing = *rc::gen::weightedElement<BackingKind>({{4, BackingKind::Hugetlb2M},
-                                                        {3, BackingKind::Hugetlb1G},
-                                                        {2, BackingKind::Thp2M},
-                                                        {1, BackingKind::Page4K}});
+    // A target whose guest_memfd has only 4K folios (6.12) would refuse every huge config.
+    c.backing = p.caps(Cap::HugeBacking) ? *rc::gen::weightedElement<BackingKind>({{4, BackingKind::Hugetlb2M},
+                                                                                 {3, BackingKind::Hugetlb1G},
+                                                                                 {2, BackingKind::Thp2M},
+                                                                                 {1, BackingKind::Page4K}})
+                                         : BackingKind::Page4K;
     // In-place conversion is where folios split and merge (L4523); a 1G folio is where that bites.
     const bool in_place_ok = p.caps(Cap::InPlaceConversion);
     const int in_place_weight = c.backing == BackingKind::Hugetlb1G ? 3 : 1;

@@ -17,7 +17,7 @@ const std::vector<PropertyInfo>& properties() {
        {"INV-NOOVERZAP", "INV-PRECISE", "INV-NOOVERSPLIT"}, {Cap::PrivateMemory, Cap::LeafLevels},
        {Cap::Attributes, Cap::PunchHole}},
       {"data-atomic", "the guest reads back its data; failed ops change nothing it can see",
-       {"INV-DATA", "INV-ATOMIC"}, {Cap::PrivateMemory, Cap::GuestData}, {}},
+       {"INV-DATA", "INV-ATOMIC"}, {Cap::GuestData}, {}},
       {"busy-retry", "BUSY is retried after a kick, nothing loops, no KVM_BUG_ON on legal sequences",
        {"INV-BUSY"}, {Cap::PrivateMemory}, {Cap::FaultInjection, Cap::KernelLog, Cap::EventLog}},
       {"sim-internals", "DPAMT refcounts balance and the split cache never goes below its minimum",
