@@ -1,6 +1,7 @@
 # tdxhp: `make fuzz` and `make test` do all setup on a fresh Debian 12 machine.
-BUILD      ?= build        # optimised build: tdxhp, fuzz runs, benchmarks
-TEST_BUILD ?= build-test   # ASan + UBSan build for the test suite
+# BUILD: optimised build (tdxhp, fuzz runs, benchmarks); TEST_BUILD: ASan + UBSan build for the tests.
+BUILD      ?= build
+TEST_BUILD ?= build-test
 JOBS       ?= $(shell nproc)
 FUZZ_SECONDS ?= 30
 SUDO       := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
