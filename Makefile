@@ -24,15 +24,19 @@ VM_DRIVER := /usr/bin/python3 runners/vm/tdxhp_vm.py
 
 all: build
 
-# Idempotent and quiet when everything is present.
-deps:
-	@missing=$$(for p in $(DEB_PACKAGES); do \
+# Installs the Debian packages of $(1) that are missing; idempotent and quiet when all are there.
+define apt_install
+	@missing=$$(for p in $(1); do \
 	  dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
-	  echo "deps: installing" $$missing; \
+	  echo "installing Debian packages:" $$missing; \
 	  $(SUDO) apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	fi
+endef
+
+deps:
+	$(call apt_install,$(DEB_PACKAGES))
 
 build: deps
 	@cmake -S . -B $(strip $(BUILD)) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
@@ -50,13 +54,7 @@ test: build test-build
 	@$(MAKE) --no-print-directory vm-smoke
 
 vm-deps:
-	@missing=$$(for p in $(VM_DEB_PACKAGES); do \
-	  dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
-	if [ -n "$$missing" ]; then \
-	  echo "vm-deps: installing" $$missing; \
-	  $(SUDO) apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
-	fi
+	$(call apt_install,$(VM_DEB_PACKAGES))
 
 # Real KVM (SW-protected VMs) inside QEMU: probe, the issue-6 properties with a small fixed
 # budget, replay of fixtures/cases. TDXHP_SKIP_VM=1 skips it, visibly.
