@@ -57,6 +57,18 @@ void GmemFile::punch(uint64_t s, uint64_t e, StepLog& log) {
   log.dirty_backing.push_back({slot_, s, e - s});
 }
 
+void GmemFile::mixed_2m_pieces(uint64_t a, uint64_t b, const std::function<bool(uint64_t, uint64_t)>& uniform,
+                               std::vector<uint64_t>& out) const {
+  if (uniform(a, b)) return;
+  if (b - a <= 512) {
+    out.push_back(a);
+    return;
+  }
+  const uint64_t mid = a + (b - a) / 2;
+  mixed_2m_pieces(a, mid, uniform, out);
+  mixed_2m_pieces(mid, b, uniform, out);
+}
+
 void GmemFile::split_block(uint64_t b, uint8_t k, const std::function<bool(uint64_t, uint64_t)>& uniform,
                            StepLog& log) {
   const uint64_t n = uint64_t{1} << k;
@@ -68,9 +80,13 @@ void GmemFile::split_block(uint64_t b, uint8_t k, const std::function<bool(uint6
       folios_.update(b, b + n, [](uint64_t, uint64_t, FolioPiece& f) { f.order = 9; });
       log.folio(EventKind::FolioSplit, slot_, b, n, 18, 9);
     }
-    for (uint64_t sub = b; sub < b + n; sub += 512) {
+    // Only 2M pieces holding an attribute change are mixed. uniform() of a range implies it of
+    // every sub-range, so bisecting finds them (in ascending order) without testing all 512.
+    std::vector<uint64_t> mixed;
+    mixed_2m_pieces(b, b + n, uniform, mixed);
+    for (uint64_t sub : mixed) {
       const FolioPiece* p = folios_.at(sub);
-      if (p && p->order == 9 && !uniform(sub, sub + 512)) {
+      if (p && p->order == 9) {
         folios_.update(sub, sub + 512, [](uint64_t, uint64_t, FolioPiece& f) { f.order = 0; });
         log.folio(EventKind::FolioSplit, slot_, sub, 512, 9, 0);
       }

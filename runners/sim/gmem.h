@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <vector>
 
 #include "domain/interval_map.h"
 #include "domain/types.h"
@@ -77,6 +78,10 @@ class GmemFile {
   const IntervalMap<FolioPiece>& folios() const { return folios_; }
 
  private:
+  // 2M-aligned starts of the 2M pieces of [a, b) (a power-of-two multiple of 2M) that are not
+  // uniform, ascending.
+  void mixed_2m_pieces(uint64_t a, uint64_t b, const std::function<bool(uint64_t, uint64_t)>& uniform,
+                       std::vector<uint64_t>& out) const;
   void split_block(uint64_t b, uint8_t k, const std::function<bool(uint64_t, uint64_t)>& uniform, StepLog& log);
 
   uint32_t slot_;
