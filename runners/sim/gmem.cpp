@@ -48,11 +48,11 @@ bool GmemFile::contiguous(uint64_t index, uint64_t n) const {
   const FolioPiece* first = folios_.at(index);
   if (!first || ((index + first->delta) & (n - 1)) != 0) return false;
   uint64_t d = first->delta;
-  return folios_.all_of(index, index + n, [d](const FolioPiece& f) { return f.delta == d; });
+  return all_set_and(folios_, index, index + n, [d](const FolioPiece& f) { return f.delta == d; });
 }
 
 void GmemFile::punch(uint64_t s, uint64_t e, StepLog& log) {
-  if (!folios_.any_of(s, e, [](const FolioPiece&) { return true; })) return;
+  if (!any_set_and(folios_, s, e, [](const FolioPiece&) { return true; })) return;
   folios_.erase(s, e);
   log.dirty_backing.push_back({slot_, s, e - s});
 }
@@ -127,7 +127,7 @@ void GmemFile::merge_after_private(uint64_t s, uint64_t e, const std::function<b
     const FolioPiece* head = folios_.at(b);
     if (!head || !all_private(b, b + n)) continue;
     uint64_t d = head->delta;
-    if (!folios_.all_of(b, b + n, [d](const FolioPiece& f) { return f.delta == d; })) continue;
+    if (!all_set_and(folios_, b, b + n, [d](const FolioPiece& f) { return f.delta == d; })) continue;
     folios_.assign(b, b + n, FolioPiece{d, k, k});
     log.folio(EventKind::FolioMerge, slot_, b, n, 0, k);
   }

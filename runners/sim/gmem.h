@@ -9,6 +9,7 @@
 #include "domain/interval_map.h"
 #include "domain/types.h"
 #include "runners/sim/faults.h"
+#include "runners/sim/interval_query.h"
 #include "runners/sim/step_log.h"
 
 namespace tdxhp::sim {
@@ -72,7 +73,7 @@ class GmemFile {
 
   void pin(uint64_t s, uint64_t e, int delta);
   bool any_pinned(uint64_t s, uint64_t e) const {
-    return pins_.any_of(s, e, [](uint32_t c) { return c > 0; });
+    return any_set_and(pins_, s, e, [](uint32_t c) { return c > 0; });
   }
 
   const IntervalMap<FolioPiece>& folios() const { return folios_; }

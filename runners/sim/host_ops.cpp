@@ -97,7 +97,7 @@ int SimHost::convert(const GfnRange& r, Attr to) {
   const Memslot* m = slot_covering(r);
   if (!m) return -EINVAL;
   if (in_place() && gmem(*m).any_pinned(index_of(*m, r.start), index_of(*m, r.end()))) return -EAGAIN;  // L9600
-  if (attrs_.all_of(r.start, r.end(), [to](Attr a) { return a == to; })) return 0;
+  if (all_set_and(attrs_, r.start, r.end(), [to](Attr a) { return a == to; })) return 0;
   return to == Attr::Shared ? convert_to_shared(*m, r) : convert_to_private(*m, r);
 }
 
@@ -114,7 +114,7 @@ int SimHost::convert_to_shared(const Memslot& m, const GfnRange& r) {
       if (lo > x || hi < y) rest_shared = false;  // indices outside the slot stay private
       if (lo < hi) {
         const Gfn gs = m.base_gfn + (lo - m.gmem_offset), ge = m.base_gfn + (hi - m.gmem_offset);
-        if (!attrs_.all_of(gs, ge, [](Attr v) { return v == Attr::Shared; })) rest_shared = false;
+        if (!all_set_and(attrs_, gs, ge, [](Attr v) { return v == Attr::Shared; })) rest_shared = false;
         if (!all_private(gs, ge)) rest_private = false;
       }
     };

@@ -75,7 +75,7 @@ int SimHost::fault_private(const Memslot& m, Gfn g, Level cap) {
   const Level l = private_max_level(m, g, cap);
   const Gfn block = align_down(g, l);
   const uint64_t n = pages_in(l);
-  if (l > Level::L4K && private_.any_of(block, block + n, [](const Leaf&) { return true; })) {
+  if (l > Level::L4K && any_set_and(private_, block, block + n, [](const Leaf&) { return true; })) {
     // Only reachable with MUT-PROMOTE: the huge leaf replaces the page table's 4K leaves.
     if (int r = zap_private(block, block + n, false)) return r;
   }
@@ -101,7 +101,7 @@ void SimHost::map_shared(const Memslot& m, Gfn g) {
     const uint64_t n = pages_in(l);
     const Gfn block = align_down(g, l);
     if (block < m.base_gfn || block + n > m.base_gfn + m.npages) continue;
-    if (!attrs_.all_of(block, block + n, [](Attr a) { return a == Attr::Shared; })) continue;
+    if (!all_set_and(attrs_, block, block + n, [](Attr a) { return a == Attr::Shared; })) continue;
     if (in_place()) {
       if ((m.base_gfn & (n - 1)) != (m.gmem_offset & (n - 1)) || !f.in_one_folio(index_of(m, block), n)) continue;
     } else if ((host_pfn(block) & (n - 1)) != 0) {
