@@ -39,6 +39,13 @@ Pfn GmemFile::ensure(uint64_t index, PfnAllocator& alloc, StepLog& log) {
   return index + (p - head);
 }
 
+uint64_t GmemFile::piece_end(uint64_t index) const {
+  auto it = folios_.raw().upper_bound(index);
+  if (it == folios_.raw().begin()) return index;
+  --it;
+  return index < it->second.end ? it->second.end : index;
+}
+
 bool GmemFile::in_one_folio(uint64_t index, uint64_t n) const {
   const FolioPiece* p = folios_.at(index);
   return p && (uint64_t{1} << p->order) >= n;

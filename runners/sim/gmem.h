@@ -53,6 +53,8 @@ class GmemFile {
 
   const FolioPiece* piece(uint64_t index) const { return folios_.at(index); }
   Pfn pfn(uint64_t index) const { return index + folios_.at(index)->delta; }
+  // End of the folio-map piece holding index (pfns run as index + one delta up to there).
+  uint64_t piece_end(uint64_t index) const;
   // Allocates (zeroed) the folio holding index if it is a hole; returns its pfn.
   Pfn ensure(uint64_t index, PfnAllocator& alloc, StepLog& log);
   // Folio contract: [index, index+n) lies in one folio of order >= log2(n) (L678, L4636).

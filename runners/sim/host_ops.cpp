@@ -193,6 +193,20 @@ int SimHost::prefault(const GfnRange& r) {
     } else {
       if (int e = fault_private(*m, cur, core_.cfg.max_private_level)) return e;
       const Leaf* l = private_.at(cur);
+      if (l->level == Level::L4K && !core_.mut(Mutant::Promote)) {
+        // Its page tables now exist, so every unmapped private gfn left in this 2M block faults
+        // at 4K too (private_max_level): map them as one run instead of page by page.
+        // The new leaf may have coalesced with mapped neighbours, so look from cur + 1 itself.
+        Gfn run_end = std::min({stop, align_down(cur, Level::L2M) + pages_in(Level::L2M), piece_end_attr(attrs_, cur)});
+        if (run_end > cur + 1) {
+          const auto next_leaf = private_.raw().lower_bound(cur + 1);
+          if (private_.at(cur + 1)) run_end = cur + 1;
+          else if (next_leaf != private_.raw().end()) run_end = std::min(run_end, next_leaf->first);
+        }
+        if (run_end > cur + 1) map_private_4k_run(*m, cur + 1, run_end);
+        cur = run_end;
+        continue;
+      }
       cur = std::min(stop, align_down(cur, l->level) + pages_in(l->level));
     }
   }

@@ -87,6 +87,23 @@ int SimHost::fault_private(const Memslot& m, Gfn g, Level cap) {
   return 0;
 }
 
+// What fault_private does for each gfn of [s, e) when all of them fault at 4K, as one AUG and
+// one map event carrying npages (like a REMOVE of a 4K run); pfns follow the folios.
+void SimHost::map_private_4k_run(const Memslot& m, Gfn s, Gfn e) {
+  GmemFile& f = gmem(m);
+  std::vector<std::pair<Pfn, uint64_t>> pfn_runs;
+  for (Gfn g = s; g < e;) {
+    const uint64_t idx = index_of(m, g);
+    const Pfn pfn = f.ensure(idx, alloc_, core_.log);
+    const uint64_t n = std::min(e - g, f.piece_end(idx) - idx);  // pfns stay contiguous in one piece
+    pfn_runs.push_back({pfn, n});
+    private_.assign(g, g + n, Leaf{Level::L4K, pfn - g, false});
+    g += n;
+  }
+  tdx_.aug_4k_run(s, e - s, pfn_runs);
+  core_.log.leaf(EventKind::MapLeaf, true, s, Level::L4K, e - s);
+}
+
 void SimHost::map_shared(const Memslot& m, Gfn g) {
   GmemFile& f = gmem(m);
   const BackingKind kind = core_.cfg.backing;

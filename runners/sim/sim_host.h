@@ -66,6 +66,7 @@ class SimHost {
   bool has_page_table(Gfn g, Level level) const;
   void ensure_page_tables(Gfn g, Level leaf_level);
   int fault_private(const Memslot& m, Gfn g, Level cap);
+  void map_private_4k_run(const Memslot& m, Gfn s, Gfn e);  // unmapped private gfns under page tables
   void map_shared(const Memslot& m, Gfn g);
   int split_private_leaf(Gfn g);  // one level down, with split-cache top-up
   int split_cross_boundary(const GfnRange& r, bool mirror);

@@ -81,6 +81,11 @@ int TdxModule::aug(Gfn gfn, Level level, Pfn pfn) {
   return 0;
 }
 
+void TdxModule::aug_4k_run(Gfn gfn, uint64_t npages, const std::vector<std::pair<Pfn, uint64_t>>& pfn_runs) {
+  for (auto [pfn, n] : pfn_runs) pamt_get(pfn, n);
+  seamcall("TDH.MEM.PAGE.AUG", FaultSite::Block, false, gfn, Level::L4K, npages);
+}
+
 int TdxModule::remove(Gfn gfn, Level level, uint64_t npages, Pfn pfn) {
   uint64_t err = do_no_vcpus("TDH.MEM.RANGE.BLOCK", FaultSite::Block, gfn, level, npages, true);
   if (err != tdx::kSuccess) {

@@ -18,6 +18,8 @@ class TdxModule {
   // TDH.MEM.PAGE.ADD (build time, 4K only; L4348-4351) / TDH.MEM.PAGE.AUG.
   int add_page(Gfn gfn, Pfn pfn);
   int aug(Gfn gfn, Level level, Pfn pfn);
+  // 4K AUGs of gfns [gfn, gfn + npages) whose pfns are the given (first pfn, count) runs.
+  void aug_4k_run(Gfn gfn, uint64_t npages, const std::vector<std::pair<Pfn, uint64_t>>& pfn_runs);
   // tdx_sept_remove_private_spte for a run of same-level leaves: BLOCK, TRACK, REMOVE, WBINVD.
   int remove(Gfn gfn, Level level, uint64_t npages, Pfn pfn);
   // tdx_sept_split_private_spte: BLOCK -> TRACK/kick -> PAMT_ADD(new S-EPT page) -> DEMOTE;
