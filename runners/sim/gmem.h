@@ -67,8 +67,11 @@ class GmemFile {
   // In-place to-shared: split the folios straddling [s, e) down to the largest order whose
   // pieces are all of one attribute; `uniform(a, b)` says whether index range [a,b) will be.
   // Fails with -ENOMEM (nothing split) when an armed folio-split fault hits.
+  // `change_points(a, b, out)` appends (a superset of) the indices x in (a, b) where the
+  // attributes of x - 1 and x will differ.
+  using ChangePoints = std::function<void(uint64_t, uint64_t, std::vector<uint64_t>&)>;
   int split_for_conversion(uint64_t s, uint64_t e, const std::function<bool(uint64_t, uint64_t)>& uniform,
-                           FaultPlan& faults, StepLog& log);
+                           const ChangePoints& change_points, FaultPlan& faults, StepLog& log);
   // In-place to-private: merge split folios in [s, e) whose whole original block is private.
   void merge_after_private(uint64_t s, uint64_t e, const std::function<bool(uint64_t, uint64_t)>& all_private,
                            StepLog& log);
@@ -81,11 +84,8 @@ class GmemFile {
   const IntervalMap<FolioPiece>& folios() const { return folios_; }
 
  private:
-  // 2M-aligned starts of the 2M pieces of [a, b) (a power-of-two multiple of 2M) that are not
-  // uniform, ascending.
-  void mixed_2m_pieces(uint64_t a, uint64_t b, const std::function<bool(uint64_t, uint64_t)>& uniform,
-                       std::vector<uint64_t>& out) const;
-  void split_block(uint64_t b, uint8_t k, const std::function<bool(uint64_t, uint64_t)>& uniform, StepLog& log);
+  void split_block(uint64_t b, uint8_t k, const std::function<bool(uint64_t, uint64_t)>& uniform,
+                   const ChangePoints& change_points, StepLog& log);
 
   uint32_t slot_;
   uint64_t size_;

@@ -122,7 +122,21 @@ int SimHost::convert_to_shared(const Memslot& m, const GfnRange& r) {
     visit(std::max(a, ie), b);
     return rest_shared || (in == 0 && rest_private);
   };
-  auto folio_split = [&] { return in_place() ? f.split_for_conversion(is, ie, uniform, core_.faults, core_.log) : 0; };
+  // Index points where the attributes change once r is shared: r's edges, the slot's edges,
+  // and the edges of the attribute pieces in between.
+  auto change_points = [&](uint64_t a, uint64_t b, std::vector<uint64_t>& out) {
+    for (uint64_t x : {is, ie, m.gmem_offset, m.gmem_offset + m.npages})
+      if (x > a && x < b) out.push_back(x);
+    const uint64_t lo = std::max(a, m.gmem_offset), hi = std::min(b, m.gmem_offset + m.npages);
+    if (lo >= hi) return;
+    attrs_.for_each(m.base_gfn + (lo - m.gmem_offset), m.base_gfn + (hi - m.gmem_offset), [&](uint64_t x, uint64_t y, Attr) {
+      out.push_back(index_of(m, x));
+      out.push_back(index_of(m, y));
+    });
+  };
+  auto folio_split = [&] {
+    return in_place() ? f.split_for_conversion(is, ie, uniform, change_points, core_.faults, core_.log) : 0;
+  };
 
   // MUT-SPLIT-BEFORE-UNMAP: gmem splits the folio before KVM has split/zapped (L4519-4521).
   if (core_.mut(Mutant::SplitBeforeUnmap))
