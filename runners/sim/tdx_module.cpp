@@ -34,27 +34,18 @@ void TdxModule::pamt_set(Pfn pfn_2m, uint32_t to, bool sept) {
   if (!sept) c_.log.pamt_changed.insert(pfn_2m);
 }
 
-// tdx_pamt_get/put: only 4K mappings hold DPAMT refcounts (L3328-3352).
-void TdxModule::pamt_get(Pfn first, uint64_t npages, bool sept) {
+// tdx_pamt_get/put: only 4K mappings hold DPAMT refcounts (L3328-3352). Refcounts are per
+// 2M physical range, so a run of pages is applied one 2M range at a time.
+void TdxModule::pamt_adjust(Pfn first, uint64_t npages, bool sept, bool get) {
   if (!c_.dynamic_pamt()) return;
+  auto& refs = sept ? sept_pamt_ref_ : pamt_ref_;
   for (Pfn p = first; p < first + npages;) {
-    Pfn base = align_down(p, Level::L2M);
-    uint64_t n = std::min(first + npages, base + 512) - p;
-    auto& refs = sept ? sept_pamt_ref_ : pamt_ref_;
-    uint32_t old = refs.count(base) ? refs.at(base) : 0;
-    pamt_set(base, old + static_cast<uint32_t>(n), sept);
-    p += n;
-  }
-}
-
-void TdxModule::pamt_put(Pfn first, uint64_t npages, bool sept) {
-  if (!c_.dynamic_pamt()) return;
-  for (Pfn p = first; p < first + npages;) {
-    Pfn base = align_down(p, Level::L2M);
-    uint64_t n = std::min(first + npages, base + 512) - p;
-    auto& refs = sept ? sept_pamt_ref_ : pamt_ref_;
-    uint32_t old = refs.count(base) ? refs.at(base) : 0;
-    if (old < n) {
+    const Pfn base = align_down(p, Level::L2M);
+    const uint64_t n = std::min(first + npages, base + 512) - p;
+    const uint32_t old = refs.count(base) ? refs.at(base) : 0;
+    if (get) {
+      pamt_set(base, old + static_cast<uint32_t>(n), sept);
+    } else if (old < n) {
       c_.log.kernel_log.push_back("WARN: DPAMT refcount underflow for 2M pfn range " + hex(base));
       pamt_set(base, 0, sept);
     } else {

@@ -61,8 +61,9 @@ class TdxModule {
   uint64_t do_no_vcpus(const char* name, FaultSite site, Gfn gfn, Level level, uint64_t npages, bool retry);
   // `sept`: the page is an S-EPT page; its refs are kept apart from guest memory's, whose
   // refcount must equal the 4K guest mappings (what pamt_changes reports, SEMANTICS.md).
-  void pamt_get(Pfn first, uint64_t npages, bool sept = false);
-  void pamt_put(Pfn first, uint64_t npages, bool sept = false);
+  void pamt_get(Pfn first, uint64_t npages, bool sept = false) { pamt_adjust(first, npages, sept, true); }
+  void pamt_put(Pfn first, uint64_t npages, bool sept = false) { pamt_adjust(first, npages, sept, false); }
+  void pamt_adjust(Pfn first, uint64_t npages, bool sept, bool get);
   void pamt_set(Pfn pfn_2m, uint32_t to, bool sept = false);
   uint64_t pages_per_split() const { return c_.dynamic_pamt() ? 5 : 1; }  // S-EPT page (+ 2 PAMT pairs)
 
