@@ -98,12 +98,14 @@ Op op_of(const Field& f) {
   if (kind == "convert") return Convert{range_of(f), attr_of(f.at("to"))};
   if (kind == "punch") return PunchHole{range_of(f)};
   if (kind == "prefault") return Prefault{range_of(f)};
+  const bool queued = f.has("queued") && f.at("queued").boolean();
   if (kind == "access") {
-    Access a{gfn_of(f), f.has("write") && f.at("write").boolean(), 0};
+    Access a{gfn_of(f), f.has("write") && f.at("write").boolean(), 0, queued};
     if (f.has("value")) a.value = f.at("value").u64();
     return a;
   }
-  if (kind == "accept") return Accept{gfn_of(f), level_of(f.at("level"))};
+  if (kind == "accept") return Accept{gfn_of(f), level_of(f.at("level")), queued};
+  if (kind == "discard-shared") return DiscardShared{range_of(f)};
   if (kind == "map-gpa") return MapGpa{range_of(f), attr_of(f.at("to"))};
   if (kind == "pin") return Pin{range_of(f)};
   if (kind == "unpin") return Unpin{range_of(f)};
@@ -118,7 +120,7 @@ Op op_of(const Field& f) {
     return in;
   }
   f.at("op").fail("unknown op kind \"" + kind +
-                  "\" (known: convert, punch, prefault, access, accept, map-gpa, pin, unpin, inject)");
+                  "\" (known: convert, punch, prefault, access, accept, map-gpa, pin, unpin, inject, discard-shared)");
 }
 
 Config config_of(const Field& f) {
@@ -139,6 +141,9 @@ Config config_of(const Field& f) {
   }
   if (f.has("backing"))
     c.backing = f.at("backing").one_of<BackingKind>(parse_backing, {"4k", "thp-2m", "hugetlb-2m", "hugetlb-1g"});
+  c.shared_backing = f.has("shared_backing") ? f.at("shared_backing").one_of<BackingKind>(
+                                                   parse_backing, {"4k", "thp-2m", "hugetlb-2m", "hugetlb-1g"})
+                                             : c.backing;
   if (f.has("attr_mode")) c.attr_mode = f.at("attr_mode").one_of<AttrMode>(parse_attr_mode, {"per-vm", "in-place"});
   if (f.has("contract")) c.contract = f.at("contract").one_of<Contract>(parse_contract, {"folio", "contiguous"});
   if (f.has("build_pages")) {
@@ -177,14 +182,17 @@ json op_json(const Op& op) {
           r["to"] = std::string(name(o.to));
           return r;
         } else if constexpr (std::is_same_v<T, PunchHole> || std::is_same_v<T, Prefault> ||
-                             std::is_same_v<T, Pin> || std::is_same_v<T, Unpin>) {
+                             std::is_same_v<T, Pin> || std::is_same_v<T, Unpin> || std::is_same_v<T, DiscardShared>) {
           return range_json(o.range);
         } else if constexpr (std::is_same_v<T, Access>) {
           json r = {{"gfn", hex(o.gfn)}, {"write", o.write}};
           if (o.write) r["value"] = hex(o.value);
+          if (o.queued) r["queued"] = true;
           return r;
         } else if constexpr (std::is_same_v<T, Accept>) {
-          return {{"gfn", hex(o.gfn)}, {"level", std::string(name(o.level))}};
+          json r = {{"gfn", hex(o.gfn)}, {"level", std::string(name(o.level))}};
+          if (o.queued) r["queued"] = true;
+          return r;
         } else {
           return {{"site", std::string(name(o.site))}, {"fault", std::string(name(o.fault))}, {"count", o.count}};
         }
@@ -207,6 +215,7 @@ json config_json(const Config& c) {
   for (auto& r : c.build_pages) build.push_back(range_json(r));
   return {{"slots", slots},
           {"backing", std::string(name(c.backing))},
+          {"shared_backing", std::string(name(c.shared_backing))},
           {"attr_mode", std::string(name(c.attr_mode))},
           {"contract", std::string(name(c.contract))},
           {"build_pages", build},

@@ -26,7 +26,8 @@ constexpr std::string_view kEvent[] = {"seamcall", "map", "split", "zap", "folio
 constexpr std::string_view kCap[] = {"private-memory", "accept", "attributes", "in-place-conversion",
                                      "punch-hole", "prefault", "map-gpa", "pin", "fault-injection",
                                      "huge-backing", "leaf-levels", "backing", "internals",
-                                     "event-log", "kernel-log", "guest-data"};
+                                     "event-log", "kernel-log", "guest-data",
+                                     "shared-discard", "interleaving"};
 static_assert(std::size(kCap) == kCapCount);
 }  // namespace
 
@@ -42,7 +43,7 @@ std::string_view name(Cap v) { return kCap[static_cast<int>(v)]; }
 
 std::string_view op_kind(const Op& op) {
   static constexpr std::string_view kOps[] = {"convert", "punch",  "prefault", "access", "accept",
-                                              "map-gpa", "pin",    "unpin",    "inject"};
+                                              "map-gpa", "pin",    "unpin",    "inject", "discard-shared"};
   static_assert(std::size(kOps) == std::variant_size_v<Op>);
   return kOps[op.index()];
 }
@@ -73,6 +74,10 @@ std::string describe(const GfnRange& r) {
   return "gfn [" + hex(r.start) + ", " + hex(r.end()) + ") (" + size_words(r.npages) + ")";
 }
 
+namespace {
+std::string queued_words(bool queued) { return queued ? "queued on vCPU 1: " : ""; }
+}  // namespace
+
 std::string describe(const Op& op) {
   return std::visit(
       [](const auto& o) -> std::string {
@@ -84,10 +89,12 @@ std::string describe(const Op& op) {
         else if constexpr (std::is_same_v<T, Prefault>)
           return "prefault " + describe(o.range);
         else if constexpr (std::is_same_v<T, Access>)
-          return o.write ? "guest writes " + hex(o.value) + " to gfn " + hex(o.gfn)
-                         : "guest reads gfn " + hex(o.gfn);
+          return queued_words(o.queued) + (o.write ? "guest writes " + hex(o.value) + " to gfn " + hex(o.gfn)
+                                                   : "guest reads gfn " + hex(o.gfn));
         else if constexpr (std::is_same_v<T, Accept>)
-          return "guest accepts gfn " + hex(o.gfn) + " at " + std::string(name(o.level));
+          return queued_words(o.queued) + "guest accepts gfn " + hex(o.gfn) + " at " + std::string(name(o.level));
+        else if constexpr (std::is_same_v<T, DiscardShared>)
+          return "discard shared host memory " + describe(o.range);
         else if constexpr (std::is_same_v<T, MapGpa>)
           return "guest MapGPA " + describe(o.range) + " to " + std::string(name(o.to));
         else if constexpr (std::is_same_v<T, Pin>)
@@ -206,7 +213,8 @@ std::string describe(const Violation& v) {
 }
 
 std::string describe(const Config& c) {
-  std::string s = std::string(name(c.backing)) + " gmem, " + std::string(name(c.attr_mode)) + " attributes, " +
+  std::string s = std::string(name(c.backing)) + " gmem, " + std::string(name(c.shared_backing)) + " shared host memory, " +
+                  std::string(name(c.attr_mode)) + " attributes, " +
                   std::string(name(c.contract)) + " contract, tdx_huge_page=" + (c.tdx_huge_page ? "Y" : "N") +
                   ", bit51=" + (c.features.enhanced_demote_interruptibility ? "1" : "0") +
                   ", dpamt=" + (c.features.dynamic_pamt ? "1" : "0") + ", max private " +

@@ -62,6 +62,9 @@ struct ModuleFeatures {
 struct Config {
   std::vector<Memslot> slots;
   BackingKind backing = BackingKind::Hugetlb2M;
+  // Host memory behind the slots' HVAs, i.e. the shared side in per-VM mode (anonymous
+  // THP/hugetlb). Case files without it mean the same kind as `backing`.
+  BackingKind shared_backing = BackingKind::Hugetlb2M;
   AttrMode attr_mode = AttrMode::PerVm;
   std::vector<GfnRange> build_pages;   // TDH.MEM.PAGE.ADD at build time, 4K only
   bool tdx_huge_page = true;           // kvm_intel.tdx_huge_page
@@ -79,11 +82,14 @@ struct Config {
 struct Convert   { GfnRange range; Attr to = Attr::Shared; };  // host: attributes / gmem convert ioctl
 struct PunchHole { GfnRange range; };                          // fallocate(PUNCH_HOLE|KEEP_SIZE)
 struct Prefault  { GfnRange range; };                          // KVM_PRE_FAULT_MEMORY
-struct Access    { Gfn gfn = 0; bool write = false; uint64_t value = 0; };  // guest touch; write stores value
-struct Accept    { Gfn gfn = 0; Level level = Level::L4K; };  // guest TDG.MEM.PAGE.ACCEPT
+// Guest ops with `queued` come from a second vCPU: held until the next op runs and executed
+// at that op's first mmu_lock drop (split-cache top-up), else right after it (SEMANTICS.md).
+struct Access    { Gfn gfn = 0; bool write = false; uint64_t value = 0; bool queued = false; };  // guest touch; write stores value
+struct Accept    { Gfn gfn = 0; Level level = Level::L4K; bool queued = false; };  // guest TDG.MEM.PAGE.ACCEPT
 struct MapGpa    { GfnRange range; Attr to = Attr::Shared; };  // guest TDVMCALL MapGPA -> convert
 struct Pin       { GfnRange range; };                          // host pins gmem pages (SC-PIN)
 struct Unpin     { GfnRange range; };
+struct DiscardShared { GfnRange range; };                      // host madvise(MADV_DONTNEED) on the shared HVA
 
 enum class FaultSite : uint8_t { Block, Track, Demote, SplitCacheTopup, FolioSplit };
 enum class FaultKind : uint8_t { Busy, InterruptedRestartable, NoMem };
@@ -91,7 +97,7 @@ enum class FaultKind : uint8_t { Busy, InterruptedRestartable, NoMem };
 // Busy hits only a first attempt, never the retry after the kick: the module guarantees that.
 struct Inject    { FaultSite site = FaultSite::Demote; FaultKind fault = FaultKind::Busy; uint32_t count = 1; };
 
-using Op = std::variant<Convert, PunchHole, Prefault, Access, Accept, MapGpa, Pin, Unpin, Inject>;
+using Op = std::variant<Convert, PunchHole, Prefault, Access, Accept, MapGpa, Pin, Unpin, Inject, DiscardShared>;
 
 struct Scenario {
   Config config;
@@ -129,6 +135,9 @@ struct Outcome {
   std::optional<uint64_t> read; // Access{write=false}: value the guest read
   bool unsupported = false;     // the target cannot perform this op at all (capability missing)
   std::string note;             // free text for traces (target's own words)
+  // Queued guest ops that ran during this step, in queue order; a queued op's own step
+  // reports only that it was queued.
+  std::vector<Outcome> queued_ran;
 };
 
 // ---------------------------------------------------------------- observation
@@ -245,8 +254,10 @@ enum class Cap : uint8_t {
   EventLog,          // observation.events
   KernelLog,         // observation.kernel_log
   GuestData,         // guest reads back data
+  SharedDiscard,     // DiscardShared: madvise on host memory behind shared gfns
+  Interleaving,      // queued guest ops run at mmu_lock drop points
 };
-constexpr int kCapCount = 16;
+constexpr int kCapCount = 18;
 
 struct Caps {
   std::set<Cap> has;
