@@ -2,6 +2,7 @@
 // the engine and the properties talk only to this.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -22,6 +23,11 @@ class Target {
   virtual Observation observe() = 0;                // state after the last apply (or setup)
   // Destroys the VM; the returned observation shows what is left (sim: PAMT back to baseline).
   virtual Observation teardown() = 0;
+  // Cap::Interleaving: while an op is applied, the target calls `hook` at that op's first
+  // mmu_lock drop (the split-cache top-up) and carries on from a fresh look at its state when
+  // the hook returns; inside the hook the engine applies and observes a second vCPU's queued
+  // ops. An empty hook: nothing runs there. Targets without the cap ignore it.
+  virtual void set_mmu_lock_drop_hook(std::function<void()> /*hook*/) {}
   // Sim only: switch a MUT-* on; false for an unknown name or a real target.
   virtual bool set_mutant(const std::string& /*id*/) { return false; }
 };

@@ -82,8 +82,9 @@ struct Config {
 struct Convert   { GfnRange range; Attr to = Attr::Shared; };  // host: attributes / gmem convert ioctl
 struct PunchHole { GfnRange range; };                          // fallocate(PUNCH_HOLE|KEEP_SIZE)
 struct Prefault  { GfnRange range; };                          // KVM_PRE_FAULT_MEMORY
-// Guest ops with `queued` come from a second vCPU: held until the next op runs and executed
-// at that op's first mmu_lock drop (split-cache top-up), else right after it (SEMANTICS.md).
+// Guest ops with `queued` come from a second vCPU: the engine holds them and runs them at the
+// next op's first mmu_lock drop (Target::set_mmu_lock_drop_hook), else right after it
+// (SEMANTICS.md "Queued guest ops").
 struct Access    { Gfn gfn = 0; bool write = false; uint64_t value = 0; bool queued = false; };  // guest touch; write stores value
 struct Accept    { Gfn gfn = 0; Level level = Level::L4K; bool queued = false; };  // guest TDG.MEM.PAGE.ACCEPT
 struct MapGpa    { GfnRange range; Attr to = Attr::Shared; };  // guest TDVMCALL MapGPA -> convert
@@ -135,9 +136,6 @@ struct Outcome {
   std::optional<uint64_t> read; // Access{write=false}: value the guest read
   bool unsupported = false;     // the target cannot perform this op at all (capability missing)
   std::string note;             // free text for traces (target's own words)
-  // Queued guest ops that ran during this step, in queue order; a queued op's own step
-  // reports only that it was queued.
-  std::vector<Outcome> queued_ran;
 };
 
 // ---------------------------------------------------------------- observation

@@ -133,6 +133,78 @@ struct OpChecker {
     s.check_private_gone(c, r, "punch hole");
   }
 
+  // SEMANTICS.md "Queued guest ops": the queueing step itself does nothing; the engine runs
+  // the op later as an ordinary guest op.
+  bool queued_step(bool queued, const GfnRange& r) {
+    if (!queued) return false;
+    if (!s.caps(Cap::Interleaving)) {
+      if (!c.out->unsupported)
+        c.report("INV-ATOMIC", r, "a target without interleaving reports a queued guest op unsupported",
+                 describe(*c.out));
+    } else {
+      expect_err({0}, "INV-ATOMIC", r, "queueing a guest op on vCPU 1 returns");
+    }
+    nothing_changes();
+    return true;
+  }
+
+  // madvise(MADV_DONTNEED) on the shared host memory (SEMANTICS.md "Host ops").
+  void operator()(const DiscardShared& o) {
+    GfnRange r = o.range;
+    if (c.out->unsupported) return nothing_changes();
+    const Memslot* m = s.slot_of(r);
+    if (!m) {
+      expect_err({-EINVAL}, "INV-ATOMIC", r, "discarding shared memory outside one memslot fails");
+      return nothing_changes();
+    }
+    const bool per_vm = s.cfg.attr_mode == AttrMode::PerVm;
+    const BackingKind k = s.cfg.shared_backing;
+    if (per_vm && (k == BackingKind::Hugetlb2M || k == BackingKind::Hugetlb1G)) {
+      const Level page = k == BackingKind::Hugetlb1G ? Level::L1G : Level::L2M;
+      const uint64_t h = s.host_index(*m, r.start);
+      if (!is_aligned(h, page)) {
+        expect_err({-EINVAL}, "INV-ATOMIC", r,
+                   "MADV_DONTNEED of hugetlb memory at an HVA not " + std::string(name(page)) + "-aligned fails");
+        return nothing_changes();
+      }
+      r.npages = align_down(h + r.npages, page) - h;  // madvise rounds the end down (mm/madvise.c)
+    }
+    expect_err({0}, "INV-ATOMIC", r, "MADV_DONTNEED of the slot's shared memory succeeds");
+    if (err() != 0 || r.empty() || !per_vm) return s.learn(c, ChangePolicy::none());
+    std::vector<GfnRange> freed;  // anonymous host pages refault zero-filled
+    s.attrs.for_each(r.start, r.end(), [&](uint64_t a, uint64_t b, Attr x) {
+      if (x == Attr::Shared) freed.push_back({a, b - a});
+    });
+    for (const GfnRange& f : freed) s.data.assign(f.start, f.end(), DataToken{DataToken::Value, 0});
+    if (k == BackingKind::Thp2M) mark_thp_blocks(*m, r);
+    // TDX: the notifier filters shared (L3054), so private leaves must stay (learn reports
+    // INV-NOOVERZAP); a single-root VM may zap them, with their data safe in gmem.
+    s.learn(c, ChangePolicy::none());
+  }
+
+  // A 2M host block discarded in part has its PMD split (4K from then on); one discarded
+  // whole is gone and may come back as a fresh THP.
+  void mark_thp_blocks(const Memslot& m, const GfnRange& r) {
+    const uint64_t n = pages_in(Level::L2M);
+    const uint64_t hs = s.host_index(m, r.start), he = hs + r.npages;
+    auto gfn_range = [&](uint64_t a, uint64_t b) {  // host index range -> gfns, clipped to the slot
+      const uint64_t lo = std::max(a, m.hva_offset), hi = std::min(b, m.hva_offset + m.npages);
+      return GfnRange{m.base_gfn + (lo - m.hva_offset), hi > lo ? hi - lo : 0};
+    };
+    const uint64_t whole_lo = align_up(hs, Level::L2M), whole_hi = align_down(he, Level::L2M);
+    if (whole_lo < whole_hi) {
+      const GfnRange w = gfn_range(whole_lo, whole_hi);
+      s.thp_pmd_split.erase(w.start, w.end());
+    }
+    for (uint64_t edge : {hs, he}) {
+      if (is_aligned(edge, Level::L2M) && edge == he) continue;
+      const uint64_t b = align_down(edge == he ? he - 1 : hs, Level::L2M);
+      if (b >= whole_lo && b + n <= whole_hi) continue;  // discarded whole
+      const GfnRange g = gfn_range(b, b + n);
+      if (!g.empty()) s.thp_pmd_split.assign(g.start, g.end(), true);
+    }
+  }
+
   void operator()(const Prefault& o) {
     if (c.out->unsupported) return nothing_changes();
     if (o.range.empty())
@@ -145,8 +217,9 @@ struct OpChecker {
   }
 
   void operator()(const Access& a) {
-    if (c.out->unsupported) return nothing_changes();
     const GfnRange r{a.gfn, 1};
+    if (queued_step(a.queued, r)) return;
+    if (c.out->unsupported) return nothing_changes();
     if (!s.slot_at(a.gfn)) {
       expect_err({-EFAULT}, "INV-ATOMIC", r, "guest access outside every memslot faults");
       return nothing_changes();
@@ -179,6 +252,7 @@ struct OpChecker {
   void operator()(const Accept& a) {
     const Level A = a.level;
     const GfnRange r{a.gfn, pages_in(A)};
+    if (queued_step(a.queued, r)) return;
     if (!s.caps(Cap::Accept)) {
       if (!c.out->unsupported)
         c.report("INV-ACCEPT", r, "a target without TDX accept reports the accept as unsupported", describe(*c.out));

@@ -199,7 +199,16 @@ void SpecState::check_private_run(StepCtx& c, const LeafRun& r) {
 void SpecState::check_shared_run(StepCtx& c, const LeafRun& r) {
   const GfnRange& g = r.range;
   const LeafVal v{r.level, r.pfn - g.start};
-  if (!slot_of(g)) c.report("INV-SLOT", g, "a leaf lies inside one memslot", leaf_words(g.start, g.npages, v, false));
+  const Memslot* m = slot_of(g);
+  if (!m) c.report("INV-SLOT", g, "a leaf lies inside one memslot", leaf_words(g.start, g.npages, v, false));
+  // INV-CONTIG, shared side: per-VM shared memory is host memory; a leaf never exceeds the
+  // host mapping (hugetlb/THP page, HVA alignment, PMD split by a partial discard).
+  if (m && cfg.attr_mode == AttrMode::PerVm && r.level > Level::L4K && !host_allows_shared(*m, g.start, r.level))
+    c.report("INV-CONTIG", g,
+             "a shared leaf never exceeds the host mapping of " + std::string(name(cfg.shared_backing)) +
+                 " shared memory at HVA page " + hex(host_index(*m, g.start)) +
+                 (cfg.shared_backing == BackingKind::Thp2M ? " (4K once part of its 2M block was discarded)" : ""),
+             leaf_words(g.start, g.npages, v, false));
   std::optional<GfnRange> bad;
   attrs.for_each(g.start, g.end(), [&](uint64_t a, uint64_t b, Attr x) {
     if (x == Attr::Private && !bad) bad = GfnRange{a, b - a};

@@ -96,7 +96,7 @@ bool SpecState::allows_private_2m(Gfn b) const {
 }
 
 size_t SpecState::pieces() const {
-  return attrs.pieces() + priv.map().pieces() + shared.map().pieces() + backing.pieces() + accept.pieces() +
+  return attrs.pieces() + priv.map().pieces() + shared.map().pieces() + backing.pieces() + accept.pieces() + thp_pmd_split.pieces() +
          inhibit_cap.pieces() + table_cap.pieces() + data.pieces() + pins.pieces() + pfns_in_4k_leaves.pieces();
 }
 
@@ -146,6 +146,17 @@ std::string SpecState::describe_gfn(Gfn g) const {
   if (const DataToken* d = data.at(g); d && d->expected_at(g)) s += ", data " + hex(*d->expected_at(g));
   if (const uint32_t* p = pins.at(g); p && *p) s += ", pinned x" + std::to_string(*p);
   return s;
+}
+
+bool SpecState::host_allows_shared(const Memslot& m, Gfn block, Level level) const {
+  if (level == Level::L4K) return true;
+  const Level host_page = cfg.shared_backing == BackingKind::Hugetlb1G ? Level::L1G
+                          : cfg.shared_backing == BackingKind::Page4K  ? Level::L4K
+                                                                      : Level::L2M;
+  if (level > host_page || !is_aligned(host_index(m, block), level)) return false;
+  // A partial MADV_DONTNEED split the THP's PMD: that block maps 4K on the host from then on.
+  return cfg.shared_backing != BackingKind::Thp2M ||
+         !thp_pmd_split.any_of(block, block + pages_in(level), [](bool b) { return b; });
 }
 
 }  // namespace tdxhp::oracle_detail

@@ -92,6 +92,7 @@ struct SpecState {
   IntervalMap<DataToken> data;
   IntervalMap<uint32_t> pins;
   IntervalMap<bool> pfns_in_4k_leaves; // host pfn -> mapped by a private 4K leaf (INV-PAMT)
+  IntervalMap<bool> thp_pmd_split;     // per-VM THP shared memory: 2M host blocks mapped 4K since a partial discard
   std::map<Pfn, uint32_t> pamt_refcount;  // last DPAMT refcount the target reported per 2M pfn range
   std::set<Pfn> pamt_touched;             // 2M pfn ranges whose 4K mappings changed this step
   std::array<std::array<uint32_t, 3>, 5> armed{};  // [FaultSite][FaultKind] remaining injections
@@ -112,6 +113,11 @@ struct SpecState {
   uint32_t& armed_count(FaultSite s, FaultKind k) { return armed[size_t(s)][size_t(k)]; }
   bool is_armed(FaultSite s, FaultKind k) const { return armed[size_t(s)][size_t(k)] > 0; }
   Level max_level_now() const;  // INV-LEVELCAP for the current lifecycle and config
+  // Per-VM shared memory: the host page index of gfn g (HVA offset in 4K pages from the
+  // slot's huge-aligned HVA base), and the host mapping level a shared leaf at block g of
+  // `level` may reach (INV-CONTIG; SEMANTICS.md "Backing").
+  uint64_t host_index(const Memslot& m, Gfn g) const { return m.hva_offset + (g - m.base_gfn); }
+  bool host_allows_shared(const Memslot& m, Gfn block, Level level) const;
   bool allows_private_2m(Gfn block) const;  // INV-LIVE preconditions, from the pre-step state
   std::string describe_gfn(Gfn g) const;
   size_t pieces() const;

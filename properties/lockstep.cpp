@@ -12,6 +12,67 @@ std::optional<Violation> first_counted(const std::vector<Violation>& vs, const s
     if (which.empty() || which.count(v.invariant)) return v;
   return std::nullopt;
 }
+
+bool is_queued(const Op& op) {
+  if (auto* a = std::get_if<Access>(&op)) return a->queued;
+  if (auto* a = std::get_if<Accept>(&op)) return a->queued;
+  return false;
+}
+
+// The op as vCPU 1 finally runs it.
+Op dequeued(Op op) {
+  if (auto* a = std::get_if<Access>(&op)) a->queued = false;
+  if (auto* a = std::get_if<Accept>(&op)) a->queued = false;
+  return op;
+}
+
+// gfns under the op's mmu invalidation: a fault there retries until the op ends.
+std::optional<GfnRange> invalidation_range(const Op& op) {
+  if (auto* o = std::get_if<Convert>(&op)) return o->range;
+  if (auto* o = std::get_if<MapGpa>(&op)) return o->range;
+  if (auto* o = std::get_if<PunchHole>(&op)) return o->range;
+  return std::nullopt;
+}
+
+GfnRange touched(const Op& op) {
+  if (auto* a = std::get_if<Access>(&op)) return {a->gfn, 1};
+  if (auto* a = std::get_if<Accept>(&op)) return {a->gfn, pages_in(a->level)};
+  return {};
+}
+
+// vCPU 1: guest ops queued by the scenario, run at the next op's mmu_lock drop or after it.
+class SecondVcpu {
+ public:
+  SecondVcpu(Target& t, Oracle& o, const Scenario& s, const LockstepOptions& opt, LockstepResult& r)
+      : target_(t), oracle_(o), scenario_(s), opt_(opt), r_(r) {}
+
+  void hold(size_t i) { held_.push_back(i); }
+  bool empty() const { return held_.empty(); }
+
+  // Runs held ops in order while none touches `busy`; false once a violation counts.
+  bool run(int64_t during, bool at_drop, std::optional<GfnRange> busy) {
+    while (!held_.empty() && !r_.violation) {
+      const size_t i = held_.front();
+      const Op op = dequeued(scenario_.ops[i]);
+      if (busy && touched(op).overlaps(*busy)) break;
+      held_.erase(held_.begin());
+      const Outcome out = target_.apply(op);
+      const Observation obs = target_.observe();
+      auto vs = oracle_.step(static_cast<int64_t>(i), op, out, obs);
+      if (opt_.on_step) opt_.on_step({static_cast<int64_t>(i), &op, &out, obs, vs, oracle_, during, at_drop});
+      r_.violation = first_counted(vs, opt_.invariants);
+    }
+    return !r_.violation;
+  }
+
+ private:
+  Target& target_;
+  Oracle& oracle_;
+  const Scenario& scenario_;
+  const LockstepOptions& opt_;
+  LockstepResult& r_;
+  std::vector<size_t> held_;
+};
 }  // namespace
 
 LockstepResult run_lockstep(Target& target, const Scenario& s, const LockstepOptions& opt) {
@@ -40,6 +101,7 @@ LockstepResult run_lockstep(Target& target, const Scenario& s, const LockstepOpt
       return r;
     }
   }
+  SecondVcpu vcpu1(target, oracle, s, opt, r);
   for (size_t i = 0; i < s.ops.size(); ++i) {
     if (opt.stop && opt.stop->load()) {
       r.interrupted = true;
@@ -47,12 +109,29 @@ LockstepResult run_lockstep(Target& target, const Scenario& s, const LockstepOpt
       return r;
     }
     const Op& op = s.ops[i];
+    const bool queued = is_queued(op);
+    const int64_t step = static_cast<int64_t>(i);
+    if (!queued && !vcpu1.empty())
+      target.set_mmu_lock_drop_hook([&, once = false]() mutable {
+        if (!once) vcpu1.run(step, true, invalidation_range(op));
+        once = true;
+      });
     Outcome out = target.apply(op);
+    target.set_mmu_lock_drop_hook(nullptr);
     Observation obs = target.observe();
-    auto vs = oracle.step(static_cast<int64_t>(i), op, out, obs);
     ++r.steps;
-    if (opt.on_step) opt.on_step({static_cast<int64_t>(i), &op, &out, obs, vs, oracle});
+    if (r.violation) {  // found by a queued op at the drop point; the op itself ran to its end
+      target.teardown();
+      return r;
+    }
+    auto vs = oracle.step(step, op, out, obs);
+    if (opt.on_step) opt.on_step({step, &op, &out, obs, vs, oracle});
     if ((r.violation = first_counted(vs, opt.invariants))) {
+      target.teardown();
+      return r;
+    }
+    if (queued && !out.unsupported && out.err == 0) vcpu1.hold(i);
+    if ((!queued || i + 1 == s.ops.size()) && !vcpu1.run(step, false, std::nullopt)) {
       target.teardown();
       return r;
     }

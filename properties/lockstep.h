@@ -22,6 +22,10 @@ struct StepView {
   const Observation& observation;
   const std::vector<Violation>& violations;  // every violation the oracle reported, unfiltered
   const Oracle& oracle;
+  // A queued guest op running later (SEMANTICS.md "Queued guest ops"): the step of the op
+  // during which it ran, and whether at that op's mmu_lock drop or right after it.
+  int64_t ran_during = -1;
+  bool at_mmu_lock_drop = false;
 };
 using StepSink = std::function<void(const StepView&)>;
 

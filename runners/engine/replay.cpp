@@ -27,7 +27,11 @@ LockstepResult replay_scenario(Target& target, const Scenario& s, const ReplayOp
   bool reported = false;
   lo.on_step = [&](const StepView& v) {
     if (v.op) {
-      out << "  " << describe_step(v.step) << ": " << describe(*v.op) << " -> " << describe(*v.outcome) << "\n";
+      out << "  " << describe_step(v.step) << ": " << describe(*v.op) << " -> " << describe(*v.outcome);
+      if (v.ran_during >= 0)
+        out << " (vCPU 1, " << (v.at_mmu_lock_drop ? "at the mmu_lock drop of " : "after ")
+            << describe_step(v.ran_during) << ")";
+      out << "\n";
     } else if (opt.trace) {
       out << "  " << describe_step(v.step) << "\n";
     }
