@@ -55,6 +55,12 @@ rc::Gen<Config> config(const GenProfile& p) {
     const int in_place_weight = c.backing == BackingKind::Hugetlb1G ? 3 : 1;
     c.attr_mode = in_place_ok && *rc::gen::weightedElement<int>({{1, 0}, {in_place_weight, 1}}) ? AttrMode::InPlace
                                                                                                  : AttrMode::PerVm;
+    // Shared host memory (per-VM): THP and hugetlb are where a shared leaf can outgrow its host
+    // page (INV-CONTIG) or cover a private 4K page (INV-ATTR).
+    c.shared_backing = *rc::gen::weightedElement<BackingKind>({{1, BackingKind::Page4K},
+                                                              {2, BackingKind::Thp2M},
+                                                              {2, BackingKind::Hugetlb2M},
+                                                              {1, BackingKind::Hugetlb1G}});
     const int nslots = *rc::gen::weightedElement<int>({{5, 1}, {2, 2}, {1, 3}});
     Gfn next = *rc::gen::element<Gfn>(0x100000, k1G, 0);
     for (int i = 0; i < nslots; ++i) {

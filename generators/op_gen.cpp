@@ -39,7 +39,9 @@ bool runnable(const Caps& caps, const Op& op) {
         if constexpr (std::is_same_v<T, Convert>) return caps(Cap::Attributes);
         if constexpr (std::is_same_v<T, PunchHole>) return caps(Cap::PunchHole);
         if constexpr (std::is_same_v<T, Prefault>) return caps(Cap::Prefault);
-        if constexpr (std::is_same_v<T, Accept>) return caps(Cap::Accept);
+        if constexpr (std::is_same_v<T, Accept>) return caps(Cap::Accept) && (!o.queued || caps(Cap::Interleaving));
+        if constexpr (std::is_same_v<T, Access>) return !o.queued || caps(Cap::Interleaving);
+        if constexpr (std::is_same_v<T, DiscardShared>) return caps(Cap::SharedDiscard);
         if constexpr (std::is_same_v<T, MapGpa>) return caps(Cap::MapGpa);
         if constexpr (std::is_same_v<T, Pin> || std::is_same_v<T, Unpin>) return caps(Cap::Pin);
         if constexpr (std::is_same_v<T, Inject>) return caps(Cap::FaultInjection);
@@ -118,8 +120,10 @@ rc::Gen<std::vector<Op>> motif(const OpContext& ctx) {
   const GenProfile& p = ctx.profile;
   auto single = rc::gen::exec([ctx]() -> std::vector<Op> {
     const Gfn b = pick_block(ctx);
-    switch (*rc::gen::inRange(0, 8)) {
+    switch (*rc::gen::inRange(0, 10)) {
       case 0: return {Access{b + offset_in_block(), *rc::gen::arbitrary<bool>(), token()}};
+      case 8: return {DiscardShared{*range_near(ctx, b)}};
+      case 9: return {Access{b + offset_in_block(), *rc::gen::arbitrary<bool>(), token(), true}};
       case 1: return {Accept{b + offset_in_block(), Level::L4K}};
       case 2: return {Accept{b + *rc::gen::element<uint64_t>(0, 0, 1), Level::L2M}};  // misaligned -> OPERAND_INVALID
       case 3: return {conversion(ctx, *range_near(ctx, b), *rc::gen::element(Attr::Shared, Attr::Private))};
@@ -229,6 +233,35 @@ rc::Gen<std::vector<Op>> motif(const OpContext& ctx) {
     return {Access{r.start, true, token()}, Pin{r}, conversion(ctx, r, Attr::Shared), Access{r.start, false, 0},
             Unpin{r}, conversion(ctx, r, Attr::Shared)};
   });
+  // INV-ATTR / INV-CONTIG on the shared side: make a 2M block shared with one private 4K page
+  // in it (or none), touch it, discard part or all of its host memory, touch it again.
+  auto shared_huge = rc::gen::exec([ctx]() -> std::vector<Op> {
+    const Gfn b = pick_block(ctx);
+    const uint64_t k = offset_in_block();
+    std::vector<Op> v{conversion(ctx, {b, k2M * *rc::gen::element<uint64_t>(1, 2)}, Attr::Shared)};
+    if (*rc::gen::element(true, false)) v.push_back(conversion(ctx, {b + k, 1}, Attr::Private));
+    v.push_back(Access{b + (k ^ 1), true, token()});
+    v.push_back(DiscardShared{*rc::gen::element(GfnRange{b + k, 1}, GfnRange{b, k2M}, sub_range(b))});
+    v.push_back(Access{b + (k ^ 1), false, 0});
+    v.push_back(Access{b + (k ^ 256), true, token()});
+    v.push_back(Access{b + k, false, 0});
+    return v;
+  });
+  // The per-VM split cache race (MUT-CACHE-RACE, L12482-12512): vCPU 1's accept at 4K needs a
+  // split of its own 2M leaf; it runs while the host's boundary split has dropped mmu_lock.
+  auto race = rc::gen::exec([ctx]() -> std::vector<Op> {
+    const Gfn b = pick_block(ctx);
+    const Gfn other = b ^ k2M;
+    const uint64_t k = *rc::gen::element<uint64_t>(1, 256, 511);
+    std::vector<Op> v{Accept{b, Level::L2M}, Accept{other, Level::L2M}};
+    if (*rc::gen::element(true, false))
+      v.push_back(Accept{other + k, Level::L4K, true});
+    else
+      v.push_back(Access{other + k, true, token(), true});
+    v.push_back(conversion(ctx, {b + k, *rc::gen::element<uint64_t>(1, 2)}, Attr::Shared));
+    v.push_back(Access{other + k, false, 0});
+    return v;
+  });
   using G = rc::Gen<std::vector<Op>>;
   std::vector<std::pair<uint32_t, G>> pool;
   auto add = [&](int w, G g) {
@@ -242,6 +275,8 @@ rc::Gen<std::vector<Op>> motif(const OpContext& ctx) {
   if (p.caps(Cap::PunchHole)) add(p.w_punch, punch);
   if (p.caps(Cap::FaultInjection)) add(p.w_fault, fault);
   if (p.caps(Cap::Pin) && p.caps(Cap::Attributes)) add(p.w_pin, pin);
+  if (p.caps(Cap::Attributes)) add(p.w_shared_huge, shared_huge);
+  if (p.caps(Cap::Interleaving) && p.caps(Cap::Attributes)) add(p.w_race, race);
   if (pool.empty()) add(1, single);
   const Caps caps = p.caps;
   uint32_t total = 0;

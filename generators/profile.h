@@ -17,6 +17,8 @@ struct GenProfile {
   int w_punch = 2;            // aligned/unaligned punch (SC-PUNCH-ALIGN)
   int w_fault = 3;            // injected BUSY / -ENOMEM / restartable around a split (SC-BUSY, SC-FAIL-MIDWAY)
   int w_pin = 1;              // conversion while pinned (SC-PIN)
+  int w_shared_huge = 2;      // huge shared host memory around a private 4K page, partly discarded (INV-ATTR, INV-CONTIG)
+  int w_race = 2;             // a second vCPU's accept queued against a splitting conversion (INV-CACHE)
   bool vary_module = true;    // sometimes tdx_huge_page=N or no bit 51 (SC-OLD-MODULE)
 };
 

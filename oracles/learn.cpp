@@ -31,6 +31,14 @@ std::vector<GfnRange> straddling_blocks(const GfnRange& edges, Level level) {
   return v;
 }
 
+void report_frozen(StepCtx& c, const ChangePolicy& p, const LeafChange& x, bool is_private) {
+  const GfnRange seg{x.start, x.end - x.start};
+  auto words = [&](const std::optional<LeafVal>& v) {
+    return v ? leaf_words(seg.start, seg.npages, *v, is_private) : std::string("no leaf");
+  };
+  c.report("INV-ATOMIC", seg, p.frozen, words(x.before) + " became " + words(x.after));
+}
+
 }  // namespace
 
 void SpecState::learn(StepCtx& c, const ChangePolicy& p) {
@@ -61,11 +69,14 @@ void SpecState::learn(StepCtx& c, const ChangePolicy& p) {
   if (o.has_leaves) {
     for (const LeafWindow& w : o.leaf_windows) {
       if (!w.is_private) {
-        shared.apply(w);
+        for (const LeafChange& x : shared.apply(w))
+          if (p.frozen) report_frozen(c, p, x, false);
         for (const LeafRun& r : w.runs) check_shared_run(c, r);
         continue;
       }
       const std::vector<LeafChange> changes = priv.apply(w);
+      if (p.frozen)
+        for (const LeafChange& x : changes) report_frozen(c, p, x, true);
       // INV-PAMT: every 2M pfn range whose 4K mappings change must show the new refcount,
       // whether or not the target lists it among its changes.
       auto touch = [&](Pfn lo, Pfn hi) {

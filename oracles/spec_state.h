@@ -50,6 +50,7 @@ struct ChangePolicy {
   std::optional<GfnRange> zap;         // private leaves inside may go (convert to shared, punch)
   std::optional<GfnRange> split_edges; // leaves straddling these edges may split (boundary split)
   bool ignore_diffs = false;           // TD died mid-op: only the leaves' own rules apply
+  const char* frozen = nullptr;        // no leaf of either root may change at all: why
 
   static ChangePolicy none() { return {}; }
   static ChangePolicy failing(std::optional<GfnRange> edges = std::nullopt) {
