@@ -156,16 +156,16 @@ void SpecState::learn(StepCtx& c, const ChangePolicy& p) {
 void SpecState::check_private_run(StepCtx& c, const LeafRun& r) {
   const GfnRange& g = r.range;
   const LeafVal v{r.level, r.pfn - g.start};
-  const std::string words = leaf_words(g.start, g.npages, v);
+  auto words = [&] { return leaf_words(g.start, g.npages, v); };  // only when reporting: hot path
   if (!is_aligned(g.start, r.level) || g.npages % pages_in(r.level) || !is_aligned(r.pfn, r.level))
     c.report("INV-CONTIG", g, "a " + std::string(name(r.level)) + " leaf has a " + std::string(name(r.level)) +
-                                  "-aligned gfn and pfn", words);
+                                  "-aligned gfn and pfn", words());
   const Memslot* m = slot_of(g);
   if (!m)
-    c.report("INV-SLOT", g, "a leaf lies inside one memslot", words);
+    c.report("INV-SLOT", g, "a leaf lies inside one memslot", words());
   else if (r.level > Level::L4K && !is_aligned(gmem_index(*m, g.start), r.level))
     c.report("INV-SLOT", g, "a " + std::string(name(r.level)) + " leaf has an equally aligned gmem index (L4437)",
-             words + " at gmem index " + hex(gmem_index(*m, g.start)));
+             words() + " at gmem index " + hex(gmem_index(*m, g.start)));
   if (r.level > max_level_now())
     c.report("INV-LEVELCAP", g,
              "private leaves at most " + std::string(name(max_level_now())) +
@@ -173,7 +173,7 @@ void SpecState::check_private_run(StepCtx& c, const LeafRun& r) {
                   : tdx && !cfg.tdx_huge_page ? " with tdx_huge_page=N"
                   : tdx && !cfg.features.enhanced_demote_interruptibility ? " without TDX_FEATURES0 bit 51"
                                                                            : ""),
-             words);
+             words());
   // INV-ATTR (L4436): a private leaf covers private gfns only, never a mix.
   std::optional<GfnRange> bad;
   attrs.for_each_gap(g.start, g.end(), [&](uint64_t a, uint64_t b) { if (!bad) bad = GfnRange{a, b - a}; });
