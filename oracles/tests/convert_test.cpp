@@ -5,10 +5,6 @@
 namespace tdxhp::test {
 namespace {
 
-constexpr Pfn kBase = 0x100000;
-Pfn pfn(Gfn g) { return kBase + g; }
-Obs mapped_2m(Gfn g) { return Obs().priv({g, k2M}, {leaf(g, L2M, pfn(g))}).gmem(g, k2M, {folios(g, k2M, pfn(g), 9)}); }
-
 // A TD with accepted 2M leaves at each gfn of `at`, holding data 0x5a at their first page.
 Trace with_accepted_2m(std::initializer_list<Gfn> at, Config c = td()) {
   Trace t(c);

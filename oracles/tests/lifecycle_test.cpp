@@ -5,11 +5,6 @@
 namespace tdxhp::test {
 namespace {
 
-constexpr Pfn kBase = 0x100000;
-Pfn pfn(Gfn g) { return kBase + g; }
-Obs mapped_2m(Gfn g) { return Obs().priv({g, k2M}, {leaf(g, L2M, pfn(g))}).gmem(g, k2M, {folios(g, k2M, pfn(g), 9)}); }
-Obs split_4k(Gfn block) { return Obs().priv({block, k2M}, {leaves(block, k2M, L4K, pfn(block))}); }
-
 // The demote path of a 4K accept over a 2M leaf, with DEMOTE answering BUSY once (seed 004).
 Obs busy_demote(bool kick_and_retry) {
   Obs o = split_4k(0x200);

@@ -5,12 +5,6 @@
 namespace tdxhp::test {
 namespace {
 
-constexpr Pfn kBase = 0x100000;  // pfn = kBase + gmem index: 2M/1G-aligned where the gfn is
-Pfn pfn(Gfn g) { return kBase + g; }
-
-// Guest touches g: KVM AUGs a 2M leaf over a fresh 2M folio.
-Obs mapped_2m(Gfn g) { return Obs().priv({g, k2M}, {leaf(g, L2M, pfn(g))}).gmem(g, k2M, {folios(g, k2M, pfn(g), 9)}); }
-
 TEST(Contig, TwoMegLeafOverOneFolioIsLegal) {
   Trace t(td());
   t.setup();

@@ -99,6 +99,15 @@ struct Obs {
   operator const Observation&() const { return o; }
 };
 
+// gmem pfns in the tests: pfn = kBase + gmem index (= gfn in td()), so 2M/1G-aligned where the gfn is.
+constexpr Pfn kBase = 0x100000;
+inline Pfn pfn(Gfn g) { return kBase + g; }
+// A fresh 2M private leaf at g over its 2M folio, and the same block split to 4K leaves.
+inline Obs mapped_2m(Gfn g) {
+  return Obs().priv({g, k2M}, {leaf(g, L2M, pfn(g))}).gmem(g, k2M, {folios(g, k2M, pfn(g), 9)});
+}
+inline Obs split_4k(Gfn block) { return Obs().priv({block, k2M}, {leaves(block, k2M, L4K, pfn(block))}); }
+
 inline Outcome ok() { return {}; }
 inline Outcome fails(int err) {
   Outcome o;
