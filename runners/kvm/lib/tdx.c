@@ -1,7 +1,7 @@
-/* tdx flavour pieces: the TD build sequence (cover letter L459-470: init VM, init vCPU,
- * INIT_MEM_REGION for 4K build pages, FINALIZE) and the guest's TDCALLs (ACCEPT at a level,
- * MapGPA via TDVMCALL, VEINFO.GET for the #VE handler). Not yet wired into tkvm_create: the
- * reset-vector trampoline that brings a TD vCPU into the 64-bit command loop is missing. */
+/* tdx flavour ioctls and TDCALLs: the TD build sequence (cover letter L459-470: init VM,
+ * init vCPU, INIT_MEM_REGION for 4K build pages, FINALIZE) and the guest's TDCALLs (ACCEPT
+ * at a level, VEINFO.GET for the #VE handler). tdx_td.c drives them; tdx_guest.c calls the
+ * guest ones. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stdlib.h>
@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "tdx_abi.h"
+#include "tdx_cpuid.h"
 #include "uapi_compat.h"
 
 /* ---------------------------------------------------------------- host: TD build */
@@ -33,25 +34,55 @@ int tdx_vcpu_cmd(int vcpu_fd, unsigned cmd, unsigned flags, uint64_t data)
 	return ioctl(vcpu_fd, KVM_MEMORY_ENCRYPT_OP, &c) < 0 ? -errno : 0;
 }
 
-/* KVM_TDX_CAPABILITIES then KVM_TDX_INIT_VM with the CPUID the module allows. */
-int tdx_init_vm(int vm_fd, uint64_t attributes, uint64_t *hw_error)
+/* KVM_TDX_CAPABILITIES, growing the CPUID array while KVM answers E2BIG. NULL with
+ * *err = -errno on failure. */
+static struct tdxhp_kvm_tdx_capabilities *tdx_read_caps(int vm_fd, uint64_t *hw_error, int *err)
 {
-	const unsigned nent = 256;
-	size_t csz = sizeof(struct tdxhp_kvm_tdx_capabilities) + nent * sizeof(struct kvm_cpuid_entry2);
-	size_t isz = sizeof(struct tdxhp_kvm_tdx_init_vm) + nent * sizeof(struct kvm_cpuid_entry2);
-	struct tdxhp_kvm_tdx_capabilities *caps = calloc(1, csz);
-	struct tdxhp_kvm_tdx_init_vm *init = calloc(1, isz);
+	struct tdxhp_kvm_tdx_capabilities *caps = NULL;
+	unsigned nent;
+
+	for (nent = 64; nent <= 4096; nent *= 2) {
+		caps = realloc(caps, sizeof(*caps) + nent * sizeof(struct kvm_cpuid_entry2));
+		memset(caps, 0, sizeof(*caps));
+		caps->cpuid.nent = nent;
+		*err = tdx_vm_cmd(vm_fd, TDXHP_KVM_TDX_CAPABILITIES, 0, caps, hw_error);
+		if (*err != -E2BIG)
+			break;
+	}
+	if (*err) {
+		free(caps);
+		return NULL;
+	}
+	return caps;
+}
+
+/* KVM_TDX_INIT_VM with KVM's supported CPUID as the module allows it (tdx_cpuid.c) and a
+ * 48-bit GPAW. *used (malloc'd) is that CPUID, for the vCPU's KVM_SET_CPUID2. */
+int tdx_init_vm(int vm_fd, uint64_t attributes, const struct kvm_cpuid2 *supported,
+		struct kvm_cpuid2 **used, uint64_t *hw_error)
+{
+	struct tdxhp_kvm_tdx_capabilities *caps;
+	struct tdxhp_kvm_tdx_init_vm *init;
+	size_t esz = sizeof(struct kvm_cpuid_entry2);
 	int r;
 
-	caps->cpuid.nent = nent;
-	r = tdx_vm_cmd(vm_fd, TDXHP_KVM_TDX_CAPABILITIES, 0, caps, hw_error);
-	if (!r) {
-		init->attributes = attributes & caps->supported_attrs;
-		init->xfam = caps->supported_xfam;
-		init->cpuid.nent = caps->cpuid.nent;
-		memcpy(init->cpuid.entries, caps->cpuid.entries,
-		       caps->cpuid.nent * sizeof(struct kvm_cpuid_entry2));
+	*used = NULL;
+	caps = tdx_read_caps(vm_fd, hw_error, &r);
+	if (!caps)
+		return r;
+	init = calloc(1, sizeof(*init) + supported->nent * esz);
+	memcpy(init->cpuid.entries, supported->entries, supported->nent * esz);
+	init->cpuid.nent = tdx_cpuid_prepare(init->cpuid.entries, supported->nent,
+					     caps->cpuid.entries, caps->cpuid.nent);
+	/* A TD attribute the module does not offer makes INIT_VM fail: ask only for those. */
+	init->attributes = attributes & caps->supported_attrs;
+	if (!tdx_cpuid_set_gpaw(init->cpuid.entries, init->cpuid.nent, 48))
+		r = -ENOENT; /* no CPUID 0x80000008 left: KVM could not derive the GPAW */
+	else
 		r = tdx_vm_cmd(vm_fd, TDXHP_KVM_TDX_INIT_VM, 0, init, hw_error);
+	if (!r) {
+		*used = malloc(sizeof(**used) + init->cpuid.nent * esz);
+		memcpy(*used, &init->cpuid, sizeof(**used) + init->cpuid.nent * esz);
 	}
 	free(caps);
 	free(init);
@@ -114,24 +145,6 @@ uint64_t tdx_guest_accept(uint64_t gpa, unsigned level)
 	if (!tdxhp_accept_rcx(gpa, level, &rcx))
 		return TDXHP_TDX_OPERAND_INVALID;
 	return tdcall(TDXHP_TDG_MEM_PAGE_ACCEPT, rcx, 0, 0, NULL, NULL);
-}
-
-/* TDVMCALL MapGPA (r10=0 standard, r11=0x10001, r12=gpa with the shared bit for "to
- * shared", r13=size); KVM exits to userspace with KVM_HC_MAP_GPA_RANGE, which converts. */
-uint64_t tdx_guest_map_gpa(uint64_t gpa, uint64_t size, bool to_private, unsigned gpa_bits)
-{
-	register uint64_t r10 asm("r10") = 0;
-	register uint64_t r11 asm("r11") = TDXHP_TDVMCALL_MAP_GPA;
-	register uint64_t r12 asm("r12") = to_private ? tdxhp_gpa_private(gpa, gpa_bits)
-						      : tdxhp_gpa_shared(gpa, gpa_bits);
-	register uint64_t r13 asm("r13") = size;
-	uint64_t rax = TDXHP_TDG_VP_VMCALL;
-	uint64_t rcx = (1u << 10) | (1u << 11) | (1u << 12) | (1u << 13); /* regs exposed */
-
-	asm volatile(".byte 0x66, 0x0f, 0x01, 0xcc"
-		     : "+a"(rax), "+c"(rcx), "+r"(r10), "+r"(r11), "+r"(r12), "+r"(r13)
-		     : : "memory");
-	return rax ? rax : r10;
 }
 
 /* #VE handler body: TDG.VP.VEINFO.GET says why; an EPT violation on a PENDING page

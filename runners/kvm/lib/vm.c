@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "guest.h"
+#include "tdx_td.h"
 #include "kvm_util.h"
 #include "processor.h"
 #include "ucall_common.h"
@@ -46,6 +47,7 @@ struct tkvm_vm {
 	uint32_t nslots;
 	struct tkvm_slot_state slots[TKVM_MAX_SLOTS];
 	bool dead;
+	struct tdx_td *td; /* tdx flavour (tdx_td.c), else NULL */
 	/* gfns whose guest page-table entry exists (mapped lazily, one 4K PTE each). */
 	uint64_t *mapped;
 	size_t nmapped, capmapped;
@@ -322,10 +324,6 @@ struct tkvm_vm *tkvm_create(const struct tkvm_config *cfg, char *why, size_t why
 	struct vm_shape shape = VM_SHAPE_DEFAULT;
 	uint32_t i;
 
-	if (cfg->flavour == TKVM_TDX)
-		return WHY("tdx flavour: the TD boot path is not implemented (tdx.c has the TD "
-			   "init/finalize ioctls and guest TDCALLs, but no reset-vector trampoline "
-			   "into the command loop)"), NULL;
 	if (cfg->nslots == 0 || cfg->nslots > TKVM_MAX_SLOTS)
 		return WHY("%u memslots (1..%d supported)", cfg->nslots, TKVM_MAX_SLOTS), NULL;
 	if (cfg->backing != TKVM_BACK_4K && cfg->flavour != TKVM_SWPROT)
@@ -335,7 +333,10 @@ struct tkvm_vm *tkvm_create(const struct tkvm_config *cfg, char *why, size_t why
 	tkvm_probe_host(&host);
 	if (!host.dev_kvm)
 		return WHY("%s", host.error), NULL;
-	if (cfg->flavour == TKVM_SWPROT) {
+	if (cfg->flavour == TKVM_TDX) {
+		if (!(host.vm_types & (1ULL << KVM_X86_TDX_VM)))
+			return WHY("KVM_X86_TDX_VM not in KVM_CAP_VM_TYPES"), NULL;
+	} else if (cfg->flavour == TKVM_SWPROT) {
 		if (!(host.vm_types & (1ULL << KVM_X86_SW_PROTECTED_VM)))
 			return WHY("KVM_X86_SW_PROTECTED_VM not in KVM_CAP_VM_TYPES"), NULL;
 		shape.type = KVM_X86_SW_PROTECTED_VM;
@@ -353,10 +354,22 @@ struct tkvm_vm *tkvm_create(const struct tkvm_config *cfg, char *why, size_t why
 	vm->flavour = cfg->flavour;
 	/* libkvm copies the running ELF into memslot 0 but sizes that slot for small test
 	 * binaries; tdxhp (sanitized, C++) is larger, so reserve room for all of it. */
-	vm->vm = create_vm_with_room(shape, elf_pages() + 1024);
-	vm->vcpu = vm_vcpu_add(vm->vm, 0, guest_command_loop);
+	if (cfg->flavour == TKVM_TDX) {
+		/* The TD's own build (tdx_td.c): its vCPU starts at the reset vector, not here. */
+		vm->td = tdx_td_create(elf_pages() + 1024, why, why_len);
+		if (!vm->td) {
+			free(vm);
+			return NULL;
+		}
+		vm->vm = tdx_td_vm(vm->td);
+		vm->vcpu = tdx_td_vcpu(vm->td);
+	} else {
+		vm->vm = create_vm_with_room(shape, elf_pages() + 1024);
+		vm->vcpu = vm_vcpu_add(vm->vm, 0, guest_command_loop);
+	}
 	vm->nslots = cfg->nslots;
-	max_gpa = 1ULL << (vm->vm->pa_bits < 46 ? vm->vm->pa_bits : 46);
+	max_gpa = vm->td ? tdx_td_gpa_limit(vm->td)
+			 : 1ULL << (vm->vm->pa_bits < 46 ? vm->vm->pa_bits : 46);
 	for (i = 0; i < cfg->nslots; i++) {
 		vm->slots[i].cfg = cfg->slots[i];
 		vm->slots[i].gmem_fd = vm->slots[i].shared_fd = -1;
@@ -375,7 +388,7 @@ struct tkvm_vm *tkvm_create(const struct tkvm_config *cfg, char *why, size_t why
 			return NULL;
 		}
 	}
-	if (cfg->flavour == TKVM_SWPROT && cfg->initially_private) {
+	if (cfg->flavour != TKVM_PLAIN && cfg->initially_private) {
 		for (i = 0; i < cfg->nslots; i++) {
 			int r = tkvm_set_attributes(vm, cfg->slots[i].base_gfn, cfg->slots[i].npages, true);
 
@@ -386,6 +399,10 @@ struct tkvm_vm *tkvm_create(const struct tkvm_config *cfg, char *why, size_t why
 				return NULL;
 			}
 		}
+	}
+	if (vm->td && tdx_td_finalize(vm->td, vm, cfg, why, why_len)) {
+		tkvm_destroy(vm);
+		return NULL;
 	}
 	return vm;
 }
@@ -398,6 +415,7 @@ void tkvm_destroy(struct tkvm_vm *vm)
 		return;
 	if (vm->vm)
 		kvm_vm_free(vm->vm);
+	tdx_td_free(vm->td);
 	for (i = 0; i < vm->nslots; i++) {
 		struct tkvm_slot_state *s = &vm->slots[i];
 
@@ -433,6 +451,8 @@ int tkvm_set_attributes(struct tkvm_vm *vm, uint64_t gfn, uint64_t npages, bool 
 		return -EINVAL;
 	if (ioctl(vm->vm->fd, KVM_SET_MEMORY_ATTRIBUTES, &attr))
 		return note_dead(vm, -errno);
+	if (vm->td)
+		tdx_td_note_attributes(vm->td, gfn, npages, to_private);
 	return 0;
 }
 
@@ -561,6 +581,8 @@ int tkvm_guest_access(struct tkvm_vm *vm, uint64_t gfn, bool write, uint64_t val
 		return -EIO;
 	if (!slot_of(vm, gfn, 1))
 		return -EFAULT;
+	if (vm->td)
+		return note_dead(vm, tdx_td_access(vm->td, vm, gfn, write, value, res));
 	ensure_guest_mapping(vm, gfn);
 	guest_mailbox.cmd = write ? GUEST_CMD_WRITE : GUEST_CMD_READ;
 	guest_mailbox.gva = GUEST_TEST_VA_BASE + tkvm_gpa_of(vm, gfn);
@@ -574,16 +596,19 @@ int tkvm_guest_access(struct tkvm_vm *vm, uint64_t gfn, bool write, uint64_t val
 int tkvm_guest_accept(struct tkvm_vm *vm, uint64_t gfn, unsigned level,
 		      struct tkvm_guest_result *res)
 {
-	(void)vm; (void)gfn; (void)level;
 	memset(res, 0, sizeof(*res));
+	if (vm->td)
+		return vm->dead ? -EIO : note_dead(vm, tdx_td_accept(vm->td, vm, gfn, level, res));
 	return -EOPNOTSUPP;  /* TDG.MEM.PAGE.ACCEPT exists only in a TD */
 }
 
 int tkvm_guest_map_gpa(struct tkvm_vm *vm, uint64_t gfn, uint64_t npages, bool to_private,
 		       struct tkvm_guest_result *res)
 {
-	(void)vm; (void)gfn; (void)npages; (void)to_private;
 	memset(res, 0, sizeof(*res));
+	if (vm->td)
+		return vm->dead ? -EIO
+				: note_dead(vm, tdx_td_map_gpa(vm->td, vm, gfn, npages, to_private, res));
 	return -EOPNOTSUPP;  /* TDVMCALL MapGPA exists only in a TD */
 }
 

@@ -1,0 +1,58 @@
+/* Internal API of the tdx flavour, called by vm.c's tkvm_* entry points (hook lines only)
+ * so the TD specifics live in tdx_td.c / tdx.c / tdx_guest.c. Not part of tdxhp_kvm.h. */
+#ifndef TDXHP_KVM_TDX_TD_H
+#define TDXHP_KVM_TDX_TD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <linux/kvm.h>
+
+#include "tdxhp_kvm.h"
+
+struct kvm_vm;
+struct kvm_vcpu;
+struct tdx_td;
+
+/* tdx.c: KVM_MEMORY_ENCRYPT_OP sub-commands, 0 or -errno. */
+int tdx_vm_cmd(int vm_fd, unsigned cmd, unsigned flags, void *data, uint64_t *hw_error);
+int tdx_vcpu_cmd(int vcpu_fd, unsigned cmd, unsigned flags, uint64_t data);
+int tdx_init_vm(int vm_fd, uint64_t attributes, const struct kvm_cpuid2 *supported,
+		struct kvm_cpuid2 **used, uint64_t *hw_error);
+int tdx_init_mem_region(int vcpu_fd, void *source, uint64_t gpa, uint64_t npages);
+int tdx_finalize(int vm_fd, uint64_t *hw_error);
+
+/* Step 1 of the TD build: the TDX VM, TD init, memslot 0 with the ELF image, boot and
+ * mailbox slots, descriptor tables, stack and vCPU 0 (KVM_TDX_INIT_VCPU). The caller then
+ * adds the test slots and their attributes, and calls tdx_td_finalize. NULL with why set. */
+struct tdx_td *tdx_td_create(uint64_t slot0_pages, char *why, size_t why_len);
+struct kvm_vm *tdx_td_vm(struct tdx_td *td);
+struct kvm_vcpu *tdx_td_vcpu(struct tdx_td *td);
+/* The highest scenario GPA + 1 the TD can address privately and through the shared alias. */
+uint64_t tdx_td_gpa_limit(const struct tdx_td *td);
+
+/* Step 2: guest mappings of every test slot (private and shared aliases), build pages
+ * (cfg->build_gfns, 4K ADD), INIT_MEM_REGION of the boot image, FINALIZE, and the first run
+ * into the command loop. 0 or -errno with why set. */
+int tdx_td_finalize(struct tdx_td *td, struct tkvm_vm *vm, const struct tkvm_config *cfg,
+		    char *why, size_t why_len);
+
+/* What the host set with KVM_SET_MEMORY_ATTRIBUTES: picks each access's alias. */
+void tdx_td_note_attributes(struct tdx_td *td, uint64_t gfn, uint64_t npages, bool to_private);
+
+/* Guest ops (tdxhp_kvm.h contract); vm is the owner, used to convert on MapGPA exits. */
+int tdx_td_access(struct tdx_td *td, struct tkvm_vm *vm, uint64_t gfn, bool write, uint64_t value,
+		  struct tkvm_guest_result *res);
+int tdx_td_accept(struct tdx_td *td, struct tkvm_vm *vm, uint64_t gfn, unsigned level,
+		  struct tkvm_guest_result *res);
+int tdx_td_map_gpa(struct tdx_td *td, struct tkvm_vm *vm, uint64_t gfn, uint64_t npages,
+		   bool to_private, struct tkvm_guest_result *res);
+
+/* Frees the tdx state; the kvm_vm itself is freed by the caller (kvm_vm_free). */
+void tdx_td_free(struct tdx_td *td);
+
+/* Module facts sysfs offers, one line for `tdxhp caps` (never empty). */
+void tdx_module_facts(char *buf, size_t len);
+
+#endif
