@@ -11,6 +11,7 @@
 #include "domain/describe.h"
 #include "domain/interval_map.h"
 #include "runners/kvm/host_settings.h"
+#include "runners/kvm/lib/tdx_td.h"
 #include "runners/kvm/lib/tdxhp_kvm.h"
 #include "runners/kvm/observers/kmsg.h"
 #include "runners/kvm/observers/leaf_replay.h"
@@ -58,8 +59,11 @@ std::string tdx_absence(const tkvm_host& h) {
            (h.tdx_enabled == 0 ? " (kvm_intel.tdx=N)"
             : h.tdx_enabled < 0 ? " (no kvm_intel tdx parameter: not a TDX-capable kvm_intel)"
                                 : "");
-  return "the TD boot path (reset-vector trampoline into the guest command loop) is not "
-         "implemented yet; TD init/finalize ioctls and guest TDCALLs exist in lib/tdx.c";
+  // VM types can list TDX while the module failed to come up; kvm_intel says tdx=Y only then.
+  if (h.tdx_enabled != 1)
+    return std::string("KVM_X86_TDX_VM is in KVM_CAP_VM_TYPES but kvm_intel.tdx is ") +
+           (h.tdx_enabled == 0 ? "N (TDX module not initialised)" : "unreadable");
+  return {};
 }
 
 std::string swprot_absence(const tkvm_host& h) {
@@ -212,7 +216,8 @@ class KvmTarget final : public Target {
     if (q.kind == Request::Access && !q.write && r.err == 0) out.read = r.value;
     vm_dead_ = vm_dead_ || r.vm_dead;
     replay_step();  // with the attributes from before the step: a conversion only zaps
-    if (q.kind == Request::Convert && r.err == 0)
+    // A guest MapGPA converts through the same KVM_SET_MEMORY_ATTRIBUTES (lib/tdx_td.c).
+    if ((q.kind == Request::Convert || q.kind == Request::MapGpa) && r.err == 0)
       attrs_.assign(q.gfn, q.gfn + q.npages, q.to_private ? Attr::Private : Attr::Shared);
     return out;
   }
@@ -434,6 +439,9 @@ Probe probe() {
     line(std::string("kvm: kvm_intel.tdx_huge_page=") + (h.tdx_huge_page ? "Y" : "N"));
   if (h.vm_memory_attributes >= 0)
     line(std::string("kvm: kvm.vm_memory_attributes=") + (h.vm_memory_attributes ? "Y" : "N"));
+  char tdx_facts[320];
+  tdx_module_facts(tdx_facts, sizeof(tdx_facts));
+  line(std::string("kvm: ") + tdx_facts);
   struct Choice {
     const char* name;
     std::string why_not;

@@ -7,10 +7,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <linux/kvm.h>
-
 #include "tdxhp_kvm.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct kvm_cpuid2;
 struct kvm_vm;
 struct kvm_vcpu;
 struct tdx_td;
@@ -55,4 +58,7 @@ void tdx_td_free(struct tdx_td *td);
 /* Module facts sysfs offers, one line for `tdxhp caps` (never empty). */
 void tdx_module_facts(char *buf, size_t len);
 
+#ifdef __cplusplus
+}
+#endif
 #endif
