@@ -66,17 +66,12 @@ static uint64_t guest_map_gpa(uint64_t gpa, uint64_t size, bool to_private, uint
 	return 0;
 }
 
-/* #VE: TDG.VP.VEINFO.GET must be read before another #VE can be delivered (else #DF). A #VE
- * on a guarded access (a PENDING page, SEMANTICS.md Access) resumes after the access with
- * the vector in r9 (libkvm's KVM_ASM_SAFE protocol); any other stops the guest. */
-void tdx_guest_ve_handler(struct ex_regs *regs)
+/* A fault on a guarded access resumes after it with the vector in r9 (libkvm's
+ * KVM_ASM_SAFE protocol); any other fault stops the guest, reported through the mailbox. */
+static void resume_or_stop(struct ex_regs *regs)
 {
 	volatile struct tdx_mailbox *m = tdx_guest_mailbox;
-	uint64_t gpa = 0;
 
-	m->ve_reason = tdx_guest_ve_reason(&gpa);
-	m->ve_gpa = gpa;
-	m->ve_count++;
 	if (regs->r9 == KVM_EXCEPTION_MAGIC && regs->rip == regs->r10) {
 		regs->rip = regs->r11;
 		regs->r9 = regs->vector;
@@ -87,6 +82,26 @@ void tdx_guest_ve_handler(struct ex_regs *regs)
 	m->stuck_rip = regs->rip;
 	for (;;)
 		tdvmcall_port_write(TDX_DONE_PORT, TDX_DONE_STUCK);
+}
+
+/* #VE: TDG.VP.VEINFO.GET must be read before another #VE can be delivered (else #DF). A #VE
+ * on a guarded access is an access to a PENDING page (SEMANTICS.md Access: `ve`). */
+void tdx_guest_ve_handler(struct ex_regs *regs)
+{
+	volatile struct tdx_mailbox *m = tdx_guest_mailbox;
+	uint64_t gpa = 0;
+
+	m->ve_reason = tdx_guest_ve_reason(&gpa);
+	m->ve_gpa = gpa;
+	m->ve_count++;
+	resume_or_stop(regs);
+}
+
+/* Every other exception: libkvm's default would report through a PIO ucall, which a TD
+ * cannot issue (port I/O is itself a #VE there). */
+void tdx_guest_fault_handler(struct ex_regs *regs)
+{
+	resume_or_stop(regs);
 }
 
 static uint8_t guarded_read(uint64_t gva, uint64_t *value)

@@ -51,6 +51,7 @@ extern struct tdx_mailbox *tdx_guest_mailbox; /* gva of the shared mailbox */
 void tdx_guest_main(void);                     /* called by tdx_entry64 */
 struct ex_regs;
 void tdx_guest_ve_handler(struct ex_regs *regs);
+void tdx_guest_fault_handler(struct ex_regs *regs);
 /* tdx_boot.S */
 extern const char tdx_boot_start[], tdx_reset_vector[], tdx_boot_end[];
 void tdx_entry64(void);

@@ -129,7 +129,9 @@ static void td_descriptor_tables(struct kvm_vm *vm)
 	for (i = 0; i < 256; i++)
 		tdx_idt_gate(idt + 16 * i, (uint64_t)(uintptr_t)(&idt_handlers)[i], TDX_CODE64_SEL);
 	*(vm_vaddr_t *)addr_gva2hva(vm, (vm_vaddr_t)&exception_handlers) = vm->handlers;
-	vm_install_exception_handler(vm, VE_VECTOR, tdx_guest_ve_handler);
+	for (i = 0; i < 32; i++)
+		vm_install_exception_handler(vm, i, i == VE_VECTOR ? tdx_guest_ve_handler
+								   : tdx_guest_fault_handler);
 }
 
 /* CPUID for the vCPU: KVM_TDX_GET_CPUID (what the module reports) when KVM offers it before
@@ -357,16 +359,32 @@ static int handle_map_gpa_exit(struct tdx_td *td, struct tkvm_vm *vm)
 	/* KVM strips the shared bit from args[0] and says the direction in args[2]. */
 	struct tdxhp_map_gpa_request q = tdxhp_decode_map_gpa(run->hypercall.args[0], run->hypercall.args[1],
 							      run->hypercall.args[2], td->gpaw);
-	uint64_t gfn = tkvm_gfn_of(vm, q.gpa);
-	int err = gfn == UINT64_MAX || q.gpa & (PAGE_4K - 1)
-			  ? -EINVAL
-			  : tkvm_set_attributes(vm, gfn, q.npages, q.to_private);
+	const uint64_t want_gpa = td->mailbox->gpa, want_end = want_gpa + td->mailbox->npages * PAGE_4K;
+	int err;
 
+	/* KVM forwards MapGPA in 2M chunks. The first exit converts the whole range the guest
+	 * asked for in one KVM_SET_MEMORY_ATTRIBUTES, so a failure leaves nothing half
+	 * converted (MapGpa has Convert's rules, SEMANTICS.md); later chunks of that range are
+	 * acknowledged with its result. A chunk outside it is converted on its own. */
+	if (q.gpa >= want_gpa && q.gpa + q.npages * PAGE_4K <= want_end && td->map_gpa_exits) {
+		err = td->map_gpa_err;
+	} else {
+		uint64_t gpa = q.gpa, npages = q.npages;
+		uint64_t gfn;
+
+		if (!td->map_gpa_exits && q.gpa >= want_gpa && q.gpa + q.npages * PAGE_4K <= want_end) {
+			gpa = want_gpa;
+			npages = td->mailbox->npages;
+		}
+		gfn = tkvm_gfn_of(vm, gpa);
+		err = gfn == UINT64_MAX ? -EINVAL : tkvm_set_attributes(vm, gfn, npages, q.to_private);
+	}
 	td->map_gpa_exits++;
 	if (err && !td->map_gpa_err)
 		td->map_gpa_err = err;
-	/* Non-zero ret: KVM answers the guest TDVMCALL_STATUS_INVALID_OPERAND. */
-	run->hypercall.ret = err ? (uint64_t)-err : 0;
+	/* Non-zero ret: the guest gets TDVMCALL_STATUS_INVALID_OPERAND. EINVAL is the value
+	 * every KVM version maps to that (later ones give EAGAIN a RETRY meaning). */
+	run->hypercall.ret = err ? EINVAL : 0;
 	return err;
 }
 
