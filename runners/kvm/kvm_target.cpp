@@ -114,6 +114,15 @@ Caps caps_for(const std::string& flavour, const tkvm_host& h) {
   no(Cap::FaultInjection, "real kernel: SEAMCALL/allocation faults cannot be injected");
   no(Cap::Internals, "DPAMT, split cache and S-EPT internals are visible only in the sim");
   no(Cap::EventLog, "per-step event log is the sim's");
+  if ((tdx || swprot) && h.shared_discard)
+    yes(Cap::SharedDiscard);
+  else
+    no(Cap::SharedDiscard, tdx || swprot ? std::string("probe: ") + h.shared_discard_error
+                                         : "plain VM: its memory is the guest_memfd/memfd file itself, "
+                                           "there is no separate anonymous shared memory to discard");
+  no(Cap::Interleaving,
+     "a real kernel offers no hook at its mmu_lock drop points: a second vCPU's op cannot be "
+     "placed inside a host op deterministically (the sim does that)");
   if (std::string why = leaf_observer_absence(h); why.empty())
     yes(Cap::LeafLevels);
   else
@@ -131,8 +140,8 @@ Caps caps_for(const std::string& flavour, const tkvm_host& h) {
 
 class KvmTarget final : public Target {
  public:
-  KvmTarget(std::string flavour, tkvm_host host, KvmOptions options)
-      : flavour_(std::move(flavour)), host_(host), caps_(caps_for(flavour_, host_)), options_(options) {}
+  KvmTarget(std::string flavour, tkvm_host host)
+      : flavour_(std::move(flavour)), host_(host), caps_(caps_for(flavour_, host_)) {}
 
   std::string name() const override { return "kvm/" + flavour_; }
   Caps caps() const override { return caps_; }
@@ -145,7 +154,18 @@ class KvmTarget final : public Target {
     if (cfg.backing != BackingKind::Page4K)
       return refuse(std::string("backing ") + std::string(tdxhp::name(cfg.backing)) + ": " +
                     caps_.missing.at(Cap::HugeBacking));
-    const BackingKind shared = flavour_ == "swprot" ? options_.shared_backing : BackingKind::Page4K;
+    // Per-VM shared memory (INV-CONTIG's host level) is what the case file names; plain has
+    // none apart from its 4K gmem/memfd memory.
+    const BackingKind shared = cfg.shared_backing;
+    if (flavour_ == "plain" && shared != BackingKind::Page4K)
+      return refuse(std::string("shared_backing ") + std::string(tdxhp::name(shared)) +
+                    ": a plain VM's memory is its guest_memfd/memfd file (4K folios); anonymous "
+                    "THP/hugetlb shared memory exists only beside private memory (swprot)");
+    if (cfg.attr_mode == AttrMode::InPlace)
+      return refuse(caps_.missing.at(Cap::InPlaceConversion));
+    if (!cfg.build_pages.empty() && flavour_ != "tdx")
+      return refuse("build pages (TDH.MEM.PAGE.ADD) exist only for a TD");
+    if (cfg.slots.size() > TKVM_MAX_SLOTS) return refuse("more than 8 memslots");
     if (shared == BackingKind::Hugetlb2M || shared == BackingKind::Hugetlb1G) {
       std::string w;
       if (int r = reserve_hugetlb(cfg, shared, &w)) {
@@ -153,11 +173,6 @@ class KvmTarget final : public Target {
         return r;
       }
     }
-    if (cfg.attr_mode == AttrMode::InPlace)
-      return refuse(caps_.missing.at(Cap::InPlaceConversion));
-    if (!cfg.build_pages.empty() && flavour_ != "tdx")
-      return refuse("build pages (TDH.MEM.PAGE.ADD) exist only for a TD");
-    if (cfg.slots.size() > TKVM_MAX_SLOTS) return refuse("more than 8 memslots");
     tkvm_config c{};
     c.flavour = flavour_ == "tdx" ? TKVM_TDX : flavour_ == "swprot" ? TKVM_SWPROT : TKVM_PLAIN;
     c.backing = static_cast<tkvm_backing>(shared);
@@ -203,6 +218,11 @@ class KvmTarget final : public Target {
   Outcome apply(const Op& op) override {
     WorkerRequest q;
     Outcome out;
+    if (is_queued(op)) {
+      out.unsupported = true;
+      out.note = name() + ": " + caps_.missing.at(Cap::Interleaving);
+      return out;
+    }
     bool supported = std::visit([&](const auto& o) { return to_request(o, q); }, op);
     if (!supported) {
       out.unsupported = true;
@@ -360,7 +380,8 @@ class KvmTarget final : public Target {
     const bool g1 = shared == BackingKind::Hugetlb1G;
     const uint64_t per = g1 ? 512 * 512 : 512;
     uint64_t need = 0;
-    for (const Memslot& m : cfg.slots) need += (m.npages + per - 1) / per;
+    // The slot's HVA sits hva_offset pages into its hugetlb mapping (lib/vm.c map_slot_memory).
+  for (const Memslot& m : cfg.slots) need += (m.hva_offset % per + m.npages + per - 1) / per;
     const std::string dir = std::string("/sys/kernel/mm/hugepages/hugepages-") + (g1 ? "1048576kB" : "2048kB");
     auto read_u64 = [](const std::string& p) -> int64_t {
       std::ifstream in(p);
@@ -398,6 +419,17 @@ class KvmTarget final : public Target {
     return 0;
   }
 
+  bool to_request(const DiscardShared& d, WorkerRequest& q) {
+    q.kind = Request::DiscardShared;
+    q.gfn = d.range.start;
+    q.npages = d.range.npages;
+    return caps_(Cap::SharedDiscard);
+  }
+  static bool is_queued(const Op& op) {
+    if (const auto* a = std::get_if<Access>(&op)) return a->queued;
+    if (const auto* a = std::get_if<Accept>(&op)) return a->queued;
+    return false;
+  }
   bool to_request(const Pin&, WorkerRequest&) { return false; }
   bool to_request(const Unpin&, WorkerRequest&) { return false; }
   bool to_request(const Inject&, WorkerRequest&) { return false; }
@@ -405,7 +437,6 @@ class KvmTarget final : public Target {
   std::string flavour_;
   tkvm_host host_;
   Caps caps_;
-  KvmOptions options_;
   Worker worker_;
   KmsgObserver kmsg_;
   std::vector<uint64_t> build_gfns_;
@@ -463,10 +494,6 @@ Probe probe() {
 }
 
 std::unique_ptr<Target> make_target(const std::string& flavour, std::string* why) {
-  return make_target(flavour, why, KvmOptions{});
-}
-
-std::unique_ptr<Target> make_target(const std::string& flavour, std::string* why, const KvmOptions& options) {
   tkvm_host h = host_facts();
   std::string chosen = flavour;
   if (chosen.empty()) chosen = probe().flavour;
@@ -479,7 +506,7 @@ std::unique_ptr<Target> make_target(const std::string& flavour, std::string* why
     if (why) *why = "kvm/" + chosen + ": " + absent;
     return nullptr;
   }
-  return std::make_unique<KvmTarget>(chosen, h, options);
+  return std::make_unique<KvmTarget>(chosen, h);
 }
 
 }  // namespace tdxhp::kvm

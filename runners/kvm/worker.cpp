@@ -36,6 +36,9 @@ WorkerReply serve(tkvm_vm* vm, const WorkerRequest& q) {
     case Request::Prefault:
       r.err = tkvm_prefault(vm, q.gfn, q.npages);
       break;
+    case Request::DiscardShared:
+      r.err = tkvm_shared_discard(vm, q.gfn, q.npages);
+      break;
     case Request::Stats: {
       static const char* names[kStatCount] = {"pages_4k", "pages_2m", "pages_1g"};
       for (int i = 0; i < kStatCount; ++i) r.stat_err[i] = tkvm_stat(vm, names[i], &r.stat[i]);

@@ -6,7 +6,7 @@
 
 namespace tdxhp::kvm {
 
-enum class Request : uint32_t { Access, Accept, MapGpa, Convert, Punch, Prefault, Stats, Quit };
+enum class Request : uint32_t { Access, Accept, MapGpa, Convert, Punch, Prefault, DiscardShared, Stats, Quit };
 
 struct WorkerRequest {
   Request kind = Request::Quit;

@@ -28,6 +28,8 @@ struct tkvm_host {
 	int tdx_huge_page;         /* /sys/module/kvm_intel/parameters/tdx_huge_page, -1 absent */
 	int vm_memory_attributes;  /* /sys/module/kvm/parameters/vm_memory_attributes, -1 absent */
 	int tdp_mmu;               /* /sys/module/kvm/parameters/tdp_mmu: 1, 0, -1 absent */
+	bool shared_discard;       /* MADV_DONTNEED frees anonymous memory (Cap::SharedDiscard) */
+	char shared_discard_error[96]; /* why not */
 	char kvm_module[32];       /* kvm_intel, kvm_amd, kvm_pvm ... */
 	char error[160];           /* why /dev/kvm is unusable */
 };
@@ -43,8 +45,8 @@ enum tkvm_backing { TKVM_BACK_4K = 0, TKVM_BACK_THP_2M, TKVM_BACK_HUGETLB_2M, TK
 
 struct tkvm_config {
 	enum tkvm_flavour flavour;
-	/* plain/tdx: the gmem side (4K only in 6.12). swprot: the shared side of each slot
-	 * (anonymous THP or hugetlb memory at userspace_addr); gmem stays 4K. */
+	/* plain: its memory (4K only). swprot/tdx: the shared side of each slot (anonymous THP
+	 * or hugetlb memory at userspace_addr, Config::shared_backing); gmem stays 4K in 6.12. */
 	enum tkvm_backing backing;
 	bool initially_private;
 	uint32_t nslots;
@@ -71,9 +73,11 @@ int tkvm_gmem_fd(const struct tkvm_vm *vm, uint32_t slot_id);
 int tkvm_set_attributes(struct tkvm_vm *vm, uint64_t gfn, uint64_t npages, bool to_private);
 int tkvm_punch_hole(struct tkvm_vm *vm, uint64_t gfn, uint64_t npages);
 int tkvm_prefault(struct tkvm_vm *vm, uint64_t gfn, uint64_t npages);
-/* Shared backing (swprot): madvise(MADV_DONTNEED) or munmap of the slot's shared memory for
- * [gfn, gfn + npages); INV-CONTIG's host-mapping bound. 0 or -errno. */
-int tkvm_shared_discard(struct tkvm_vm *vm, uint64_t gfn, uint64_t npages, bool unmap);
+/* DiscardShared (swprot): madvise(MADV_DONTNEED) of the slot's shared host memory for
+ * [gfn, gfn + npages) (SEMANTICS.md "Host ops"; hugetlb alignment is the kernel's to check).
+ * A THP block discarded in part is kept 4K (MADV_NOHUGEPAGE) as the domain rule says.
+ * 0 or -errno; -EINVAL outside one slot, -EOPNOTSUPP on plain (no separate shared memory). */
+int tkvm_shared_discard(struct tkvm_vm *vm, uint64_t gfn, uint64_t npages);
 
 /* Guest ops: the return value is 0 or -errno for the host side of the step (-EFAULT outside
  * the slots, -EIO when the VM is dead, -ETIME for a guest that does not answer). */

@@ -38,6 +38,7 @@ struct tkvm_slot_state {
 	void *reserve;    /* whole reservation (for munmap) */
 	size_t reserve_len;
 	void *hva;        /* memslot userspace_addr */
+	enum tkvm_backing shared_backing; /* host memory at hva (swprot: anonymous THP/hugetlb) */
 };
 
 struct tkvm_vm {
@@ -85,6 +86,31 @@ static long check_ext(int fd, long cap)
 	return r < 0 ? 0 : r;
 }
 
+/* Cap::SharedDiscard: MADV_DONTNEED must free anonymous private memory (refault reads zero),
+ * which is what SEMANTICS.md DiscardShared promises for the shared side. Tried, not assumed. */
+static void probe_shared_discard(struct tkvm_host *h)
+{
+	volatile char *p = mmap(NULL, 2 * PAGE_4K, PROT_READ | PROT_WRITE,
+				MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (p == MAP_FAILED) {
+		snprintf(h->shared_discard_error, sizeof(h->shared_discard_error),
+			 "anonymous mmap: %s", strerror(errno));
+		return;
+	}
+	p[0] = 0x5a;
+	p[PAGE_4K] = 0x5a;
+	if (madvise((void *)p, PAGE_4K, MADV_DONTNEED))
+		snprintf(h->shared_discard_error, sizeof(h->shared_discard_error),
+			 "madvise(MADV_DONTNEED): %s", strerror(errno));
+	else if (p[0] != 0 || p[PAGE_4K] != 0x5a)
+		snprintf(h->shared_discard_error, sizeof(h->shared_discard_error),
+			 "MADV_DONTNEED did not free exactly the page it was given");
+	else
+		h->shared_discard = true;
+	munmap((void *)p, 2 * PAGE_4K);
+}
+
 void tkvm_probe_host(struct tkvm_host *h)
 {
 	static const char *modules[] = { "kvm_intel", "kvm_amd", "kvm_pvm" };
@@ -106,6 +132,7 @@ void tkvm_probe_host(struct tkvm_host *h)
 		}
 	}
 
+	probe_shared_discard(h);
 	kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
 	if (kvm < 0) {
 		snprintf(h->error, sizeof(h->error), "/dev/kvm: %s", strerror(errno));
@@ -201,14 +228,17 @@ bool tkvm_vm_dead(const struct tkvm_vm *vm)
 
 #define WHY(...) (snprintf(why, why_len, __VA_ARGS__), (void)0)
 
-/* Maps len bytes of fd (or anonymous memory when fd < 0) at an address that is
- * hva_offset pages past a 2M boundary: INV-SLOT says a misaligned HVA must not matter.
- * hugetlb mappings (huge != 0) must sit on a huge boundary, so their offset is a multiple of it. */
+/* Maps len bytes of fd (or anonymous memory when fd < 0) so that the slot's HVA is
+ * hva_offset pages past a naturally aligned block: INV-SLOT says a misaligned HVA must not
+ * limit private mappings, and the shared side's host mapping level depends on it (INV-CONTIG).
+ * hugetlb memory (huge != 0) is mapped from a huge boundary and the HVA points hva_offset
+ * pages into it, so a misaligned HVA still has hugetlb pages behind it. */
 static int map_slot_memory(struct tkvm_slot_state *s, int fd, uint64_t fd_off, size_t len,
 			   int extra_flags, size_t huge)
 {
 	size_t align = huge ? huge : SZ_2M_BYTES;
-	size_t maplen = huge ? (len + huge - 1) / huge * huge : len;
+	size_t off = (s->cfg.hva_offset % (align / PAGE_4K)) * PAGE_4K;
+	size_t maplen = huge ? (off + len + huge - 1) / huge * huge : len;
 	size_t reserve = maplen + 2 * align;
 	char *base = mmap(NULL, reserve, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	char *want;
@@ -216,8 +246,7 @@ static int map_slot_memory(struct tkvm_slot_state *s, int fd, uint64_t fd_off, s
 
 	if (base == MAP_FAILED)
 		return -errno;
-	want = (char *)(((uintptr_t)base + align - 1) & ~(align - 1)) +
-	       (huge ? 0 : (s->cfg.hva_offset % 512) * PAGE_4K);
+	want = (char *)(((uintptr_t)base + align - 1) & ~(align - 1)) + (huge ? 0 : off);
 	if (fd >= 0)
 		p = mmap(want, maplen, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED | extra_flags, fd, fd_off);
 	else
@@ -231,7 +260,7 @@ static int map_slot_memory(struct tkvm_slot_state *s, int fd, uint64_t fd_off, s
 	}
 	s->reserve = base;
 	s->reserve_len = reserve;
-	s->hva = p;
+	s->hva = (char *)p + (huge ? off : 0);
 	return 0;
 }
 
@@ -246,6 +275,7 @@ static int add_test_slot(struct tkvm_vm *vm, const struct tkvm_config *cfg, uint
 	int r;
 
 	s->gmem_fd = s->shared_fd = -1;
+	s->shared_backing = cfg->flavour == TKVM_PLAIN ? TKVM_BACK_4K : cfg->backing;
 	if (cfg->flavour == TKVM_PLAIN && !(gmem_flags & GUEST_MEMFD_FLAG_MMAP)) {
 		/* No mmap-able guest_memfd: the memory is a memfd, punch hole acts on it. */
 		s->shared_fd = memfd_create("tdxhp-slot", MFD_CLOEXEC);
@@ -265,10 +295,6 @@ static int add_test_slot(struct tkvm_vm *vm, const struct tkvm_config *cfg, uint
 			bool g1 = cfg->backing == TKVM_BACK_HUGETLB_1G;
 			size_t huge = g1 ? (1ULL << 30) : SZ_2M_BYTES;
 
-			if ((s->cfg.hva_offset * PAGE_4K) % huge)
-				return WHY("slot %u: hva_offset 0x%llx pages cannot apply to hugetlb shared "
-					   "memory (it must sit on a %s boundary)", s->cfg.id,
-					   (unsigned long long)s->cfg.hva_offset, g1 ? "1G" : "2M"), -EINVAL;
 			r = map_slot_memory(s, -1, 0, len,
 					    MAP_HUGETLB | (g1 ? (30 << MAP_HUGE_SHIFT) : (21 << MAP_HUGE_SHIFT)),
 					    huge);
@@ -326,9 +352,9 @@ struct tkvm_vm *tkvm_create(const struct tkvm_config *cfg, char *why, size_t why
 
 	if (cfg->nslots == 0 || cfg->nslots > TKVM_MAX_SLOTS)
 		return WHY("%u memslots (1..%d supported)", cfg->nslots, TKVM_MAX_SLOTS), NULL;
-	if (cfg->backing != TKVM_BACK_4K && cfg->flavour != TKVM_SWPROT)
-		return WHY("guest_memfd in this kernel allocates 4K folios only (no hugetlb or THP "
-			   "guest_memfd); huge shared backing needs the swprot flavour"), NULL;
+	if (cfg->backing != TKVM_BACK_4K && cfg->flavour == TKVM_PLAIN)
+		return WHY("plain VM: its memory is the guest_memfd/memfd file (4K folios); THP or "
+			   "hugetlb shared memory exists only beside private memory (swprot)"), NULL;
 
 	tkvm_probe_host(&host);
 	if (!host.dev_kvm)
@@ -490,25 +516,42 @@ int tkvm_prefault(struct tkvm_vm *vm, uint64_t gfn, uint64_t npages)
 	return 0;
 }
 
-int tkvm_shared_discard(struct tkvm_vm *vm, uint64_t gfn, uint64_t npages, bool unmap)
+/* A THP block discarded in part has its PMD split; khugepaged could collapse it again at any
+ * time, which would make the host level (INV-CONTIG's bound) depend on timing. The domain
+ * says such a block stays 4K (SEMANTICS.md DiscardShared), so pin that with MADV_NOHUGEPAGE. */
+static void keep_split_thp_blocks_4k(struct tkvm_slot_state *s, char *start, char *end)
+{
+	char *lo = s->hva, *hi = (char *)s->hva + s->cfg.npages * PAGE_4K;
+	char *edges[2] = { start, end };
+	int i;
+
+	for (i = 0; i < 2; i++) {
+		char *b = (char *)((uintptr_t)edges[i] & ~(SZ_2M_BYTES - 1));
+		char *a = b < lo ? lo : b, *z = b + SZ_2M_BYTES > hi ? hi : b + SZ_2M_BYTES;
+
+		if (edges[i] == b)
+			continue;  /* the edge is on a block boundary: no block cut in part here */
+		if (a < z)
+			madvise(a, z - a, MADV_NOHUGEPAGE);
+	}
+}
+
+int tkvm_shared_discard(struct tkvm_vm *vm, uint64_t gfn, uint64_t npages)
 {
 	struct tkvm_slot_state *s = npages ? slot_of(vm, gfn, npages) : NULL;
 	char *p;
 
+	if (vm->flavour == TKVM_PLAIN)
+		return -EOPNOTSUPP;  /* its memory is the gmem/memfd file, not separate host memory */
 	if (!s)
 		return -EINVAL;
 	p = (char *)s->hva + (gfn - s->cfg.base_gfn) * PAGE_4K;
-	if (unmap) {
-		/* The hole is refilled at once (same flags, no THP) so the memslot keeps valid
-		 * memory: what KVM must see is the huge host mapping going away (INV-CONTIG). */
-		if (munmap(p, npages * PAGE_4K))
-			return -errno;
-		if (mmap(p, npages * PAGE_4K, PROT_READ | PROT_WRITE,
-			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0) == MAP_FAILED)
-			return -errno;
-		return 0;
-	}
-	return madvise(p, npages * PAGE_4K, MADV_DONTNEED) ? -errno : 0;
+	/* hugetlb: the kernel itself fails a misaligned start and rounds the end down. */
+	if (madvise(p, npages * PAGE_4K, MADV_DONTNEED))
+		return -errno;
+	if (s->shared_backing == TKVM_BACK_THP_2M)
+		keep_split_thp_blocks_4k(s, p, p + npages * PAGE_4K);
+	return 0;
 }
 
 /* ---------------------------------------------------------------- guest ops */

@@ -17,6 +17,7 @@ TEST(MmuTraceLive, GuestWriteShowsUpAsASetSpteRecordForItsGfn) {
   if (!t) GTEST_SKIP() << why;
   Config c;
   c.backing = BackingKind::Page4K;
+  c.shared_backing = BackingKind::Page4K;  // a plain VM's only memory
   c.slots.push_back(Memslot{0, 0x200, 1024, 0, 0});
   ASSERT_EQ(t->setup(c, &why), 0) << why;
   trace.drain([](const SpteEvent&) {});  // VM build noise

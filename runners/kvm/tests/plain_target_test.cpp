@@ -16,6 +16,7 @@ std::unique_ptr<Target> plain_or_skip(std::string* why) { return make_target("pl
 Config one_slot() {
   Config c;
   c.backing = BackingKind::Page4K;
+  c.shared_backing = BackingKind::Page4K;  // a plain VM's memory is its gmem/memfd file
   c.slots.push_back(Memslot{0, 0x200, 1024, 0, 0});
   return c;
 }
@@ -70,7 +71,24 @@ TEST(KvmPlain, ExpectedErrorsAndUnsupportedOps) {
   EXPECT_TRUE(t->apply(Accept{0x200, Level::L4K}).unsupported);
   EXPECT_TRUE(t->apply(Convert{{0x200, 1}, Attr::Shared}).unsupported);
   EXPECT_TRUE(t->apply(Inject{}).unsupported);
+  EXPECT_TRUE(t->apply(DiscardShared{{0x200, 1}}).unsupported) << "no separate shared memory on plain";
+  Access queued{0x201, true, 7, true};
+  Outcome q = t->apply(queued);
+  EXPECT_TRUE(q.unsupported) << "a real kernel cannot hold a vCPU 1 op for an mmu_lock drop";
+  EXPECT_EQ(t->apply(Access{0x201, false, 0}).read.value_or(1), 0u) << "the queued write must not have run";
+  EXPECT_FALSE(t->caps()(Cap::Interleaving));
+  EXPECT_FALSE(t->caps()(Cap::SharedDiscard));
   t->teardown();
+}
+
+TEST(KvmPlain, RefusesHugeSharedBackingItCannotProvide) {
+  std::string why;
+  auto t = plain_or_skip(&why);
+  if (!t) GTEST_SKIP() << why;
+  Config c = one_slot();
+  c.shared_backing = BackingKind::Thp2M;
+  EXPECT_EQ(t->setup(c, &why), -EOPNOTSUPP);
+  EXPECT_NE(why.find("shared_backing thp-2m"), std::string::npos) << why;
 }
 
 TEST(KvmPlain, RefusesConfigsItCannotBuild) {

@@ -16,6 +16,7 @@ constexpr Gfn kSlot = 0x200;  // 2M aligned (512 pages)
 Config one_slot() {
   Config c;
   c.backing = BackingKind::Page4K;  // guest_memfd folios: 4K in 6.12
+  c.shared_backing = BackingKind::Page4K;
   c.slots.push_back(Memslot{0, kSlot, 1024, 0, 0});
   return c;
 }
@@ -67,9 +68,10 @@ TEST(KvmSwprot, HugeGmemBackingIsRefusedNotRunWithWrongExpectations) {
 
 TEST(KvmSwprot, HugetlbSharedRangeWithOnePrivatePageHasNoMixedLeaf) {
   std::string why;
-  auto t = make_target("swprot", &why, KvmOptions{BackingKind::Hugetlb2M});
+  auto t = make_target("swprot", &why);
   if (!t) GTEST_SKIP() << why;
   Config c = one_slot();
+  c.shared_backing = BackingKind::Hugetlb2M;  // from the case file, so replays rebuild it
   c.initially_private = false;
   int r = t->setup(c, &why);
   if (r == -EOPNOTSUPP) GTEST_SKIP() << why;
@@ -93,6 +95,96 @@ TEST(KvmSwprot, HugetlbSharedRangeWithOnePrivatePageHasNoMixedLeaf) {
   for (const LeafWindow& w : o.leaf_windows)
     for (const LeafRun& run : w.runs) shared_2m = shared_2m || (!w.is_private && run.level == Level::L2M);
   EXPECT_TRUE(shared_2m) << "the all-shared second 2M of hugetlb memory maps at 2M";
+  t->teardown();
+}
+
+// The shared leaves of one window at `level`.
+int shared_leaves_at(const Observation& o, Level level, GfnRange in) {
+  int n = 0;
+  for (const LeafWindow& w : o.leaf_windows)
+    for (const LeafRun& run : w.runs)
+      if (!w.is_private && run.level == level && run.range.overlaps(in)) ++n;
+  return n;
+}
+
+// SEMANTICS.md DiscardShared: freed shared pages read zero, private data (gmem) never changes.
+TEST(KvmSwprot, DiscardSharedFreesSharedPagesOnly) {
+  std::string why;
+  auto t = make_target("swprot", &why);
+  if (!t) GTEST_SKIP() << why;
+  if (!t->caps()(Cap::SharedDiscard)) GTEST_SKIP() << t->caps().missing.at(Cap::SharedDiscard);
+  Config c = one_slot();
+  c.initially_private = false;
+  ASSERT_EQ(t->setup(c, &why), 0) << why;
+  ASSERT_EQ(t->apply(Convert{{kSlot + 3, 1}, Attr::Private}).err, 0);
+  for (Gfn g = kSlot; g < kSlot + 5; ++g) ASSERT_EQ(t->apply(Access{g, true, 0x100 + g}).err, 0);
+  EXPECT_EQ(t->apply(DiscardShared{{kSlot + 1, 3}}).err, 0);
+  EXPECT_EQ(t->apply(Access{kSlot, false, 0}).read.value_or(0), 0x100 + kSlot) << "before the range";
+  EXPECT_EQ(t->apply(Access{kSlot + 1, false, 0}).read.value_or(1), 0u) << "discarded shared page";
+  EXPECT_EQ(t->apply(Access{kSlot + 3, false, 0}).read.value_or(0), 0x100 + kSlot + 3) << "private: in gmem";
+  EXPECT_EQ(t->apply(Access{kSlot + 4, false, 0}).read.value_or(0), 0x100 + kSlot + 4) << "after the range";
+  EXPECT_EQ(t->apply(DiscardShared{{kSlot + 1000, 100}}).err, -EINVAL) << "past the slot";
+  EXPECT_EQ(t->apply(DiscardShared{{kSlot, 0}}).err, -EINVAL) << "empty";
+  Observation o = t->observe();
+  EXPECT_TRUE(o.kernel_log.empty()) << o.kernel_log.front();
+  t->teardown();
+}
+
+// mm/madvise.c on hugetlb: a start off the huge page is -EINVAL, the end is rounded down.
+TEST(KvmSwprot, HugetlbDiscardAlignmentIsTheKernels) {
+  std::string why;
+  auto t = make_target("swprot", &why);
+  if (!t) GTEST_SKIP() << why;
+  if (!t->caps()(Cap::SharedDiscard)) GTEST_SKIP() << t->caps().missing.at(Cap::SharedDiscard);
+  Config c = one_slot();
+  c.shared_backing = BackingKind::Hugetlb2M;
+  c.initially_private = false;
+  int r = t->setup(c, &why);
+  if (r == -EOPNOTSUPP) GTEST_SKIP() << why;
+  ASSERT_EQ(r, 0) << why;
+  ASSERT_EQ(t->apply(Access{kSlot + 1, true, 0x11}).err, 0);
+  EXPECT_EQ(t->apply(DiscardShared{{kSlot + 1, 1}}).err, -EINVAL) << "start not 2M-aligned";
+  EXPECT_EQ(t->apply(DiscardShared{{kSlot, 100}}).err, 0) << "end rounds down to the start";
+  EXPECT_EQ(t->apply(Access{kSlot + 1, false, 0}).read.value_or(0), 0x11u) << "nothing was discarded";
+  EXPECT_EQ(t->apply(DiscardShared{{kSlot, 600}}).err, 0) << "one whole 2M page";
+  EXPECT_EQ(t->apply(Access{kSlot + 1, false, 0}).read.value_or(1), 0u);
+  t->teardown();
+}
+
+// INV-CONTIG: after a partial MADV_DONTNEED of a THP block, that block maps 4K on the host,
+// so KVM must map its shared gfns at 4K; an untouched block may stay 2M.
+TEST(KvmSwprot, ThpPartialDiscardMapsTheBlock4K) {
+  std::string why;
+  auto t = make_target("swprot", &why);
+  if (!t) GTEST_SKIP() << why;
+  if (!t->caps()(Cap::SharedDiscard)) GTEST_SKIP() << t->caps().missing.at(Cap::SharedDiscard);
+  Config c = one_slot();
+  c.shared_backing = BackingKind::Thp2M;
+  c.initially_private = false;
+  ASSERT_EQ(t->setup(c, &why), 0) << why;
+  for (Gfn g : {kSlot, kSlot + 512}) ASSERT_EQ(t->apply(Access{g, true, g}).err, 0);
+  ASSERT_EQ(t->apply(DiscardShared{{kSlot + 8, 8}}).err, 0);
+  for (Gfn g : {kSlot, kSlot + 9, kSlot + 100}) ASSERT_EQ(t->apply(Access{g, false, 0}).err, 0);
+  EXPECT_EQ(t->apply(Access{kSlot, false, 0}).read.value_or(0), kSlot) << "outside the discarded pages";
+  Observation o = t->observe();
+  EXPECT_TRUE(o.kernel_log.empty()) << o.kernel_log.front();
+  if (!t->caps()(Cap::LeafLevels)) {
+    t->teardown();
+    GTEST_SKIP() << "data checked; leaf levels: " << t->caps().missing.at(Cap::LeafLevels);
+  }
+  EXPECT_EQ(shared_leaves_at(o, Level::L2M, {kSlot, 512}), 0) << "the split THP block must not map 2M";
+  EXPECT_GT(shared_leaves_at(o, Level::L4K, {kSlot, 512}), 0);
+  t->teardown();
+}
+
+TEST(KvmSwprot, QueuedGuestOpsAreUnsupported) {
+  std::string why;
+  auto t = make_target("swprot", &why);
+  if (!t) GTEST_SKIP() << why;
+  EXPECT_FALSE(t->caps()(Cap::Interleaving));
+  ASSERT_EQ(t->setup(one_slot(), &why), 0) << why;
+  Access a{kSlot, true, 1, true};
+  EXPECT_TRUE(t->apply(a).unsupported);
   t->teardown();
 }
 
