@@ -56,6 +56,14 @@ int SimHost::setup(const Config& cfg, std::string* why) {
   return 0;
 }
 
+namespace {
+bool is_queued(const Op& op) {
+  if (const auto* a = std::get_if<Access>(&op)) return a->queued;
+  if (const auto* a = std::get_if<Accept>(&op)) return a->queued;
+  return false;
+}
+}  // namespace
+
 Outcome SimHost::apply(const Op& op) {
   Outcome o;
   if (!set_up_) {
@@ -66,6 +74,24 @@ Outcome SimHost::apply(const Op& op) {
   if (core_.dead) {  // KVM_BUG_ON'd VM: every ioctl fails
     o.err = -EIO;
     return o;
+  }
+  // vCPU 1's op: the engine holds it and runs it (queued cleared) at the next op's first
+  // mmu_lock drop or after that op (SEMANTICS.md "Queued guest ops"); nothing happens now.
+  if (is_queued(op)) {
+    o.note = "queued on vCPU 1";
+    return o;
+  }
+  struct Depth {
+    int& d;
+    explicit Depth(int& x) : d(x) { ++d; }
+    ~Depth() { --d; }
+  } depth(apply_depth_);
+  if (apply_depth_ == 1) {
+    drop_hook_ran_ = false;
+    running_op_ = describe(op);
+  } else {
+    core_.log.note(EventKind::Note, "mmu_lock",
+                   "vCPU 1 runs " + describe(op) + " while " + running_op_ + " has mmu_lock dropped for the split-cache top-up");
   }
   std::visit(
       [&](const auto& x) {
@@ -84,7 +110,10 @@ Outcome SimHost::apply(const Op& op) {
           o.err = pin(x.range, +1);
         } else if constexpr (std::is_same_v<T, Unpin>) {
           o.err = pin(x.range, -1);
+        } else if constexpr (std::is_same_v<T, DiscardShared>) {
+          o.err = discard_shared(x.range);
         } else {
+          static_assert(std::is_same_v<T, Inject>);
           o.err = core_.faults.arm(x);
         }
       },
@@ -232,6 +261,60 @@ int SimHost::pin(const GfnRange& r, int delta) {
   if (!m) return -EINVAL;
   gmem(*m).pin(index_of(*m, r.start), index_of(*m, r.end()), delta);
   return 0;
+}
+
+// madvise(MADV_DONTNEED) on the slot's shared host memory (SEMANTICS.md "Host ops").
+int SimHost::discard_shared(const GfnRange& r) {
+  const Memslot* m = slot_covering(r);
+  if (!m) return -EINVAL;
+  const uint64_t hs = m->hva_offset + (r.start - m->base_gfn);  // host (HVA) page index
+  uint64_t he = hs + r.npages;
+  const BackingKind kind = core_.cfg.shared_backing;
+  if (!in_place() && (kind == BackingKind::Hugetlb2M || kind == BackingKind::Hugetlb1G)) {
+    // madvise_dontneed_free_valid_vma: a hugetlb start must be huge-page aligned, the end is
+    // rounded down to the huge page size.
+    const Level page = kind == BackingKind::Hugetlb1G ? Level::L1G : Level::L2M;
+    if (!is_aligned(hs, page)) return -EINVAL;
+    he = align_down(he, page);
+    if (he <= hs) {
+      core_.log.note(EventKind::Note, "madvise", "MADV_DONTNEED rounds to nothing on " + std::string(name(kind)), r.start);
+      return 0;
+    }
+  }
+  const GfnRange d{r.start, he - hs};
+  // The mmu notifier zaps every shared leaf overlapping the range whole. The sim is a TD with
+  // a mirror root: attr_filter = KVM_FILTER_SHARED (L3054), so private leaves stay.
+  zap_shared(d.start, d.end());
+  if (in_place()) {
+    // Kernel choice: in place the HVA maps gmem itself; MADV_DONTNEED drops only the user PTEs
+    // (the notifier zaps the shared leaves above), gmem keeps its folios, so data stays.
+    core_.log.note(EventKind::Note, "madvise", "MADV_DONTNEED " + describe(d) + ": gmem pages stay", d.start);
+    return 0;
+  }
+  shared_data_.erase(d.start, d.end());  // freed anonymous pages refault zero-filled
+  if (kind == BackingKind::Thp2M) mark_thp_pmd_splits(*m, hs, he);
+  core_.log.note(EventKind::Note, "madvise", "MADV_DONTNEED " + describe(d) + ": host pages freed", d.start);
+  return 0;
+}
+
+// THP: a partial MADV_DONTNEED splits the 2M block's PMD (4K from then on); a block discarded
+// whole is gone and may come back as a fresh THP. hs/he are host page indices of the slot.
+void SimHost::mark_thp_pmd_splits(const Memslot& m, uint64_t hs, uint64_t he) {
+  const uint64_t n = pages_in(Level::L2M);
+  auto gfns = [&](uint64_t a, uint64_t b) {  // host indices -> gfns, clipped to the slot
+    const uint64_t lo = std::max(a, m.hva_offset), hi = std::min(b, m.hva_offset + m.npages);
+    return std::pair<Gfn, Gfn>{m.base_gfn + (lo - m.hva_offset), m.base_gfn + (std::max(hi, lo) - m.hva_offset)};
+  };
+  const uint64_t whole_lo = (hs + n - 1) & ~(n - 1), whole_hi = align_down(he, Level::L2M);
+  if (whole_lo < whole_hi) {
+    auto [a, b] = gfns(whole_lo, whole_hi);
+    if (a < b) thp_pmd_split_.erase(a, b);
+  }
+  for (uint64_t block : {align_down(hs, Level::L2M), align_down(he - 1, Level::L2M)}) {
+    if (block >= whole_lo && block + n <= whole_hi) continue;  // discarded whole
+    auto [a, b] = gfns(block, block + n);
+    if (a < b) thp_pmd_split_.assign(a, b, true);
+  }
 }
 
 Observation SimHost::teardown() {

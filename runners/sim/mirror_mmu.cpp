@@ -1,6 +1,7 @@
 // KVM's TDP MMU for a TD: the mirror root (private, propagated to the S-EPT through
 // TdxModule) and the direct root (shared). Leaves, page tables, lpage_info, max mapping level,
 // the cross-boundary split and the precise zap (tdp_mmu.c / mmu.c of the v3 series).
+#include <algorithm>
 #include <cerrno>
 
 #include "runners/sim/sim_host.h"
@@ -104,14 +105,35 @@ void SimHost::map_private_4k_run(const Memslot& m, Gfn s, Gfn e) {
   core_.log.leaf(EventKind::MapLeaf, true, s, Level::L4K, e - s);
 }
 
+// Per-VM shared memory is anonymous host memory at the slot's HVA (SEMANTICS.md "Backing"):
+// its page size by `shared_backing`; THP maps 4K once a partial MADV_DONTNEED split the 2M
+// block's PMD. HVA alignment and the slot edges are map_shared's per-level checks.
+Level SimHost::shared_host_level(const Memslot& m, Gfn g) const {
+  const BackingKind kind = core_.cfg.shared_backing;
+  if (kind == BackingKind::Page4K) return Level::L4K;
+  if (kind == BackingKind::Hugetlb1G) return Level::L1G;
+  if (kind == BackingKind::Thp2M) {
+    const uint64_t host_block = align_down(m.hva_offset + (g - m.base_gfn), Level::L2M);
+    const Gfn lo = m.base_gfn + (std::max(host_block, m.hva_offset) - m.hva_offset);
+    const Gfn hi = m.base_gfn + (std::min(host_block + pages_in(Level::L2M), m.hva_offset + m.npages) - m.hva_offset);
+    if (any_set_and(thp_pmd_split_, lo, hi, [](bool b) { return b; })) return Level::L4K;
+  }
+  return Level::L2M;
+}
+
 void SimHost::map_shared(const Memslot& m, Gfn g) {
   GmemFile& f = gmem(m);
-  const BackingKind kind = core_.cfg.backing;
-  // Per-VM: shared memory is host memory at the slot's HVA (hugetlb/THP may give huge pages).
+  // Per-VM: host pfns follow the HVA (hva_offset moves them), so a huge host page is mapped
+  // huge only where gfn and HVA blocks coincide.
   auto host_pfn = [&](Gfn x) -> Pfn {
     return ((slot_index(m) + Pfn{2}) << 41) + m.hva_offset + (x - m.base_gfn);
   };
-  Level host_top = kind == BackingKind::Hugetlb1G ? Level::L1G : kind == BackingKind::Page4K ? Level::L4K : Level::L2M;
+  // In place, shared memory is the gmem folio itself (its order bounds the leaf below).
+  const BackingKind gmem_kind = core_.cfg.backing;
+  const Level host_top = in_place() ? (gmem_kind == BackingKind::Hugetlb1G ? Level::L1G
+                                       : gmem_kind == BackingKind::Page4K  ? Level::L4K
+                                                                           : Level::L2M)
+                                    : shared_host_level(m, g);
   if (in_place()) f.ensure(index_of(m, g), alloc_, core_.log);
   Level chosen = Level::L4K;
   for (Level l = host_top; l > Level::L4K; l = lower(l)) {
@@ -133,6 +155,29 @@ void SimHost::map_shared(const Memslot& m, Gfn g) {
   core_.log.leaf(EventKind::MapLeaf, false, block, chosen, pages_in(chosen));
 }
 
+// The write mmu_lock is dropped for the split-cache top-up (L3474-3518): the first such drop
+// of a top-level op is where vCPU 1's held ops run (SEMANTICS.md "Queued guest ops"). Their
+// sub-steps are observed inside the hook, so this op's log so far is kept aside meanwhile.
+void SimHost::mmu_lock_dropped(Gfn g, Level level) {
+  if (apply_depth_ != 1 || drop_hook_ran_ || !drop_hook_) return;
+  drop_hook_ran_ = true;
+  const std::function<void()> hook = drop_hook_;
+  StepLog outer = std::move(core_.log);
+  core_.log = StepLog{};
+  hook();
+  // Whatever vCPU 1 did that was not observed inside the hook belongs to this step.
+  StepLog& rest = core_.log;
+  outer.events.insert(outer.events.end(), rest.events.begin(), rest.events.end());
+  outer.kernel_log.insert(outer.kernel_log.end(), rest.kernel_log.begin(), rest.kernel_log.end());
+  outer.dirty_private.insert(outer.dirty_private.end(), rest.dirty_private.begin(), rest.dirty_private.end());
+  outer.dirty_shared.insert(outer.dirty_shared.end(), rest.dirty_shared.begin(), rest.dirty_shared.end());
+  outer.dirty_backing.insert(outer.dirty_backing.end(), rest.dirty_backing.begin(), rest.dirty_backing.end());
+  outer.pamt_changed.insert(rest.pamt_changed.begin(), rest.pamt_changed.end());
+  outer.restart_retries += rest.restart_retries;
+  core_.log = std::move(outer);
+  core_.log.note(EventKind::Note, "mmu_lock", "retaken after the top-up; vCPU 1 ran at the drop point", g, level);
+}
+
 // tdp_mmu_split_huge_page on the mirror: top up the split cache with mmu_lock dropped, then
 // split through tdx_sept_split_private_spte (L3474-3518, L1595-1611).
 int SimHost::split_private_leaf(Gfn g) {
@@ -140,9 +185,20 @@ int SimHost::split_private_leaf(Gfn g) {
   const Gfn block = align_down(g, leaf.level);
   const uint64_t n = pages_in(leaf.level);
   while (tdx_.need_topup()) {
-    // Interleaving point: write mmu_lock dropped for the top-up, then retaken and rechecked.
+    const bool first_drop = apply_depth_ == 1 && !drop_hook_ran_ && drop_hook_;
     core_.log.note(EventKind::Note, "mmu_lock", "dropped for split-cache top-up", block, leaf.level);
-    if (int r = tdx_.topup()) return r;
+    const int topup_err = tdx_.topup();  // allocation runs with mmu_lock dropped ...
+    mmu_lock_dropped(block, leaf.level);  // ... and so may vCPU 1
+    if (topup_err) return topup_err;
+    if (first_drop) {
+      // tdp_iter_restart: vCPU 1 may have split (or accepted) this leaf meanwhile; the caller
+      // looks at the gfn afresh and splits only what still straddles.
+      const Leaf* now = private_.at(g);
+      if (!now || now->level != leaf.level || align_down(g, now->level) != block) return 0;
+    }
+    // Step (*) at L12481-12482: need_topup() again under the retaken lock, since vCPU 1's
+    // fault path dequeues from the same per-VM cache. MUT-CACHE-RACE trusts the one top-up.
+    if (core_.mut(Mutant::CacheRace)) break;
   }
   const Pfn sept = tdx_.alloc_sept_page();
   if (int r = tdx_.split(block, leaf.level, block + leaf.delta, sept)) {

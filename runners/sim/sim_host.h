@@ -6,7 +6,9 @@
 //   observe.cpp     windowed observations
 #pragma once
 
+#include <functional>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "domain/interval_map.h"
@@ -47,6 +49,9 @@ class SimHost {
   Outcome apply(const Op& op);
   Observation observe();
   Observation teardown();
+  // Cap::Interleaving (domain/target.h): called once per top-level op, at its first mmu_lock
+  // drop; the engine applies and observes vCPU 1's held ops inside it.
+  void set_mmu_lock_drop_hook(std::function<void()> hook) { drop_hook_ = std::move(hook); }
 
  private:
   // ---- layout
@@ -68,7 +73,12 @@ class SimHost {
   int fault_private(const Memslot& m, Gfn g, Level cap);
   void map_private_4k_run(const Memslot& m, Gfn s, Gfn e);  // unmapped private gfns under page tables
   void map_shared(const Memslot& m, Gfn g);
-  int split_private_leaf(Gfn g);  // one level down, with split-cache top-up
+  Level shared_host_level(const Memslot& m, Gfn g) const;  // per-VM host page behind gfn g
+  // One level down, with split-cache top-up. Returns 0 without splitting when the leaf at g
+  // changed while mmu_lock was dropped: the caller looks at the leaf again.
+  int split_private_leaf(Gfn g);
+  // The top-up's mmu_lock drop: vCPU 1's held ops run here (once per top-level op).
+  void mmu_lock_dropped(Gfn g, Level level);
   int split_cross_boundary(const GfnRange& r, bool mirror);
   int zap_private(Gfn s, Gfn e, bool only_inside);
   void zap_shared(Gfn s, Gfn e);
@@ -86,6 +96,8 @@ class SimHost {
   int punch(const GfnRange& r);
   int prefault(const GfnRange& r);
   int pin(const GfnRange& r, int delta);
+  int discard_shared(const GfnRange& r);
+  void mark_thp_pmd_splits(const Memslot& m, uint64_t hs, uint64_t he);
 
   // ---- observe.cpp
   Observation collect(bool everything);
@@ -104,6 +116,13 @@ class SimHost {
   uint64_t inhibit_blocks_ = 0;
   IntervalMap<PageData> private_data_;
   IntervalMap<uint64_t> shared_data_;
+  // Per-VM THP shared memory: gfns whose 2M host block had its PMD split by a partial
+  // MADV_DONTNEED, so the host maps them 4K until the whole block is discarded.
+  IntervalMap<bool> thp_pmd_split_;
+  std::function<void()> drop_hook_;
+  int apply_depth_ = 0;          // > 0 inside apply; 2 for a held op run at a drop point
+  bool drop_hook_ran_ = false;   // this top-level op already dropped mmu_lock with the hook
+  std::string running_op_;       // the top-level op, for the interleaving notes
   bool first_observation_ = true;
   bool set_up_ = false;
 };

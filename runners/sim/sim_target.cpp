@@ -22,16 +22,22 @@ class SimTarget : public Target {
     sim::Mutants keep = host_->core().mut;
     host_ = std::make_unique<sim::SimHost>(seed_);
     host_->core().mut = keep;
+    host_->set_mmu_lock_drop_hook(hook_);
     return host_->setup(cfg, why);
   }
   Outcome apply(const Op& op) override { return host_->apply(op); }
   Observation observe() override { return host_->observe(); }
   Observation teardown() override { return host_->teardown(); }
+  void set_mmu_lock_drop_hook(std::function<void()> hook) override {
+    hook_ = std::move(hook);
+    host_->set_mmu_lock_drop_hook(hook_);
+  }
   bool set_mutant(const std::string& id) override { return host_->core().mut.enable(id); }
 
  private:
   uint64_t seed_;
   std::unique_ptr<sim::SimHost> host_;
+  std::function<void()> hook_;
 };
 
 }  // namespace

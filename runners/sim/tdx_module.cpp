@@ -160,18 +160,15 @@ void TdxModule::free_sept_page(Pfn p, bool put_pamt) {
   --sept_in_use_;
 }
 
-bool TdxModule::need_topup() const {
-  // MUT-CACHE-RACE: the check forgets the reserve the cache must keep (L12482-12512).
-  if (c_.mut(Mutant::CacheRace)) return cache_count_ < pages_per_split();
-  return cache_count_ < cache_min() + pages_per_split();
-}
+// The cache must hold one split's pages above its minimum (L12482-12524).
+bool TdxModule::need_topup() const { return cache_count_ < cache_min() + pages_per_split(); }
 
 int TdxModule::topup() {
   if (c_.faults.take(FaultSite::SplitCacheTopup, FaultKind::NoMem)) {
     c_.log.note(EventKind::Note, "split-cache-topup", "-ENOMEM");
     return -ENOMEM;
   }
-  uint64_t target = c_.mut(Mutant::CacheRace) ? pages_per_split() : cache_min() + pages_per_split();
+  const uint64_t target = cache_min() + pages_per_split();
   if (cache_count_ < target) cache_count_ = target;
   c_.log.note(EventKind::Note, "split-cache-topup", "cache filled to " + std::to_string(cache_count_) + " pages");
   return 0;

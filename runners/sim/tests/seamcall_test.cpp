@@ -115,13 +115,15 @@ TEST(Seamcall, SplitCacheTopupEnomemFailsTheConversion) {  // L3661-3671, L3096
   EXPECT_EQ(private_level(r, kBase), 1);
 }
 
-TEST(Seamcall, SplitCacheNeverGoesBelowMinimum) {  // L3474-3518, L12482-12512
+// L3474-3518, L12482-12512. The race that breaks it (MUT-CACHE-RACE) needs vCPU 1 at the
+// mmu_lock drop: interleaving_test.cpp.
+TEST(Seamcall, SplitCacheNeverGoesBelowMinimum) {
   Config c = td();
   c.features.dynamic_pamt = true;
   SimRun r = run({c, map_2m_then_accept_4k()});
   EXPECT_EQ(r.observations.back().internals->split_cache_underflows, 0u);
-  SimRun race = run({c, map_2m_then_accept_4k()}, {"MUT-CACHE-RACE"});
-  EXPECT_GT(race.observations.back().internals->split_cache_underflows, 0u);
+  EXPECT_EQ(r.observations.back().internals->split_cache_min, 4u);  // 2 PAMT pairs (L3781-3824)
+  EXPECT_GE(r.observations.back().internals->split_cache_count, 4u);
 }
 
 TEST(Accept, SizeMismatchCarriesTheLevel) {  // DOMAIN.md 3: 0xC0000B0B00000000 | level

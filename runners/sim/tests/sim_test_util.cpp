@@ -1,6 +1,7 @@
 #include "runners/sim/tests/sim_test_util.h"
 
 #include <cstdlib>
+#include <optional>
 #include <sstream>
 
 #include "domain/case_file.h"
@@ -50,11 +51,8 @@ SimRun run(const Scenario& s, const std::vector<std::string>& mutants, uint64_t 
   fold(r, first);
   fold_backing(first);
   r.observations.push_back(first);
-  for (const Op& op : s.ops) {
-    Outcome o = t->apply(op);
-    fp << describe(op) << " -> " << describe(o) << (o.read ? " read " + hex(*o.read) : "") << "\n";
-    r.outcomes.push_back(o);
-    Observation ob = t->observe();
+  auto record = [&](const Op& op, const Outcome& o, Observation ob, const std::string& when) {
+    fp << when << describe(op) << " -> " << describe(o) << (o.read ? " read " + hex(*o.read) : "") << "\n";
     fold(r, ob);
     fold_backing(ob);
     if (ob.internals)
@@ -62,6 +60,44 @@ SimRun run(const Scenario& s, const std::vector<std::string>& mutants, uint64_t 
          << ob.internals->split_cache_underflows << " retries " << ob.internals->restart_retries << " inhibit "
          << ob.internals->guest_inhibit_blocks << " dead " << ob.vm_dead << "\n";
     r.observations.push_back(std::move(ob));
+  };
+  std::vector<size_t> held;
+  // Runs held ops in order; at a drop point it stops at the first touching `busy`.
+  auto run_held = [&](size_t during, bool at_drop, std::optional<GfnRange> busy) {
+    while (!held.empty()) {
+      Op op = s.ops[held.front()];
+      GfnRange touched;
+      if (auto* a = std::get_if<Access>(&op)) a->queued = false, touched = {a->gfn, 1};
+      if (auto* a = std::get_if<Accept>(&op)) a->queued = false, touched = {a->gfn, pages_in(a->level)};
+      if (busy && touched.overlaps(*busy)) return;
+      const size_t i = held.front();
+      held.erase(held.begin());
+      Outcome o = t->apply(op);
+      r.vcpu1.push_back({i, during, at_drop, o});
+      record(op, o, t->observe(), at_drop ? "  vCPU 1 at the drop: " : "  vCPU 1 after: ");
+    }
+  };
+  for (size_t i = 0; i < s.ops.size(); ++i) {
+    const Op& op = s.ops[i];
+    const Access* ac = std::get_if<Access>(&op);
+    const Accept* ap = std::get_if<Accept>(&op);
+    const bool queued = (ac && ac->queued) || (ap && ap->queued);
+    std::optional<GfnRange> busy;
+    if (auto* o = std::get_if<Convert>(&op)) busy = o->range;
+    if (auto* o = std::get_if<MapGpa>(&op)) busy = o->range;
+    if (auto* o = std::get_if<PunchHole>(&op)) busy = o->range;
+    int hook_calls = 0;
+    if (!queued && !held.empty())
+      t->set_mmu_lock_drop_hook([&, i, busy] {
+        if (hook_calls++ == 0) run_held(i, true, busy);
+      });
+    Outcome o = t->apply(op);
+    t->set_mmu_lock_drop_hook(nullptr);
+    r.outcomes.push_back(o);
+    r.drop_hook_calls.push_back(hook_calls);
+    record(op, o, t->observe(), "");
+    if (queued && o.err == 0) held.push_back(i);
+    if (!queued || i + 1 == s.ops.size()) run_held(i, false, std::nullopt);
   }
   r.private_leaves.for_each([&](uint64_t a, uint64_t b, const LeafAt& l) {
     fp << "private [" << hex(a) << "," << hex(b) << ") " << name(l.level) << " +" << hex(l.delta) << "\n";

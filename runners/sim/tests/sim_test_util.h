@@ -15,9 +15,19 @@ struct LeafAt {
   bool operator==(const LeafAt&) const = default;
 };
 
+// A held vCPU 1 op as it finally ran: at the mmu_lock drop of op `during`, or after it.
+struct Vcpu1Run {
+  size_t op = 0;       // index of the queued op in the scenario
+  size_t during = 0;   // index of the op it ran during / after
+  bool at_drop = false;
+  Outcome outcome;
+};
+
 struct SimRun {
   int setup_err = 0;
-  std::vector<Outcome> outcomes;
+  std::vector<Outcome> outcomes;   // one per op; a queued op's own outcome says "queued"
+  std::vector<Vcpu1Run> vcpu1;     // held ops in the order they ran
+  std::vector<int> drop_hook_calls;  // per op: how often the sim called the mmu_lock-drop hook
   std::vector<Observation> observations;  // [0] after setup, then one per op
   IntervalMap<LeafAt> private_leaves, shared_leaves;
   std::string events;      // every event, one line each
@@ -27,6 +37,8 @@ struct SimRun {
 };
 
 Scenario scenario_of(const std::string& case_path);
+// Plays the engine's vCPU 1 (properties/lockstep.cpp) too: queued ops are held and run at
+// the next op's first mmu_lock drop unless they touch its invalidation range, else after it.
 SimRun run(const Scenario& s, const std::vector<std::string>& mutants = {}, uint64_t seed = 0);
 std::string fixture_dir();
 // Level of the private leaf at gfn, or -1 when unmapped.
