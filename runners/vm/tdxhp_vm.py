@@ -13,7 +13,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-from vmdrv import cli, commands, initramfs, kernel, qemu, results, static_build, version  # noqa: E402
+from vmdrv import cli, commands, fixtures, initramfs, kernel, qemu, results, static_build, version  # noqa: E402
 from vmdrv.util import CommandError, PhaseTimer, log  # noqa: E402
 
 SOURCE_DIR = os.path.dirname(os.path.dirname(HERE))
@@ -49,8 +49,12 @@ def main(argv):
     build_dir = os.path.abspath(opts.build_dir or os.path.join(SOURCE_DIR, "build-vm"))
     out_dir = os.path.abspath(opts.out or os.path.join(SOURCE_DIR, "out", "vm"))
     os.makedirs(build_dir, exist_ok=True)
+    not_replayed = []
     if opts.verb == "smoke" and not opts.case:
-        opts.case = sorted(glob.glob(os.path.join(FIXTURE_CASES, "*.json")))
+        # Only fixtures the swprot flavour can serve; each must PASS or FAIL, not SKIP.
+        opts.case, not_replayed = fixtures.split(sorted(glob.glob(os.path.join(FIXTURE_CASES, "*.json"))))
+        opts.cases_required = True
+        log(f"fixtures: {len(opts.case)} swprot-applicable replayed, {len(not_replayed)} not (TD/sim-only)")
     for case in opts.case:
         if not os.path.isfile(case):
             print(f"tdxhp vm: case file {case} not found", file=sys.stderr)
@@ -114,6 +118,14 @@ def main(argv):
             fresh = os.path.exists(path) and os.path.getmtime(path) >= boot_started - 1
             counts += results.property_counts(read_text(path) if fresh else None)   # stale: not ours
         print(results.render_properties(counts))
+    replays = [s for s in verdict.steps if s.name.startswith("replay-")]
+    if replays:
+        print("fixture replays on real KVM (swprot):")
+        for s in replays:
+            status = "PASS" if s.rc == 0 else "SKIP" if s.name in verdict.skipped else f"FAIL (exit {s.rc})"
+            print(f"  {status:<14} {s.name[len('replay-'):]}")
+    for path, reason in not_replayed:
+        print(f"  not replayed   {os.path.splitext(os.path.basename(path))[0]}: {reason}")
     print(results.render(verdict))
     print(f"results, step logs, serial console and kernel log: {out_dir}/{commands.VM_DIR}/")
     print(timer.summary())

@@ -92,3 +92,37 @@ class Script(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class SwprotFixtures(unittest.TestCase):
+    def case(self, **cfg):
+        ops = cfg.pop("ops", [{"op": "access", "gfn": "0x1", "write": False}])
+        return {"config": {"backing": "4k", **cfg}, "ops": ops}
+
+    def test_4k_per_vm_without_td_ops_is_applicable(self):
+        from vmdrv import fixtures
+        self.assertEqual(fixtures.swprot_refusal(self.case(shared_backing="thp-2m")), "")
+
+    def test_what_swprot_cannot_serve_says_why(self):
+        from vmdrv import fixtures
+        self.assertIn("4K folios", fixtures.swprot_refusal({"config": {}, "ops": []}))  # default hugetlb-2m
+        self.assertIn("in-place", fixtures.swprot_refusal(self.case(attr_mode="in-place")))
+        self.assertIn("TD", fixtures.swprot_refusal(self.case(build_pages=[{"gfn": "0x0", "npages": 1}])))
+        self.assertIn("accept", fixtures.swprot_refusal(self.case(ops=[{"op": "accept", "gfn": "0x0", "level": "4K"}])))
+        self.assertIn("queued", fixtures.swprot_refusal(self.case(ops=[{"op": "access", "gfn": "0x0", "queued": True}])))
+
+    def test_repo_has_swprot_fixtures_for_each_issue6_invariant(self):
+        import glob
+        from vmdrv import fixtures
+        root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+        ok, _ = fixtures.split(sorted(glob.glob(os.path.join(root, "fixtures", "cases", "*.json"))))
+        names = " ".join(os.path.basename(p) for p in ok)
+        for inv in ("INV-ATTR", "INV-CONTIG", "INV-PRECISE", "INV-NOOVERZAP", "INV-DATA"):
+            self.assertIn(inv + "-", names)
+
+    def test_smoke_with_chosen_fixtures_makes_a_skip_fail(self):
+        opts = cli.parse(["smoke", "x/INV-DATA-a.json"])
+        opts.cases_required = True
+        p = commands.plan_for(opts)
+        self.assertFalse(p.steps[-1].skip_ok)
+        self.assertTrue(plan("smoke", "x/INV-DATA-a.json").steps[-1].skip_ok)

@@ -80,13 +80,14 @@ def unique_case_names(paths) -> dict:
     return names
 
 
-def replay_steps(case_names: dict, trace: bool, extra) -> list:
+def replay_steps(case_names: dict, trace: bool, extra, skip_ok: bool = True) -> list:
+    """skip_ok=False: the case was chosen because swprot can serve it, so a SKIP fails."""
     steps = []
     for name in case_names.values():
         argv = [GUEST_TDXHP, "replay", f"{GUEST_SHARE}/{CASES_IN}/{name}", "--target", "kvm"]
         if trace:
             argv.append("--trace")
-        steps.append(Step(f"replay-{os.path.splitext(name)[0]}", argv + list(extra), timeout=600, skip_ok=True))
+        steps.append(Step(f"replay-{os.path.splitext(name)[0]}", argv + list(extra), timeout=600, skip_ok=skip_ok))
     return steps
 
 
@@ -114,7 +115,8 @@ def plan_for(opts) -> Plan:
                                              out=f"{GUEST_SHARE}/{run_out_subdir(name)}"),
                               run_timeout(seconds, opts.cases)))
         names = unique_case_names(opts.case)
-        return Plan(steps + replay_steps(names, opts.trace, extra), case_copies=names)
+        required = bool(getattr(opts, "cases_required", False))
+        return Plan(steps + replay_steps(names, opts.trace, extra, skip_ok=not required), case_copies=names)
     raise ValueError(f"unknown verb {opts.verb}")
 
 
