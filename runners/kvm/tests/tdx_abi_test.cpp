@@ -74,3 +74,28 @@ TEST(TdxAbi, ExitClassification) {
   EXPECT_EQ(tdxhp_classify_exit(8, false, 0), TDXHP_EXIT_VM_DEAD);        // shutdown
   EXPECT_EQ(tdxhp_classify_exit(17, false, 0), TDXHP_EXIT_VM_DEAD);       // internal error
 }
+
+TEST(TdxAbi, MapGpaExitDecodingWith52BitGpaw) {
+  // A 5-level TD's shared bit is 51; bit 47 is then an ordinary address bit and must stay.
+  const uint64_t gpa = (1ULL << 47) | 0x200000;
+  auto r = tdxhp_decode_map_gpa(tdxhp_gpa_shared(gpa, 52), 512, 0, 52);
+  EXPECT_EQ(r.gpa, gpa);
+  EXPECT_FALSE(r.to_private);
+  // args[2] carries KVM_MAP_GPA_RANGE_ENCRYPTED (bit 4) for "to private"; page-size flags
+  // in bits 0-1 must not be read as a direction.
+  EXPECT_FALSE(tdxhp_decode_map_gpa(gpa, 1, 0x1, 52).to_private);
+  EXPECT_TRUE(tdxhp_decode_map_gpa(gpa, 1, 0x10 | 0x1, 52).to_private);
+}
+
+TEST(TdxAbi, AcceptStatusForEachOutcomeOfSemantics) {
+  // SEMANTICS.md Accept: success, already accepted (a warning, not an error), size mismatch
+  // carrying the requested level, operand invalid for a misaligned gpa.
+  EXPECT_FALSE(tdxhp_tdx_is_error(TDXHP_TDX_SUCCESS));
+  EXPECT_FALSE(tdxhp_tdx_is_error(TDXHP_TDX_PAGE_ALREADY_ACCEPTED));
+  unsigned level = 9;
+  EXPECT_TRUE(tdxhp_tdx_is_size_mismatch(TDXHP_TDX_PAGE_SIZE_MISMATCH | TDXHP_ACCEPT_1G, &level));
+  EXPECT_EQ(level, static_cast<unsigned>(TDXHP_ACCEPT_1G));
+  EXPECT_TRUE(tdxhp_tdx_is_error(TDXHP_TDX_PAGE_SIZE_MISMATCH | TDXHP_ACCEPT_2M));
+  EXPECT_TRUE(tdxhp_tdx_is_error(TDXHP_TDX_OPERAND_INVALID));
+  EXPECT_FALSE(tdxhp_tdx_is_size_mismatch(TDXHP_TDX_OPERAND_INVALID, &level));
+}
