@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <chrono>
 #include <fstream>
+#include <map>
 #include <optional>
 #include <string_view>
 
@@ -395,6 +396,14 @@ class KvmTarget final : public Target {
       return -EOPNOTSUPP;
     }
     if (static_cast<uint64_t>(free_pages) >= need) return 0;
+    // Growing a pool that already failed to grow this far costs seconds of compaction per
+    // case for the same answer: remember the smallest need that failed, per pool.
+    static std::map<std::string, uint64_t> failed_need;
+    if (auto f = failed_need.find(dir); f != failed_need.end() && need >= f->second) {
+      *why = "hugetlb pool " + dir + " could not grow to " + std::to_string(f->second) +
+             " free pages earlier in this run (not enough or too fragmented memory on this host)";
+      return -EOPNOTSUPP;
+    }
     // Growing a pool past what the host has costs seconds of reclaim and compaction first.
     std::ifstream meminfo("/proc/meminfo");
     std::string key;
@@ -412,6 +421,7 @@ class KvmTarget final : public Target {
     if (read_u64(dir + "/free_hugepages") < static_cast<int64_t>(need)) {
       // This host cannot hold the config's shared memory in huge pages: not a kernel finding.
       HostSettings::get().set(dir + "/nr_hugepages", std::to_string(total), nullptr);
+      failed_need[dir] = std::min(need, failed_need.count(dir) ? failed_need[dir] : need);
       *why = "hugetlb pool " + dir + " could not grow to " + std::to_string(need) +
              " free pages (not enough or too fragmented memory on this host)";
       return -EOPNOTSUPP;
