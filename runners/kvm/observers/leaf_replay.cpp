@@ -37,6 +37,16 @@ void LeafReplay::remove(uint64_t kgfn, int level) {
   if (kgfn + n > base_) dirty_.assign(std::max(kgfn, base_) - base_, kgfn + n - base_, true);
 }
 
+void LeafReplay::drop_leaves_under(uint64_t kgfn, uint64_t n) {
+  leaves_.for_each(kgfn, kgfn + n, [&](uint64_t a, uint64_t b, const Leaf& l) {
+    // Leaves are naturally aligned: one per aligned start inside [a, b).
+    const uint64_t p = pages_in(l.level);
+    counts_[static_cast<int>(l.level)] -= static_cast<int64_t>((b + p - 1) / p - (a + p - 1) / p);
+  });
+  leaves_.erase(kgfn, kgfn + n);
+  if (kgfn + n > base_) dirty_.assign(std::max(kgfn, base_) - base_, kgfn + n - base_, true);
+}
+
 void LeafReplay::apply(const SpteEvent& e, const AttrLookup& is_private) {
   if (e.as_id != 0 || e.level < 1 || e.level > 3) return;  // SMM address space: not the guest's memory
   ++applied_;
@@ -52,6 +62,17 @@ void LeafReplay::apply(const SpteEvent& e, const AttrLookup& is_private) {
       // A huge leaf turned into a table by a split loses its leaf here; the 512 children
       // arrive with the SplitHuge record that follows (they are written without this event).
       const bool was = spte::leaf(e.old_spte, e.level), now = spte::leaf(e.new_spte, e.level);
+      const uint64_t n = pages_in(level_of(e.level));
+      if (const int* parent = replaced_tables_.at(kgfn)) {
+        if (e.level < *parent && !spte::present(e.new_spte)) return;  // a child of a replaced table
+        replaced_tables_.erase(kgfn, kgfn + n);  // the replacing leaf itself changes: done
+      }
+      if (now && spte::present(e.old_spte) && !was) {
+        // A page table replaced by a huge leaf (a fault over an all-one-attribute block
+        // that held smaller leaves): drop what it held now, skip the removals that follow.
+        drop_leaves_under(kgfn, n);
+        replaced_tables_.assign(kgfn, kgfn + n, e.level);
+      }
       if (was) remove(kgfn, e.level);
       if (now) add(kgfn, e.level, spte::pfn(e.new_spte), private_now());
       return;

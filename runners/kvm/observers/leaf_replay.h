@@ -74,11 +74,16 @@ class LeafReplay {
   };
   void add(uint64_t kgfn, int level, Pfn pfn, bool is_private);
   void remove(uint64_t kgfn, int level);
+  void drop_leaves_under(uint64_t kgfn, uint64_t n);
   void anomaly(std::string s);
 
   uint64_t base_, shared_bit_;
   IntervalMap<Leaf> leaves_;  // keyed by KVM gfn with the shared bit stripped
   IntervalMap<bool> dirty_;   // scenario gfns
+  // KVM gfns of page tables a huge leaf replaced, with that leaf's level: the tables' children
+  // are traced as removed *after* the new leaf (handle_changed_spte traces, then
+  // handle_removed_pt), so they were dropped already and their records are skipped.
+  IntervalMap<int> replaced_tables_;
   std::array<int64_t, 3> counts_{};
   std::vector<std::string> anomalies_;
   uint64_t applied_ = 0;

@@ -45,6 +45,38 @@ TEST(LeafReplay, HugeLeafSplitThenPartialZapGivesPreciseWindows) {
   EXPECT_TRUE(r.take_dirty().empty());
 }
 
+// Found on 6.12 (fixture INV-ATTR-shared-hugetlb-one-private-page): a fault that maps a 2M leaf
+// where a page table held 4K leaves traces the new leaf first, then each child's removal
+// (handle_changed_spte, then handle_removed_pt).
+TEST(LeafReplay, HugeLeafReplacingATableDropsItsChildrenBeforeTheirRecords) {
+  LeafReplay r(kBase, 0);
+  const uint64_t g = kBase + 0x200;
+  const uint64_t table = spte::kMmuPresent | (0x999ULL << 12);
+  auto shared = [](Gfn) { return false; };
+  r.apply(changed(g, 2, 0, table), shared);  // a table links in: not a leaf
+  r.apply(changed(g + 1, 1, 0, leaf_spte(0x71, 1)), shared);
+  r.apply(changed(g + 8, 1, 0, leaf_spte(0x78, 1)), shared);
+  EXPECT_EQ(r.leaf_counts()[0], 2);
+  r.take_dirty();
+  r.apply(changed(g, 2, table, leaf_spte(0x800, 2)), shared);
+  EXPECT_EQ(r.leaf_counts()[0], 0);
+  EXPECT_EQ(r.leaf_counts()[1], 1);
+  r.apply(changed(g + 1, 1, leaf_spte(0x71, 1), 0x5a0), shared);  // FROZEN_SPTE
+  r.apply(changed(g + 8, 1, leaf_spte(0x78, 1), 0x5a0), shared);
+  EXPECT_TRUE(r.anomalies().empty()) << r.anomalies().front();
+  EXPECT_EQ(r.leaf_counts()[0], 0);
+  auto w = r.windows({{0x200, 512}});
+  ASSERT_EQ(w[1].runs.size(), 1u);
+  EXPECT_EQ(w[1].runs[0], (LeafRun{{0x200, 512}, Level::L2M, 0x800}));
+  // The 2M leaf's own zap afterwards is an ordinary removal.
+  r.apply(changed(g, 2, leaf_spte(0x800, 2), 0x5a0), shared);
+  EXPECT_EQ(r.leaf_counts()[1], 0);
+  EXPECT_TRUE(r.anomalies().empty());
+  // A later 4K leaf there is new again, not a skipped child.
+  r.apply(changed(g + 3, 1, 0, leaf_spte(0x73, 1)), shared);
+  EXPECT_EQ(r.leaf_counts()[0], 1);
+}
+
 TEST(LeafReplay, AttributeChoosesTheRootOfNewLeavesOnOneRootVms) {
   LeafReplay r(kBase, 0);
   auto odd_shared = [](Gfn g) { return g % 2 == 0; };
