@@ -88,10 +88,10 @@ Outcome SimHost::apply(const Op& op) {
   } depth(apply_depth_);
   if (apply_depth_ == 1) {
     drop_hook_ran_ = false;
-    running_op_ = describe(op);
+    running_op_ = op;  // described only if vCPU 1 runs inside it (hot path)
   } else {
     core_.log.note(EventKind::Note, "mmu_lock",
-                   "vCPU 1 runs " + describe(op) + " while " + running_op_ + " has mmu_lock dropped for the split-cache top-up");
+                   "vCPU 1 runs " + describe(op) + " while " + describe(running_op_) + " has mmu_lock dropped for the split-cache top-up");
   }
   std::visit(
       [&](const auto& x) {

@@ -189,6 +189,7 @@ int SimHost::split_private_leaf(Gfn g) {
     core_.log.note(EventKind::Note, "mmu_lock", "dropped for split-cache top-up", block, leaf.level);
     const int topup_err = tdx_.topup();  // allocation runs with mmu_lock dropped ...
     mmu_lock_dropped(block, leaf.level);  // ... and so may vCPU 1
+    if (core_.dead) return -EIO;  // vCPU 1 hit a KVM_BUG_ON meanwhile: the op stops here
     if (topup_err) return topup_err;
     if (first_drop) {
       // tdp_iter_restart: vCPU 1 may have split (or accepted) this leaf meanwhile; the caller

@@ -122,7 +122,7 @@ class SimHost {
   std::function<void()> drop_hook_;
   int apply_depth_ = 0;          // > 0 inside apply; 2 for a held op run at a drop point
   bool drop_hook_ran_ = false;   // this top-level op already dropped mmu_lock with the hook
-  std::string running_op_;       // the top-level op, for the interleaving notes
+  Op running_op_;                // the top-level op, for the interleaving notes
   bool first_observation_ = true;
   bool set_up_ = false;
 };

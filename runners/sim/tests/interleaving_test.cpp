@@ -135,6 +135,19 @@ TEST(Queued, SubStepsObserveOnlyTheirOwnChanges) {
   EXPECT_TRUE(convert_split_a);
 }
 
+// Found by `tdxhp run`: vCPU 1's split hit an injected INTERRUPTED_RESTARTABLE (KVM_BUG_ON,
+// L9779) at the drop point; the host op must not go on to split its own leaf on a dead TD.
+TEST(Queued, HostOpStopsWhenVcpu1KilledTheTdAtTheDropPoint) {
+  SimRun r = run({td(false), {Inject{FaultSite::Demote, FaultKind::InterruptedRestartable, 1}, two_2m_leaves(),
+                              Accept{kBase + 0x201, Level::L4K, true}, Convert{{kBase + 1, 1}, Attr::Shared}}});
+  ASSERT_EQ(r.vcpu1.size(), 1u);
+  EXPECT_TRUE(r.vcpu1[0].at_drop);
+  EXPECT_EQ(r.vcpu1[0].outcome.err, -EIO);
+  EXPECT_EQ(r.outcomes[3].err, -EIO);
+  EXPECT_EQ(private_level(r, kBase), 1);  // the host's 2M leaf was left alone
+  EXPECT_EQ(private_level(r, kBase + 1), 1);
+}
+
 // MUT-CACHE-RACE (L12482-12512): after the drop vCPU 1's split dequeued from the same
 // per-VM cache; without step (*) (need_topup again under the lock, L12481-12482) the host's
 // dequeue goes below the 2-pair minimum.
