@@ -195,7 +195,7 @@ void SpecState::check_private_run(StepCtx& c, const LeafRun& r) {
                  " (one-way, L274-277): no larger leaf there",
              leaf_words(leaf, pages_in(r.level), v));
   }
-  if (auto cap = cap_below(table_cap, g.start, g.end(), r.level)) {
+  if (auto cap = table_cap_below(g.start, g.end(), r.level)) {
     const Gfn leaf = align_down(cap->first.start, r.level);
     c.report("INV-NOPROMOTE", {leaf, pages_in(r.level)},
              "a mirror region that has had a page table stays at most " + std::string(name(cap->second)) +
@@ -203,8 +203,8 @@ void SpecState::check_private_run(StepCtx& c, const LeafRun& r) {
              leaf_words(leaf, pages_in(r.level), v) + " replaced the non-leaf entry");
   }
   // The mirror now has page tables above these leaves; they are freed only with the slot.
-  if (r.level == Level::L4K) lower_cap(table_cap, align_down(g.start, Level::L2M), align_up(g.end(), Level::L2M), Level::L4K);
-  if (r.level < Level::L1G) lower_cap(table_cap, align_down(g.start, Level::L1G), align_up(g.end(), Level::L1G), Level::L2M);
+  if (r.level == Level::L4K) tables_4k.assign(align_down(g.start, Level::L2M), align_up(g.end(), Level::L2M), true);
+  if (r.level < Level::L1G) tables_2m.assign(align_down(g.start, Level::L1G), align_up(g.end(), Level::L1G), true);
 }
 
 void SpecState::check_shared_run(StepCtx& c, const LeafRun& r) {

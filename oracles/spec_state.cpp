@@ -64,7 +64,7 @@ bool SpecState::allows_private_2m(Gfn b) const {
   if (!m || !is_aligned(m->base_gfn - m->gmem_offset, Level::L2M)) return false;
   if (!all_attr(block, Attr::Private)) return false;
   if (cap_below(inhibit_cap, block.start, block.end(), Level::L2M)) return false;
-  if (cap_below(table_cap, block.start, block.end(), Level::L2M)) return false;
+  if (table_cap_below(block.start, block.end(), Level::L2M)) return false;
   if (priv.map().any_of(block.start, block.end(), [](const LeafVal&) { return true; })) return false;
   if (cfg.backing == BackingKind::Page4K) return false;
   if (!caps(Cap::Backing)) return true;
@@ -97,7 +97,7 @@ bool SpecState::allows_private_2m(Gfn b) const {
 
 size_t SpecState::pieces() const {
   return attrs.pieces() + priv.map().pieces() + shared.map().pieces() + backing.pieces() + accept.pieces() + thp_pmd_split.pieces() +
-         inhibit_cap.pieces() + table_cap.pieces() + data.pieces() + pins.pieces() + pfns_in_4k_leaves.pieces();
+         inhibit_cap.pieces() + tables_4k.pieces() + tables_2m.pieces() + data.pieces() + pins.pieces() + pfns_in_4k_leaves.pieces();
 }
 
 std::string leaf_words(Gfn start, uint64_t npages, const LeafVal& v, bool is_private) {
@@ -142,7 +142,8 @@ std::string SpecState::describe_gfn(Gfn g) const {
   else
     s += ", gmem index " + hex(idx) + " is a hole";
   if (const Level* c = inhibit_cap.at(g)) s += ", GUEST_INHIBIT above " + std::string(name(*c));
-  if (const Level* c = table_cap.at(g)) s += ", mirror page table: leaves at most " + std::string(name(*c));
+  if (tables_4k.at(g) || tables_2m.at(g))
+    s += ", mirror page table: leaves at most " + std::string(tables_4k.at(g) ? "4K" : "2M");
   if (const DataToken* d = data.at(g); d && d->expected_at(g)) s += ", data " + hex(*d->expected_at(g));
   if (const uint32_t* p = pins.at(g); p && *p) s += ", pinned x" + std::to_string(*p);
   return s;
@@ -157,6 +158,20 @@ bool SpecState::host_allows_shared(const Memslot& m, Gfn block, Level level) con
   // A partial MADV_DONTNEED split the THP's PMD: that block maps 4K on the host from then on.
   return cfg.shared_backing != BackingKind::Thp2M ||
          !thp_pmd_split.any_of(block, block + pages_in(level), [](bool b) { return b; });
+}
+
+std::optional<std::pair<GfnRange, Level>> SpecState::table_cap_below(Gfn s, Gfn e, Level level) const {
+  auto first_piece = [&](const IntervalMap<bool>& m, Level cap) -> std::optional<std::pair<GfnRange, Level>> {
+    std::optional<std::pair<GfnRange, Level>> f;
+    m.for_each(s, e, [&](uint64_t a, uint64_t b, bool) {
+      if (!f) f = std::make_pair(GfnRange{a, b - a}, cap);
+    });
+    return f;
+  };
+  if (level > Level::L4K)
+    if (auto f = first_piece(tables_4k, Level::L4K)) return f;
+  if (level > Level::L2M) return first_piece(tables_2m, Level::L2M);
+  return std::nullopt;
 }
 
 }  // namespace tdxhp::oracle_detail

@@ -89,7 +89,11 @@ struct SpecState {
   BackingView backing;
   IntervalMap<AcceptState> accept;     // only where a private leaf exists (TDX)
   IntervalMap<Level> inhibit_cap;      // GUEST_INHIBIT: largest private leaf allowed (INV-ACCEPT)
-  IntervalMap<Level> table_cap;        // mirror page tables never freed (INV-NOPROMOTE)
+  // Mirror page tables are never freed (INV-NOPROMOTE): 2M blocks that have had a 4K page
+  // table (leaves at most 4K) and 1G regions that have had a 2M one (leaves at most 2M).
+  // Two bool maps, so marking them is one coalescing assign per run (hot path).
+  IntervalMap<bool> tables_4k, tables_2m;
+  std::optional<std::pair<GfnRange, Level>> table_cap_below(Gfn s, Gfn e, Level level) const;
   IntervalMap<DataToken> data;
   IntervalMap<uint32_t> pins;
   IntervalMap<bool> pfns_in_4k_leaves; // host pfn -> mapped by a private 4K leaf (INV-PAMT)
