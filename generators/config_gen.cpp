@@ -57,10 +57,12 @@ rc::Gen<Config> config(const GenProfile& p) {
                                                                                                  : AttrMode::PerVm;
     // Shared host memory (per-VM): THP and hugetlb are where a shared leaf can outgrow its host
     // page (INV-CONTIG) or cover a private 4K page (INV-ATTR).
-    c.shared_backing = *rc::gen::weightedElement<BackingKind>({{1, BackingKind::Page4K},
-                                                              {2, BackingKind::Thp2M},
-                                                              {2, BackingKind::Hugetlb2M},
-                                                              {1, BackingKind::Hugetlb1G}});
+    // A target without separate shared host memory (kvm plain: gmem only) refuses huge kinds.
+    c.shared_backing = p.caps(Cap::SharedDiscard) ? *rc::gen::weightedElement<BackingKind>({{1, BackingKind::Page4K},
+                                                                                           {3, BackingKind::Thp2M},
+                                                                                           {3, BackingKind::Hugetlb2M},
+                                                                                           {1, BackingKind::Hugetlb1G}})
+                                                  : BackingKind::Page4K;
     const int nslots = *rc::gen::weightedElement<int>({{5, 1}, {2, 2}, {1, 3}});
     Gfn next = *rc::gen::element<Gfn>(0x100000, k1G, 0);
     for (int i = 0; i < nslots; ++i) {
@@ -71,7 +73,8 @@ rc::Gen<Config> config(const GenProfile& p) {
     c.initially_private = *rc::gen::weightedElement<int>({{9, 1}, {1, 0}}) != 0;
     // Build pages are 4K ADDs on private gfns (SC-PROMOTE); put them where the ops will look:
     // at the start of the first slot's first 2M block.
-    if (c.initially_private && *rc::gen::weightedElement<int>({{3, 0}, {2, 1}})) {
+    // Only a TD has a build phase; a SW-protected VM refuses build pages.
+    if (p.caps(Cap::Accept) && c.initially_private && *rc::gen::weightedElement<int>({{3, 0}, {2, 1}})) {
       const Memslot& s0 = c.slots.front();
       const Gfn block = round_up(s0.base_gfn, k2M);
       const int n = *rc::gen::inRange(1, 3);
