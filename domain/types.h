@@ -100,6 +100,13 @@ struct Inject    { FaultSite site = FaultSite::Demote; FaultKind fault = FaultKi
 
 using Op = std::variant<Convert, PunchHole, Prefault, Access, Accept, MapGpa, Pin, Unpin, Inject, DiscardShared>;
 
+// A second vCPU's guest op (SEMANTICS.md "Queued guest ops").
+inline bool is_queued(const Op& op) {
+  if (const auto* a = std::get_if<Access>(&op)) return a->queued;
+  if (const auto* a = std::get_if<Accept>(&op)) return a->queued;
+  return false;
+}
+
 struct Scenario {
   Config config;
   std::vector<Op> ops;

@@ -13,12 +13,6 @@ std::optional<Violation> first_counted(const std::vector<Violation>& vs, const s
   return std::nullopt;
 }
 
-bool is_queued(const Op& op) {
-  if (auto* a = std::get_if<Access>(&op)) return a->queued;
-  if (auto* a = std::get_if<Accept>(&op)) return a->queued;
-  return false;
-}
-
 // The op as vCPU 1 finally runs it.
 Op dequeued(Op op) {
   if (auto* a = std::get_if<Access>(&op)) a->queued = false;

@@ -302,31 +302,27 @@ class KvmTarget final : public Target {
     q.level = static_cast<uint32_t>(a.level);
     return caps_(Cap::Accept);
   }
+  // Host range ops and MapGPA: kind, range, and the capability that makes them possible.
+  bool range_request(Request kind, const GfnRange& r, Cap need, WorkerRequest& q) {
+    q.kind = kind;
+    q.gfn = r.start;
+    q.npages = r.npages;
+    return caps_(need);
+  }
   bool to_request(const MapGpa& m, WorkerRequest& q) {
-    q.kind = Request::MapGpa;
-    q.gfn = m.range.start;
-    q.npages = m.range.npages;
     q.to_private = m.to == Attr::Private;
-    return caps_(Cap::MapGpa);
+    return range_request(Request::MapGpa, m.range, Cap::MapGpa, q);
   }
   bool to_request(const Convert& c, WorkerRequest& q) {
-    q.kind = Request::Convert;
-    q.gfn = c.range.start;
-    q.npages = c.range.npages;
     q.to_private = c.to == Attr::Private;
-    return caps_(Cap::Attributes);
+    return range_request(Request::Convert, c.range, Cap::Attributes, q);
   }
-  bool to_request(const PunchHole& p, WorkerRequest& q) {
-    q.kind = Request::Punch;
-    q.gfn = p.range.start;
-    q.npages = p.range.npages;
-    return caps_(Cap::PunchHole);
-  }
+  bool to_request(const PunchHole& p, WorkerRequest& q) { return range_request(Request::Punch, p.range, Cap::PunchHole, q); }
   bool to_request(const Prefault& p, WorkerRequest& q) {
-    q.kind = Request::Prefault;
-    q.gfn = p.range.start;
-    q.npages = p.range.npages;
-    return caps_(Cap::Prefault);
+    return range_request(Request::Prefault, p.range, Cap::Prefault, q);
+  }
+  bool to_request(const DiscardShared& d, WorkerRequest& q) {
+    return range_request(Request::DiscardShared, d.range, Cap::SharedDiscard, q);
   }
   // Replays this step's kvmmmu records and cross-checks the leaf counts with the VM's binary
   // stats pages_4k/2m/1g, which count the same leaves (DOMAIN.md 7).
@@ -429,17 +425,6 @@ class KvmTarget final : public Target {
     return 0;
   }
 
-  bool to_request(const DiscardShared& d, WorkerRequest& q) {
-    q.kind = Request::DiscardShared;
-    q.gfn = d.range.start;
-    q.npages = d.range.npages;
-    return caps_(Cap::SharedDiscard);
-  }
-  static bool is_queued(const Op& op) {
-    if (const auto* a = std::get_if<Access>(&op)) return a->queued;
-    if (const auto* a = std::get_if<Accept>(&op)) return a->queued;
-    return false;
-  }
   bool to_request(const Pin&, WorkerRequest&) { return false; }
   bool to_request(const Unpin&, WorkerRequest&) { return false; }
   bool to_request(const Inject&, WorkerRequest&) { return false; }

@@ -56,13 +56,6 @@ int SimHost::setup(const Config& cfg, std::string* why) {
   return 0;
 }
 
-namespace {
-bool is_queued(const Op& op) {
-  if (const auto* a = std::get_if<Access>(&op)) return a->queued;
-  if (const auto* a = std::get_if<Accept>(&op)) return a->queued;
-  return false;
-}
-}  // namespace
 
 Outcome SimHost::apply(const Op& op) {
   Outcome o;
