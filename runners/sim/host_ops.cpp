@@ -56,7 +56,6 @@ int SimHost::setup(const Config& cfg, std::string* why) {
   return 0;
 }
 
-
 Outcome SimHost::apply(const Op& op) {
   Outcome o;
   if (!set_up_) {

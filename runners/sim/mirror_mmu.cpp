@@ -166,14 +166,7 @@ void SimHost::mmu_lock_dropped(Gfn g, Level level) {
   core_.log = StepLog{};
   hook();
   // Whatever vCPU 1 did that was not observed inside the hook belongs to this step.
-  StepLog& rest = core_.log;
-  outer.events.insert(outer.events.end(), rest.events.begin(), rest.events.end());
-  outer.kernel_log.insert(outer.kernel_log.end(), rest.kernel_log.begin(), rest.kernel_log.end());
-  outer.dirty_private.insert(outer.dirty_private.end(), rest.dirty_private.begin(), rest.dirty_private.end());
-  outer.dirty_shared.insert(outer.dirty_shared.end(), rest.dirty_shared.begin(), rest.dirty_shared.end());
-  outer.dirty_backing.insert(outer.dirty_backing.end(), rest.dirty_backing.begin(), rest.dirty_backing.end());
-  outer.pamt_changed.insert(rest.pamt_changed.begin(), rest.pamt_changed.end());
-  outer.restart_retries += rest.restart_retries;
+  outer.append(std::move(core_.log));
   core_.log = std::move(outer);
   core_.log.note(EventKind::Note, "mmu_lock", "retaken after the top-up; vCPU 1 ran at the drop point", g, level);
 }

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <iterator>
 #include <set>
 #include <string>
 #include <vector>
@@ -56,6 +57,18 @@ struct StepLog {
     e.order_to = to;
     events.push_back(std::move(e));
     dirty_backing.push_back({slot, index, npages});
+  }
+  // Appends what happened after this log's content (vCPU 1's unobserved work at a drop point).
+  void append(StepLog&& later) {
+    auto move_all = [](auto& to, auto& from) { to.insert(to.end(), std::make_move_iterator(from.begin()),
+                                                         std::make_move_iterator(from.end())); };
+    move_all(events, later.events);
+    move_all(kernel_log, later.kernel_log);
+    move_all(dirty_private, later.dirty_private);
+    move_all(dirty_shared, later.dirty_shared);
+    move_all(dirty_backing, later.dirty_backing);
+    pamt_changed.merge(later.pamt_changed);
+    restart_retries += later.restart_retries;
   }
   void note(EventKind kind, const std::string& name, const std::string& text, Gfn gfn = 0, Level level = Level::L4K) {
     Event e;
