@@ -40,6 +40,10 @@ enum class Attr : uint8_t { Private, Shared };
 // ---------------------------------------------------------------- scenario config
 
 enum class BackingKind : uint8_t { Page4K, Thp2M, Hugetlb2M, Hugetlb1G };
+// The page (folio) size memory of this kind comes in.
+constexpr Level page_level(BackingKind k) {
+  return k == BackingKind::Hugetlb1G ? Level::L1G : k == BackingKind::Page4K ? Level::L4K : Level::L2M;
+}
 enum class AttrMode : uint8_t { PerVm, InPlace };      // KVM_SET_MEMORY_ATTRIBUTES vs gmem-owned
 enum class Contract : uint8_t { Folio, Contiguous };   // INV-CONTIG flavour (DOMAIN.md 4)
 

@@ -82,9 +82,7 @@ std::vector<std::string> scenario_shapes(const Scenario& s) {
         tag("SC-PIN");
     }
     if (auto* p = std::get_if<PunchHole>(&op)) {
-      const Level folio = c.backing == BackingKind::Hugetlb1G ? Level::L1G
-                          : c.backing == BackingKind::Page4K  ? Level::L4K
-                                                              : Level::L2M;
+      const Level folio = page_level(c.backing);
       if (!is_aligned(p->range.start, folio) || !is_aligned(p->range.end(), folio)) tag("SC-PUNCH-ALIGN");
       if (!is_aligned(p->range.start, Level::L2M) || !is_aligned(p->range.end(), Level::L2M)) tag("SC-BOUNDARY");
     }

@@ -107,9 +107,7 @@ struct OpChecker {
       expect_err({-EINVAL}, "INV-ATOMIC", r, "punching a range not inside one memslot fails");
       return nothing_changes();
     }
-    const Level folio = s.cfg.backing == BackingKind::Hugetlb1G ? Level::L1G
-                        : s.cfg.backing == BackingKind::Page4K  ? Level::L4K
-                                                                : Level::L2M;
+    const Level folio = page_level(s.cfg.backing);
     if (!is_aligned(s.gmem_index(*m, r.start), folio) || !is_aligned(s.gmem_index(*m, r.end()), folio)) {
       expect_err({-EINVAL}, "INV-ATOMIC", r,
                  "a punch not aligned to the " + std::string(name(folio)) + " folio size fails (L12324-12328)");
@@ -162,7 +160,7 @@ struct OpChecker {
     const bool per_vm = s.cfg.attr_mode == AttrMode::PerVm;
     const BackingKind k = s.cfg.shared_backing;
     if (per_vm && (k == BackingKind::Hugetlb2M || k == BackingKind::Hugetlb1G)) {
-      const Level page = k == BackingKind::Hugetlb1G ? Level::L1G : Level::L2M;
+      const Level page = page_level(k);
       const uint64_t h = s.host_index(*m, r.start);
       if (!is_aligned(h, page)) {
         expect_err({-EINVAL}, "INV-ATOMIC", r,

@@ -151,10 +151,7 @@ std::string SpecState::describe_gfn(Gfn g) const {
 
 bool SpecState::host_allows_shared(const Memslot& m, Gfn block, Level level) const {
   if (level == Level::L4K) return true;
-  const Level host_page = cfg.shared_backing == BackingKind::Hugetlb1G ? Level::L1G
-                          : cfg.shared_backing == BackingKind::Page4K  ? Level::L4K
-                                                                      : Level::L2M;
-  if (level > host_page || !is_aligned(host_index(m, block), level)) return false;
+  if (level > page_level(cfg.shared_backing) || !is_aligned(host_index(m, block), level)) return false;
   // A partial MADV_DONTNEED split the THP's PMD: that block maps 4K on the host from then on.
   return cfg.shared_backing != BackingKind::Thp2M ||
          !thp_pmd_split.any_of(block, block + pages_in(level), [](bool b) { return b; });

@@ -265,7 +265,7 @@ int SimHost::discard_shared(const GfnRange& r) {
   if (!in_place() && (kind == BackingKind::Hugetlb2M || kind == BackingKind::Hugetlb1G)) {
     // madvise_dontneed_free_valid_vma: a hugetlb start must be huge-page aligned, the end is
     // rounded down to the huge page size.
-    const Level page = kind == BackingKind::Hugetlb1G ? Level::L1G : Level::L2M;
+    const Level page = page_level(kind);
     if (!is_aligned(hs, page)) return -EINVAL;
     he = align_down(he, page);
     if (he <= hs) {

@@ -110,15 +110,13 @@ void SimHost::map_private_4k_run(const Memslot& m, Gfn s, Gfn e) {
 // block's PMD. HVA alignment and the slot edges are map_shared's per-level checks.
 Level SimHost::shared_host_level(const Memslot& m, Gfn g) const {
   const BackingKind kind = core_.cfg.shared_backing;
-  if (kind == BackingKind::Page4K) return Level::L4K;
-  if (kind == BackingKind::Hugetlb1G) return Level::L1G;
   if (kind == BackingKind::Thp2M) {
     const uint64_t host_block = align_down(m.hva_offset + (g - m.base_gfn), Level::L2M);
     const Gfn lo = m.base_gfn + (std::max(host_block, m.hva_offset) - m.hva_offset);
     const Gfn hi = m.base_gfn + (std::min(host_block + pages_in(Level::L2M), m.hva_offset + m.npages) - m.hva_offset);
     if (any_set_and(thp_pmd_split_, lo, hi, [](bool b) { return b; })) return Level::L4K;
   }
-  return Level::L2M;
+  return page_level(kind);
 }
 
 void SimHost::map_shared(const Memslot& m, Gfn g) {
@@ -129,11 +127,7 @@ void SimHost::map_shared(const Memslot& m, Gfn g) {
     return ((slot_index(m) + Pfn{2}) << 41) + m.hva_offset + (x - m.base_gfn);
   };
   // In place, shared memory is the gmem folio itself (its order bounds the leaf below).
-  const BackingKind gmem_kind = core_.cfg.backing;
-  const Level host_top = in_place() ? (gmem_kind == BackingKind::Hugetlb1G ? Level::L1G
-                                       : gmem_kind == BackingKind::Page4K  ? Level::L4K
-                                                                           : Level::L2M)
-                                    : shared_host_level(m, g);
+  const Level host_top = in_place() ? page_level(core_.cfg.backing) : shared_host_level(m, g);
   if (in_place()) f.ensure(index_of(m, g), alloc_, core_.log);
   Level chosen = Level::L4K;
   for (Level l = host_top; l > Level::L4K; l = lower(l)) {
