@@ -196,9 +196,8 @@ struct OpChecker {
       const GfnRange w = gfn_range(whole_lo, whole_hi);
       s.thp_pmd_split.erase(w.start, w.end());
     }
-    for (uint64_t edge : {hs, he}) {
-      if (is_aligned(edge, Level::L2M) && edge == he) continue;
-      const uint64_t b = align_down(edge == he ? he - 1 : hs, Level::L2M);
+    // Only the blocks holding the first and the last discarded page can be partial.
+    for (uint64_t b : {align_down(hs, Level::L2M), align_down(he - 1, Level::L2M)}) {
       if (b >= whole_lo && b + n <= whole_hi) continue;  // discarded whole
       const GfnRange g = gfn_range(b, b + n);
       if (!g.empty()) s.thp_pmd_split.assign(g.start, g.end(), true);
