@@ -375,10 +375,10 @@ class KvmTarget final : public Target {
   // at exit) when short.
   int reserve_hugetlb(const Config& cfg, BackingKind shared, std::string* why) {
     const bool g1 = shared == BackingKind::Hugetlb1G;
-    const uint64_t per = g1 ? 512 * 512 : 512;
+    const uint64_t per = pages_in(page_level(shared));
     uint64_t need = 0;
     // The slot's HVA sits hva_offset pages into its hugetlb mapping (lib/vm.c map_slot_memory).
-  for (const Memslot& m : cfg.slots) need += (m.hva_offset % per + m.npages + per - 1) / per;
+    for (const Memslot& m : cfg.slots) need += (m.hva_offset % per + m.npages + per - 1) / per;
     const std::string dir = std::string("/sys/kernel/mm/hugepages/hugepages-") + (g1 ? "1048576kB" : "2048kB");
     auto read_u64 = [](const std::string& p) -> int64_t {
       std::ifstream in(p);
@@ -417,7 +417,7 @@ class KvmTarget final : public Target {
     if (read_u64(dir + "/free_hugepages") < static_cast<int64_t>(need)) {
       // This host cannot hold the config's shared memory in huge pages: not a kernel finding.
       HostSettings::get().set(dir + "/nr_hugepages", std::to_string(total), nullptr);
-      failed_need[dir] = std::min(need, failed_need.count(dir) ? failed_need[dir] : need);
+      failed_need[dir] = need;  // smaller than any need that failed before (checked above)
       *why = "hugetlb pool " + dir + " could not grow to " + std::to_string(need) +
              " free pages (not enough or too fragmented memory on this host)";
       return -EOPNOTSUPP;
