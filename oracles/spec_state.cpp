@@ -65,7 +65,7 @@ bool SpecState::allows_private_2m(Gfn b) const {
   if (!all_attr(block, Attr::Private)) return false;
   if (cap_below(inhibit_cap, block.start, block.end(), Level::L2M)) return false;
   if (table_cap_below(block.start, block.end(), Level::L2M)) return false;
-  if (priv.map().any_of(block.start, block.end(), [](const LeafVal&) { return true; })) return false;
+  if (priv.map().any(block.start, block.end())) return false;
   if (cfg.backing == BackingKind::Page4K) return false;
   if (!caps(Cap::Backing)) return true;
   // Backing: a hole gets a fresh huge folio; allocated pages must already form a 2M folio

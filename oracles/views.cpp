@@ -1,14 +1,13 @@
 #include "oracles/views.h"
 
 #include <algorithm>
-#include <tuple>
 
 namespace tdxhp::oracle_detail {
 
 namespace {
 
 template <class V>
-using Pieces = std::vector<std::tuple<uint64_t, uint64_t, V>>;
+using Pieces = std::vector<typename IntervalMap<V>::Piece>;
 
 // Walks two sorted, disjoint piece lists inside [s, e) and emits every stretch where they
 // differ (a value on one side only, or different values). Cost: O(|a| + |b|).
@@ -17,16 +16,16 @@ void diff_pieces(const Pieces<V>& a, const Pieces<V>& b, uint64_t s, uint64_t e,
   size_t i = 0, j = 0;
   uint64_t cur = s;
   while (cur < e) {
-    while (i < a.size() && std::get<1>(a[i]) <= cur) ++i;
-    while (j < b.size() && std::get<1>(b[j]) <= cur) ++j;
-    const bool in_a = i < a.size() && std::get<0>(a[i]) <= cur;
-    const bool in_b = j < b.size() && std::get<0>(b[j]) <= cur;
+    while (i < a.size() && a[i].end <= cur) ++i;
+    while (j < b.size() && b[j].end <= cur) ++j;
+    const bool in_a = i < a.size() && a[i].start <= cur;
+    const bool in_b = j < b.size() && b[j].start <= cur;
     uint64_t next = e;
-    if (i < a.size()) next = std::min(next, in_a ? std::get<1>(a[i]) : std::get<0>(a[i]));
-    if (j < b.size()) next = std::min(next, in_b ? std::get<1>(b[j]) : std::get<0>(b[j]));
+    if (i < a.size()) next = std::min(next, in_a ? a[i].end : a[i].start);
+    if (j < b.size()) next = std::min(next, in_b ? b[j].end : b[j].start);
     std::optional<V> va, vb;
-    if (in_a) va = std::get<2>(a[i]);
-    if (in_b) vb = std::get<2>(b[j]);
+    if (in_a) va = a[i].value;
+    if (in_b) vb = b[j].value;
     if (va != vb) out(cur, next, va, vb);
     cur = next;
   }
@@ -35,7 +34,7 @@ void diff_pieces(const Pieces<V>& a, const Pieces<V>& b, uint64_t s, uint64_t e,
 template <class V>
 Pieces<V> collect(const IntervalMap<V>& m, uint64_t s, uint64_t e) {
   Pieces<V> p;
-  m.for_each(s, e, [&](uint64_t a, uint64_t b, const V& v) { p.emplace_back(a, b, v); });
+  m.for_each(s, e, [&](uint64_t a, uint64_t b, const V& v) { p.push_back({a, b, v}); });
   return p;
 }
 
@@ -46,15 +45,14 @@ std::vector<LeafChange> LeafView::apply(const LeafWindow& w) {
   Pieces<LeafVal> before = collect(map_, s, e), after;
   for (const LeafRun& r : w.runs) {
     const uint64_t a = std::max(r.range.start, s), b = std::min(r.range.end(), e);
-    if (a < b) after.emplace_back(a, b, LeafVal{r.level, r.pfn - r.range.start});
+    if (a < b) after.push_back({a, b, LeafVal{r.level, r.pfn - r.range.start}});
   }
-  std::sort(after.begin(), after.end(), [](auto& x, auto& y) { return std::get<0>(x) < std::get<0>(y); });
+  std::sort(after.begin(), after.end(), [](auto& x, auto& y) { return x.start < y.start; });
   std::vector<LeafChange> changes;
   diff_pieces<LeafVal>(before, after, s, e, [&](uint64_t a, uint64_t b, auto& va, auto& vb) {
     changes.push_back(LeafChange{a, b, va, vb});
   });
-  map_.erase(s, e);
-  for (auto& [a, b, v] : after) map_.assign(a, b, v);
+  map_.replace(s, e, after.begin(), after.end());
   return changes;
 }
 
@@ -70,15 +68,14 @@ std::vector<BackChange> BackingView::apply(const BackingWindow& w) {
   Pieces<BackVal> before = collect(f, s, e), after;
   for (const BackingRun& r : w.runs) {
     const uint64_t a = std::max(r.index, s), b = std::min(r.index + r.npages, e);
-    if (a < b && r.allocated) after.emplace_back(a, b, BackVal{r.pfn - r.index, r.folio_order});
+    if (a < b && r.allocated) after.push_back({a, b, BackVal{r.pfn - r.index, r.folio_order}});
   }
-  std::sort(after.begin(), after.end(), [](auto& x, auto& y) { return std::get<0>(x) < std::get<0>(y); });
+  std::sort(after.begin(), after.end(), [](auto& x, auto& y) { return x.start < y.start; });
   std::vector<BackChange> changes;
   diff_pieces<BackVal>(before, after, s, e, [&](uint64_t a, uint64_t b, auto& va, auto& vb) {
     changes.push_back(BackChange{w.slot, a, b, va, vb});
   });
-  f.erase(s, e);
-  for (auto& [a, b, v] : after) f.assign(a, b, v);
+  f.replace(s, e, after.begin(), after.end());
   return changes;
 }
 

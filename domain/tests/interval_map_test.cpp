@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <optional>
+#include <random>
 #include <vector>
 
 namespace tdxhp {
@@ -52,6 +54,73 @@ TEST(IntervalMap, HugeRangesCostOnePiece) {
   m.assign(0, tib16, 1);
   m.erase(1, tib16 - 1);
   EXPECT_EQ(m.pieces(), 2u);
+}
+
+TEST(IntervalMap, PieceQueries) {
+  IntervalMap<int> m;
+  m.assign(10, 20, 1);
+  m.assign(30, 40, 2);
+  EXPECT_EQ(m.piece_end(15), 20u);
+  EXPECT_EQ(m.piece_end(25), 25u);  // a gap: x itself
+  EXPECT_EQ(m.next_start(11), 30u);
+  EXPECT_EQ(m.next_start(30), 30u);
+  EXPECT_EQ(m.next_start(31), UINT64_MAX);
+  EXPECT_TRUE(m.any(19, 21));
+  EXPECT_FALSE(m.any(20, 30));
+}
+
+// Against a plain array of keys: every random assign/erase/update leaves the same values, and
+// the pieces stay sorted, disjoint and coalesced (no touching equal neighbours).
+TEST(IntervalMap, AgreesWithAPerKeyModel) {
+  constexpr uint64_t kKeys = 200;
+  for (uint64_t seed = 1; seed <= 20; ++seed) {
+    std::mt19937_64 rng(seed);
+    IntervalMap<int> m;
+    std::vector<std::optional<int>> model(kKeys);
+    for (int step = 0; step < 2000; ++step) {
+      uint64_t s = rng() % kKeys, e = rng() % (kKeys + 1);
+      if (rng() % 4 == 0) e = std::min(kKeys, s + 1 + rng() % 3);  // short ranges split more
+      const int v = static_cast<int>(rng() % 3);
+      switch (rng() % 3) {
+        case 0:
+          m.assign(s, e, v);
+          for (uint64_t k = s; k < e; ++k) model[k] = v;
+          break;
+        case 1:
+          m.erase(s, e);
+          for (uint64_t k = s; k < e; ++k) model[k].reset();
+          break;
+        default:
+          m.update(s, e, [](uint64_t, uint64_t, int& x) { x = (x + 1) % 3; });
+          for (uint64_t k = s; k < e; ++k)
+            if (model[k]) model[k] = (*model[k] + 1) % 3;
+      }
+      uint64_t prev_end = 0;
+      std::optional<int> prev_value;
+      m.for_each([&](uint64_t a, uint64_t b, int x) {
+        ASSERT_LT(a, b);
+        ASSERT_GE(a, prev_end);
+        ASSERT_FALSE(a == prev_end && prev_value == x) << "uncoalesced at " << a << ", seed " << seed;
+        prev_end = b;
+        prev_value = x;
+      });
+      for (uint64_t k = 0; k < kKeys; ++k) {
+        const int* got = m.at(k);
+        ASSERT_EQ(got ? std::optional<int>(*got) : std::nullopt, model[k]) << "key " << k << ", seed " << seed;
+      }
+      const uint64_t q = rng() % kKeys, qe = std::min(kKeys, q + 1 + rng() % 20);
+      bool all = true, any = false;
+      for (uint64_t k = q; k < qe; ++k) {
+        all = all && model[k] == 1;
+        any = any || model[k] == 1;
+      }
+      ASSERT_EQ(m.all_of(q, qe, [](int x) { return x == 1; }), all);
+      ASSERT_EQ(m.any_of(q, qe, [](int x) { return x == 1; }), any);
+      uint64_t end = q;
+      while (model[q] && end < kKeys && model[end] == model[q]) ++end;
+      ASSERT_EQ(m.piece_end(q), end);
+    }
+  }
 }
 
 }  // namespace

@@ -31,6 +31,10 @@ uint64_t GmemFile::punch_granule() const {
 Pfn GmemFile::ensure(uint64_t index, PfnAllocator& alloc, StepLog& log) {
   if (const FolioPiece* p = folios_.at(index)) return index + p->delta;
   uint8_t order = alloc_order_at(index);
+  if (order == 0) {
+    ensure_range(index, index + 1, alloc, log);
+    return pfn(index);
+  }
   uint64_t n = uint64_t{1} << order;
   uint64_t head = index & ~(n - 1);
   // A huge folio is allocated whole; pages of it punched earlier cannot exist (aligned punch).
@@ -40,11 +44,24 @@ Pfn GmemFile::ensure(uint64_t index, PfnAllocator& alloc, StepLog& log) {
   return index + (p - head);
 }
 
-uint64_t GmemFile::piece_end(uint64_t index) const {
-  auto it = folios_.raw().upper_bound(index);
-  if (it == folios_.raw().begin()) return index;
-  --it;
-  return index < it->second.end ? it->second.end : index;
+void GmemFile::ensure_range(uint64_t s, uint64_t e, PfnAllocator& alloc, StepLog& log) {
+  std::vector<std::pair<uint64_t, uint64_t>> holes;
+  folios_.for_each_gap(s, e, [&](uint64_t a, uint64_t b) { holes.emplace_back(a, b); });
+  for (auto [a, b] : holes) {
+    for (uint64_t x = a; x < b;) {
+      if (alloc_order_at(x) != 0) {  // a THP block inside the file: its own huge folio
+        ensure(x, alloc, log);
+        x = piece_end(x);
+        continue;
+      }
+      // Order 0 here means 4K gmem or the THP file's tail: the rest of the hole is 4K too.
+      const Pfn prev_pfn = x > 0 && folios_.at(x - 1) ? pfn(x - 1) : 0;
+      const Pfn p = alloc.alloc_4k(x, b - x, prev_pfn ? &prev_pfn : nullptr);
+      folios_.assign(x, b, FolioPiece{p - x, 0, 0});
+      log.dirty_backing.push_back({slot_, x, b - x});
+      x = b;
+    }
+  }
 }
 
 bool GmemFile::in_one_folio(uint64_t index, uint64_t n) const {
@@ -56,11 +73,11 @@ bool GmemFile::contiguous(uint64_t index, uint64_t n) const {
   const FolioPiece* first = folios_.at(index);
   if (!first || ((index + first->delta) & (n - 1)) != 0) return false;
   uint64_t d = first->delta;
-  return all_set_and(folios_, index, index + n, [d](const FolioPiece& f) { return f.delta == d; });
+  return folios_.all_of(index, index + n, [d](const FolioPiece& f) { return f.delta == d; });
 }
 
 void GmemFile::punch(uint64_t s, uint64_t e, StepLog& log) {
-  if (!any_set_and(folios_, s, e, [](const FolioPiece&) { return true; })) return;
+  if (!folios_.any(s, e)) return;
   folios_.erase(s, e);
   log.dirty_backing.push_back({slot_, s, e - s});
 }
@@ -127,7 +144,7 @@ void GmemFile::merge_after_private(uint64_t s, uint64_t e, const std::function<b
     const FolioPiece* head = folios_.at(b);
     if (!head || !all_private(b, b + n)) continue;
     uint64_t d = head->delta;
-    if (!all_set_and(folios_, b, b + n, [d](const FolioPiece& f) { return f.delta == d; })) continue;
+    if (!folios_.all_of(b, b + n, [d](const FolioPiece& f) { return f.delta == d; })) continue;
     folios_.assign(b, b + n, FolioPiece{d, k, k});
     log.folio(EventKind::FolioMerge, slot_, b, n, 0, k);
   }

@@ -2,6 +2,7 @@
 // punch hole, and the in-place conversion split/merge of huge folios (L4523, L4730-4737).
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <functional>
 #include <vector>
@@ -9,13 +10,13 @@
 #include "domain/interval_map.h"
 #include "domain/types.h"
 #include "runners/sim/faults.h"
-#include "runners/sim/interval_query.h"
 #include "runners/sim/step_log.h"
 
 namespace tdxhp::sim {
 
-// Hands out naturally aligned physical ranges; distinct allocations never touch, so two
-// folios are contiguous only when they are pieces of one split folio (SEMANTICS "Backing").
+// Hands out naturally aligned physical ranges (SEMANTICS "Backing"). Huge folios never touch
+// each other. 4K folios allocated for consecutive gmem indices continue the previous 4K
+// allocation, as the buddy allocator tends to, so sequential faults give one contiguous run.
 class PfnAllocator {
  public:
   explicit PfnAllocator(uint64_t seed) : next_((1 + seed % 64) << 18) {}
@@ -23,12 +24,30 @@ class PfnAllocator {
     const uint64_t n = uint64_t{1} << order;
     next_ = (next_ + n - 1) & ~(n - 1);
     Pfn p = next_;
-    next_ += n + 512;  // a gap keeps separate folios physically apart
+    next_ += n + kGap;
+    last_4k_end_ = 0;
+    return p;
+  }
+  // n 4K folios for gmem indices [index, index + n). `prev` is the pfn of index - 1 when that
+  // page is allocated: if it is the last 4K page handed out, the run continues right after it.
+  // A fresh run starts one page past a 2M boundary of index, so 4K gmem never offers an
+  // aligned 2M-contiguous block and maps 4K under either backing contract.
+  Pfn alloc_4k(uint64_t index, uint64_t n, const Pfn* prev) {
+    Pfn p;
+    if (prev && last_4k_end_ != 0 && *prev + 1 == last_4k_end_) {
+      p = last_4k_end_;
+    } else {
+      p = ((next_ + 511) & ~Pfn{511}) + ((index + 1) & 511);
+    }
+    last_4k_end_ = p + n;
+    next_ = std::max(next_, last_4k_end_ + kGap);
     return p;
   }
 
  private:
+  static constexpr uint64_t kGap = 512;  // keeps separate allocations physically apart
   Pfn next_;
+  Pfn last_4k_end_ = 0;  // one past the last 4K run, while no huge folio came after it
 };
 
 // A stretch of gmem pages inside folios of `order` whose pfns run as index + delta.
@@ -54,9 +73,11 @@ class GmemFile {
   const FolioPiece* piece(uint64_t index) const { return folios_.at(index); }
   Pfn pfn(uint64_t index) const { return index + folios_.at(index)->delta; }
   // End of the folio-map piece holding index (pfns run as index + one delta up to there).
-  uint64_t piece_end(uint64_t index) const;
+  uint64_t piece_end(uint64_t index) const { return folios_.piece_end(index); }
   // Allocates (zeroed) the folio holding index if it is a hole; returns its pfn.
   Pfn ensure(uint64_t index, PfnAllocator& alloc, StepLog& log);
+  // ensure() for every index of [s, e), allocating each hole of 4K folios as one run.
+  void ensure_range(uint64_t s, uint64_t e, PfnAllocator& alloc, StepLog& log);
   // Folio contract: [index, index+n) lies in one folio of order >= log2(n) (L678, L4636).
   bool in_one_folio(uint64_t index, uint64_t n) const;
   // Contiguous contract (seed 002): all allocated, pfns contiguous and n-aligned.
@@ -78,7 +99,7 @@ class GmemFile {
 
   void pin(uint64_t s, uint64_t e, int delta);
   bool any_pinned(uint64_t s, uint64_t e) const {
-    return any_set_and(pins_, s, e, [](uint32_t c) { return c > 0; });
+    return pins_.any_of(s, e, [](uint32_t c) { return c > 0; });
   }
 
   const IntervalMap<FolioPiece>& folios() const { return folios_; }

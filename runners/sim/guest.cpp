@@ -103,7 +103,7 @@ Outcome SimHost::accept(const Accept& a) {
     return o;
   }
   const Gfn s = a.gfn, e = a.gfn + pages_in(a.level);
-  if (all_set_and(private_, s, e, [](const Leaf& l) { return l.accepted; })) {
+  if (private_.all_of(s, e, [](const Leaf& l) { return l.accepted; })) {
     o.tdx_status = tdx::kPageAlreadyAccepted;
     return o;
   }

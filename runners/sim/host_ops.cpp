@@ -118,7 +118,7 @@ int SimHost::convert(const GfnRange& r, Attr to) {
   const Memslot* m = slot_covering(r);
   if (!m) return -EINVAL;
   if (in_place() && gmem(*m).any_pinned(index_of(*m, r.start), index_of(*m, r.end()))) return -EAGAIN;  // L9600
-  if (all_set_and(attrs_, r.start, r.end(), [to](Attr a) { return a == to; })) return 0;
+  if (attrs_.all_of(r.start, r.end(), [to](Attr a) { return a == to; })) return 0;
   return to == Attr::Shared ? convert_to_shared(*m, r) : convert_to_private(*m, r);
 }
 
@@ -135,7 +135,7 @@ int SimHost::convert_to_shared(const Memslot& m, const GfnRange& r) {
       if (lo > x || hi < y) rest_shared = false;  // indices outside the slot stay private
       if (lo < hi) {
         const Gfn gs = m.base_gfn + (lo - m.gmem_offset), ge = m.base_gfn + (hi - m.gmem_offset);
-        if (!all_set_and(attrs_, gs, ge, [](Attr v) { return v == Attr::Shared; })) rest_shared = false;
+        if (!attrs_.all_of(gs, ge, [](Attr v) { return v == Attr::Shared; })) rest_shared = false;
         if (!all_private(gs, ge)) rest_private = false;
       }
     };
@@ -222,9 +222,9 @@ int SimHost::prefault(const GfnRange& r) {
     if (!m) return -ENOENT;
     const Gfn stop = std::min(r.end(), m->base_gfn + m->npages);
     if (*attrs_.at(cur) == Attr::Shared) {
-      cur = std::min(stop, piece_end_attr(attrs_, cur));
+      cur = std::min(stop, attrs_.piece_end(cur));
     } else if (private_.at(cur)) {
-      cur = std::min(stop, piece_end_leaf(private_, cur));
+      cur = std::min(stop, private_.piece_end(cur));
     } else {
       if (int e = fault_private(*m, cur, core_.cfg.max_private_level)) return e;
       const Leaf* l = private_.at(cur);
@@ -232,12 +232,9 @@ int SimHost::prefault(const GfnRange& r) {
         // Its page tables now exist, so every unmapped private gfn left in this 2M block faults
         // at 4K too (private_max_level): map them as one run instead of page by page.
         // The new leaf may have coalesced with mapped neighbours, so look from cur + 1 itself.
-        Gfn run_end = std::min({stop, align_down(cur, Level::L2M) + pages_in(Level::L2M), piece_end_attr(attrs_, cur)});
-        if (run_end > cur + 1) {
-          const auto next_leaf = private_.raw().lower_bound(cur + 1);
-          if (private_.at(cur + 1)) run_end = cur + 1;
-          else if (next_leaf != private_.raw().end()) run_end = std::min(run_end, next_leaf->first);
-        }
+        Gfn run_end = std::min({stop, align_down(cur, Level::L2M) + pages_in(Level::L2M), attrs_.piece_end(cur)});
+        if (run_end > cur + 1)
+          run_end = private_.at(cur + 1) ? cur + 1 : std::min(run_end, private_.next_start(cur + 1));
         if (run_end > cur + 1) map_private_4k_run(*m, cur + 1, run_end);
         cur = run_end;
         continue;

@@ -10,14 +10,6 @@ namespace tdxhp::sim {
 
 namespace {
 Level lower(Level l) { return static_cast<Level>(static_cast<int>(l) - 1); }
-
-template <class V>
-uint64_t piece_end(const IntervalMap<V>& m, uint64_t x) {
-  auto it = m.raw().upper_bound(x);
-  if (it == m.raw().begin()) return x;
-  --it;
-  return x < it->second.end ? it->second.end : x;
-}
 }  // namespace
 
 bool SimHost::has_page_table(Gfn block, Level level) const {
@@ -76,7 +68,7 @@ int SimHost::fault_private(const Memslot& m, Gfn g, Level cap) {
   const Level l = private_max_level(m, g, cap);
   const Gfn block = align_down(g, l);
   const uint64_t n = pages_in(l);
-  if (l > Level::L4K && any_set_and(private_, block, block + n, [](const Leaf&) { return true; })) {
+  if (l > Level::L4K && private_.any(block, block + n)) {
     // Only reachable with MUT-PROMOTE: the huge leaf replaces the page table's 4K leaves.
     if (int r = zap_private(block, block + n, false)) return r;
   }
@@ -92,10 +84,11 @@ int SimHost::fault_private(const Memslot& m, Gfn g, Level cap) {
 // one map event carrying npages (like a REMOVE of a 4K run); pfns follow the folios.
 void SimHost::map_private_4k_run(const Memslot& m, Gfn s, Gfn e) {
   GmemFile& f = gmem(m);
+  f.ensure_range(index_of(m, s), index_of(m, e), alloc_, core_.log);
   std::vector<std::pair<Pfn, uint64_t>> pfn_runs;
   for (Gfn g = s; g < e;) {
     const uint64_t idx = index_of(m, g);
-    const Pfn pfn = f.ensure(idx, alloc_, core_.log);
+    const Pfn pfn = f.pfn(idx);
     const uint64_t n = std::min(e - g, f.piece_end(idx) - idx);  // pfns stay contiguous in one piece
     pfn_runs.push_back({pfn, n});
     private_.assign(g, g + n, Leaf{Level::L4K, pfn - g, false});
@@ -114,7 +107,7 @@ Level SimHost::shared_host_level(const Memslot& m, Gfn g) const {
     const uint64_t host_block = align_down(m.hva_offset + (g - m.base_gfn), Level::L2M);
     const Gfn lo = m.base_gfn + (std::max(host_block, m.hva_offset) - m.hva_offset);
     const Gfn hi = m.base_gfn + (std::min(host_block + pages_in(Level::L2M), m.hva_offset + m.npages) - m.hva_offset);
-    if (any_set_and(thp_pmd_split_, lo, hi, [](bool b) { return b; })) return Level::L4K;
+    if (thp_pmd_split_.any_of(lo, hi, [](bool b) { return b; })) return Level::L4K;
   }
   return page_level(kind);
 }
@@ -134,7 +127,7 @@ void SimHost::map_shared(const Memslot& m, Gfn g) {
     const uint64_t n = pages_in(l);
     const Gfn block = align_down(g, l);
     if (block < m.base_gfn || block + n > m.base_gfn + m.npages) continue;
-    if (!all_set_and(attrs_, block, block + n, [](Attr a) { return a == Attr::Shared; })) continue;
+    if (!attrs_.all_of(block, block + n, [](Attr a) { return a == Attr::Shared; })) continue;
     if (in_place()) {
       if ((m.base_gfn & (n - 1)) != (m.gmem_offset & (n - 1)) || !f.in_one_folio(index_of(m, block), n)) continue;
     } else if ((host_pfn(block) & (n - 1)) != 0) {
@@ -290,7 +283,5 @@ void SimHost::set_inhibit(Gfn g, Level level) {
   core_.log.note(EventKind::SetInhibit, "guest-inhibit", "GUEST_INHIBIT set", b, level);
 }
 
-uint64_t piece_end_attr(const IntervalMap<Attr>& m, uint64_t x) { return piece_end(m, x); }
-uint64_t piece_end_leaf(const IntervalMap<Leaf>& m, uint64_t x) { return piece_end(m, x); }
 
 }  // namespace tdxhp::sim

@@ -15,7 +15,6 @@
 #include "domain/types.h"
 #include "runners/sim/core.h"
 #include "runners/sim/gmem.h"
-#include "runners/sim/interval_query.h"
 #include "runners/sim/tdx_module.h"
 
 namespace tdxhp::sim {
@@ -35,10 +34,6 @@ struct PageData {
   bool add_pattern = false;  // 0xADD0000000000000 | gfn (SEMANTICS "Setup")
   bool operator==(const PageData&) const = default;
 };
-
-// End of the interval piece holding x (x itself when x is in a gap).
-uint64_t piece_end_attr(const IntervalMap<Attr>& m, uint64_t x);
-uint64_t piece_end_leaf(const IntervalMap<Leaf>& m, uint64_t x);
 
 class SimHost {
  public:
@@ -61,7 +56,7 @@ class SimHost {
   size_t slot_index(const Memslot& m) const { return static_cast<size_t>(&m - core_.cfg.slots.data()); }
   static uint64_t index_of(const Memslot& m, Gfn g) { return m.gmem_offset + (g - m.base_gfn); }
   bool all_private(Gfn s, Gfn e) const {
-    return all_set_and(attrs_, s, e, [](Attr a) { return a == Attr::Private; });
+    return attrs_.all_of(s, e, [](Attr a) { return a == Attr::Private; });
   }
   bool in_place() const { return core_.cfg.attr_mode == AttrMode::InPlace; }
 

@@ -17,7 +17,7 @@ void LeafReplay::anomaly(std::string s) {
 
 void LeafReplay::add(uint64_t kgfn, int level, Pfn pfn, bool is_private) {
   const uint64_t n = pages_in(level_of(level));
-  if (leaves_.any_of(kgfn, kgfn + n, [](const Leaf&) { return true; }))
+  if (leaves_.any(kgfn, kgfn + n))
     anomaly("new " + std::string(name(level_of(level))) + " leaf at kvm gfn " + hex(kgfn) +
             " over a leaf the replay still holds (a removal was not traced)");
   leaves_.assign(kgfn, kgfn + n, Leaf{level_of(level), pfn - kgfn, is_private});

@@ -52,14 +52,17 @@ TEST(PrefaultRun, FillsTheHoleOfASplitBlockOnly) {
   EXPECT_EQ(total, 0x200u) << r.events;  // one DPAMT 4K entry per mapped 4K page
 }
 
-TEST(PrefaultRun, FourKBackingMapsEveryPageWithItsOwnFolio) {
+TEST(PrefaultRun, FourKBackingMapsEveryPageOfOneRunOf4KFolios) {
   SimRun r = run({td(BackingKind::Page4K), {Prefault{{kBase + 0x200, 0x200}}}});
   ASSERT_FALSE(r.bug_on) << r.events;
   EXPECT_EQ(private_4k_pages(r, kBase + 0x200, kBase + 0x400), 0x200u);
-  // Distinct 4K folios never touch (SEMANTICS "Backing"): every page is its own pfn run.
+  // Sequential 4K faults get consecutive pfns (SEMANTICS "Backing"): one leaf run, 4K folios.
   uint64_t pieces = 0;
   r.private_leaves.for_each(kBase + 0x200, kBase + 0x400, [&](uint64_t, uint64_t, const LeafAt&) { ++pieces; });
-  EXPECT_EQ(pieces, 0x200u);
+  EXPECT_EQ(pieces, 1u);
+  for (const Observation& o : r.observations)
+    for (const BackingWindow& w : o.backing_windows)
+      for (const BackingRun& b : w.runs) EXPECT_EQ(b.folio_order, 0) << "index " << b.index;
   uint64_t total = 0;
   for (auto [pfn, count] : pamt_refs(r)) total += count;
   EXPECT_EQ(total, 0x200u);
