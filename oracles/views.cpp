@@ -92,10 +92,16 @@ size_t BackingView::pieces() const {
 }
 
 void lower_cap(IntervalMap<Level>& caps, uint64_t s, uint64_t e, Level cap) {
-  std::vector<std::pair<uint64_t, uint64_t>> gaps;
-  caps.for_each_gap(s, e, [&](uint64_t a, uint64_t b) { gaps.emplace_back(a, b); });
-  caps.update(s, e, [&](uint64_t, uint64_t, Level& v) { v = std::min(v, cap); });
-  for (auto [a, b] : gaps) caps.assign(a, b, cap);
+  if (caps.all_of(s, e, [cap](Level v) { return v <= cap; })) return;  // the usual case: known already
+  Pieces<Level> lowered;
+  uint64_t cur = s;
+  caps.for_each(s, e, [&](uint64_t a, uint64_t b, Level v) {
+    if (a > cur) lowered.push_back({cur, a, cap});
+    lowered.push_back({a, b, std::min(v, cap)});
+    cur = b;
+  });
+  if (cur < e) lowered.push_back({cur, e, cap});
+  caps.replace(s, e, lowered.begin(), lowered.end());
 }
 
 std::optional<std::pair<GfnRange, Level>> cap_below(const IntervalMap<Level>& caps, uint64_t s, uint64_t e,

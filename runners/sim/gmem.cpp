@@ -1,6 +1,7 @@
 #include "runners/sim/gmem.h"
 
 #include <algorithm>
+#include <bitset>
 #include <cerrno>
 #include <set>
 #include <vector>
@@ -95,13 +96,14 @@ void GmemFile::split_block(uint64_t b, uint8_t k, const std::function<bool(uint6
     }
     // Only a 2M piece with an attribute change inside can be mixed: test those, ascending,
     // instead of all 512 (a busy 1G block has hundreds of mixed pieces already split to 4K).
-    std::vector<uint64_t> points, subs;
+    std::vector<uint64_t> points;
     change_points(b, b + n, points);
+    std::bitset<512> mixed_candidate;  // one bit per 2M piece of the 1G block
     for (uint64_t x : points)
-      if (x > b && x < b + n) subs.push_back(x & ~uint64_t{511});
-    std::sort(subs.begin(), subs.end());
-    subs.erase(std::unique(subs.begin(), subs.end()), subs.end());
-    for (uint64_t sub : subs) {
+      if (x > b && x < b + n) mixed_candidate.set((x - b) >> 9);
+    for (size_t i = 0; i < 512; ++i) {
+      if (!mixed_candidate[i]) continue;
+      const uint64_t sub = b + (uint64_t{i} << 9);
       const FolioPiece* p = folios_.at(sub);
       if (p && p->order == 9 && !uniform(sub, sub + 512)) {
         folios_.update(sub, sub + 512, [](uint64_t, uint64_t, FolioPiece& f) { f.order = 0; });

@@ -128,20 +128,20 @@ int SimHost::convert_to_shared(const Memslot& m, const GfnRange& r) {
   // Would gmem index range [a, b) be all one attribute once r is shared?
   auto uniform = [&](uint64_t a, uint64_t b) {
     const uint64_t in = std::min(b, ie) > std::max(a, is) ? std::min(b, ie) - std::max(a, is) : 0;
-    bool rest_shared = true, rest_private = true;
+    bool rest_shared = true, rest_private = in == 0;  // all private only counts if r misses [a, b)
     auto visit = [&](uint64_t x, uint64_t y) {  // index stretch outside r
       if (x >= y) return;
       const uint64_t lo = std::max(x, m.gmem_offset), hi = std::min(y, m.gmem_offset + m.npages);
       if (lo > x || hi < y) rest_shared = false;  // indices outside the slot stay private
       if (lo < hi) {
         const Gfn gs = m.base_gfn + (lo - m.gmem_offset), ge = m.base_gfn + (hi - m.gmem_offset);
-        if (!attrs_.all_of(gs, ge, [](Attr v) { return v == Attr::Shared; })) rest_shared = false;
-        if (!all_private(gs, ge)) rest_private = false;
+        if (rest_shared && !attrs_.all_of(gs, ge, [](Attr v) { return v == Attr::Shared; })) rest_shared = false;
+        if (rest_private && !all_private(gs, ge)) rest_private = false;
       }
     };
     visit(a, std::min(b, is));
     visit(std::max(a, ie), b);
-    return rest_shared || (in == 0 && rest_private);
+    return rest_shared || rest_private;
   };
   // Index points where the attributes change once r is shared: r's edges, the slot's edges,
   // and the edges of the attribute pieces in between.
