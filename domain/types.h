@@ -110,6 +110,25 @@ inline bool is_queued(const Op& op) {
   if (const auto* a = std::get_if<Accept>(&op)) return a->queued;
   return false;
 }
+// The op as vCPU 1 finally runs it.
+inline Op dequeued(Op op) {
+  if (auto* a = std::get_if<Access>(&op)) a->queued = false;
+  if (auto* a = std::get_if<Accept>(&op)) a->queued = false;
+  return op;
+}
+// gfns a queueable guest op touches (empty for any other op).
+inline GfnRange guest_touched(const Op& op) {
+  if (const auto* a = std::get_if<Access>(&op)) return {a->gfn, 1};
+  if (const auto* a = std::get_if<Accept>(&op)) return {a->gfn, pages_in(a->level)};
+  return {};
+}
+// gfns under a host op's mmu invalidation: a vCPU 1 fault there retries until the op ends.
+inline std::optional<GfnRange> invalidation_range(const Op& op) {
+  if (const auto* o = std::get_if<Convert>(&op)) return o->range;
+  if (const auto* o = std::get_if<MapGpa>(&op)) return o->range;
+  if (const auto* o = std::get_if<PunchHole>(&op)) return o->range;
+  return std::nullopt;
+}
 
 struct Scenario {
   Config config;

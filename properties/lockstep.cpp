@@ -13,27 +13,6 @@ std::optional<Violation> first_counted(const std::vector<Violation>& vs, const s
   return std::nullopt;
 }
 
-// The op as vCPU 1 finally runs it.
-Op dequeued(Op op) {
-  if (auto* a = std::get_if<Access>(&op)) a->queued = false;
-  if (auto* a = std::get_if<Accept>(&op)) a->queued = false;
-  return op;
-}
-
-// gfns under the op's mmu invalidation: a fault there retries until the op ends.
-std::optional<GfnRange> invalidation_range(const Op& op) {
-  if (auto* o = std::get_if<Convert>(&op)) return o->range;
-  if (auto* o = std::get_if<MapGpa>(&op)) return o->range;
-  if (auto* o = std::get_if<PunchHole>(&op)) return o->range;
-  return std::nullopt;
-}
-
-GfnRange touched(const Op& op) {
-  if (auto* a = std::get_if<Access>(&op)) return {a->gfn, 1};
-  if (auto* a = std::get_if<Accept>(&op)) return {a->gfn, pages_in(a->level)};
-  return {};
-}
-
 // vCPU 1: guest ops queued by the scenario, run at the next op's mmu_lock drop or after it.
 class SecondVcpu {
  public:
@@ -48,7 +27,7 @@ class SecondVcpu {
     while (!held_.empty() && !r_.violation) {
       const size_t i = held_.front();
       const Op op = dequeued(scenario_.ops[i]);
-      if (busy && touched(op).overlaps(*busy)) break;
+      if (busy && guest_touched(op).overlaps(*busy)) break;
       held_.erase(held_.begin());
       const Outcome out = target_.apply(op);
       const Observation obs = target_.observe();
@@ -105,13 +84,14 @@ LockstepResult run_lockstep(Target& target, const Scenario& s, const LockstepOpt
     const Op& op = s.ops[i];
     const bool queued = is_queued(op);
     const int64_t step = static_cast<int64_t>(i);
-    if (!queued && !vcpu1.empty())
+    const bool hooked = !queued && !vcpu1.empty();
+    if (hooked)
       target.set_mmu_lock_drop_hook([&, once = false]() mutable {
         if (!once) vcpu1.run(step, true, invalidation_range(op));
         once = true;
       });
     Outcome out = target.apply(op);
-    target.set_mmu_lock_drop_hook(nullptr);
+    if (hooked) target.set_mmu_lock_drop_hook(nullptr);
     Observation obs = target.observe();
     ++r.steps;
     if (r.violation) {  // found by a queued op at the drop point; the op itself ran to its end

@@ -65,11 +65,8 @@ SimRun run(const Scenario& s, const std::vector<std::string>& mutants, uint64_t 
   // Runs held ops in order; at a drop point it stops at the first touching `busy`.
   auto run_held = [&](size_t during, bool at_drop, std::optional<GfnRange> busy) {
     while (!held.empty()) {
-      Op op = s.ops[held.front()];
-      GfnRange touched;
-      if (auto* a = std::get_if<Access>(&op)) a->queued = false, touched = {a->gfn, 1};
-      if (auto* a = std::get_if<Accept>(&op)) a->queued = false, touched = {a->gfn, pages_in(a->level)};
-      if (busy && touched.overlaps(*busy)) return;
+      const Op op = dequeued(s.ops[held.front()]);
+      if (busy && guest_touched(op).overlaps(*busy)) return;
       const size_t i = held.front();
       held.erase(held.begin());
       Outcome o = t->apply(op);
@@ -79,13 +76,8 @@ SimRun run(const Scenario& s, const std::vector<std::string>& mutants, uint64_t 
   };
   for (size_t i = 0; i < s.ops.size(); ++i) {
     const Op& op = s.ops[i];
-    const Access* ac = std::get_if<Access>(&op);
-    const Accept* ap = std::get_if<Accept>(&op);
-    const bool queued = (ac && ac->queued) || (ap && ap->queued);
-    std::optional<GfnRange> busy;
-    if (auto* o = std::get_if<Convert>(&op)) busy = o->range;
-    if (auto* o = std::get_if<MapGpa>(&op)) busy = o->range;
-    if (auto* o = std::get_if<PunchHole>(&op)) busy = o->range;
+    const bool queued = is_queued(op);
+    const std::optional<GfnRange> busy = invalidation_range(op);
     int hook_calls = 0;
     if (!queued && !held.empty())
       t->set_mmu_lock_drop_hook([&, i, busy] {
