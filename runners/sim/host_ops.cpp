@@ -290,19 +290,15 @@ int SimHost::discard_shared(const GfnRange& r) {
 // whole is gone and may come back as a fresh THP. hs/he are host page indices of the slot.
 void SimHost::mark_thp_pmd_splits(const Memslot& m, uint64_t hs, uint64_t he) {
   const uint64_t n = pages_in(Level::L2M);
-  auto gfns = [&](uint64_t a, uint64_t b) {  // host indices -> gfns, clipped to the slot
-    const uint64_t lo = std::max(a, m.hva_offset), hi = std::min(b, m.hva_offset + m.npages);
-    return std::pair<Gfn, Gfn>{m.base_gfn + (lo - m.hva_offset), m.base_gfn + (std::max(hi, lo) - m.hva_offset)};
-  };
   const uint64_t whole_lo = (hs + n - 1) & ~(n - 1), whole_hi = align_down(he, Level::L2M);
   if (whole_lo < whole_hi) {
-    auto [a, b] = gfns(whole_lo, whole_hi);
-    if (a < b) thp_pmd_split_.erase(a, b);
+    const GfnRange w = gfns_of_host_pages(m, whole_lo, whole_hi);
+    thp_pmd_split_.erase(w.start, w.end());
   }
   for (uint64_t block : {align_down(hs, Level::L2M), align_down(he - 1, Level::L2M)}) {
     if (block >= whole_lo && block + n <= whole_hi) continue;  // discarded whole
-    auto [a, b] = gfns(block, block + n);
-    if (a < b) thp_pmd_split_.assign(a, b, true);
+    const GfnRange g = gfns_of_host_pages(m, block, block + n);
+    thp_pmd_split_.assign(g.start, g.end(), true);
   }
 }
 

@@ -105,11 +105,15 @@ Level SimHost::shared_host_level(const Memslot& m, Gfn g) const {
   const BackingKind kind = core_.cfg.shared_backing;
   if (kind == BackingKind::Thp2M) {
     const uint64_t host_block = align_down(m.hva_offset + (g - m.base_gfn), Level::L2M);
-    const Gfn lo = m.base_gfn + (std::max(host_block, m.hva_offset) - m.hva_offset);
-    const Gfn hi = m.base_gfn + (std::min(host_block + pages_in(Level::L2M), m.hva_offset + m.npages) - m.hva_offset);
-    if (thp_pmd_split_.any_of(lo, hi, [](bool b) { return b; })) return Level::L4K;
+    const GfnRange block = gfns_of_host_pages(m, host_block, host_block + pages_in(Level::L2M));
+    if (thp_pmd_split_.any(block.start, block.end())) return Level::L4K;
   }
   return page_level(kind);
+}
+
+GfnRange SimHost::gfns_of_host_pages(const Memslot& m, uint64_t a, uint64_t b) const {
+  const uint64_t lo = std::max(a, m.hva_offset), hi = std::max(lo, std::min(b, m.hva_offset + m.npages));
+  return {m.base_gfn + (lo - m.hva_offset), hi - lo};
 }
 
 void SimHost::map_shared(const Memslot& m, Gfn g) {
@@ -145,8 +149,8 @@ void SimHost::map_shared(const Memslot& m, Gfn g) {
 // The write mmu_lock is dropped for the split-cache top-up (L3474-3518): the first such drop
 // of a top-level op is where vCPU 1's held ops run (SEMANTICS.md "Queued guest ops"). Their
 // sub-steps are observed inside the hook, so this op's log so far is kept aside meanwhile.
-void SimHost::mmu_lock_dropped(Gfn g, Level level) {
-  if (apply_depth_ != 1 || drop_hook_ran_ || !drop_hook_) return;
+bool SimHost::mmu_lock_dropped(Gfn g, Level level) {
+  if (apply_depth_ != 1 || drop_hook_ran_ || !drop_hook_) return false;
   drop_hook_ran_ = true;
   const std::function<void()> hook = drop_hook_;
   StepLog outer = std::move(core_.log);
@@ -156,6 +160,7 @@ void SimHost::mmu_lock_dropped(Gfn g, Level level) {
   outer.append(std::move(core_.log));
   core_.log = std::move(outer);
   core_.log.note(EventKind::Note, "mmu_lock", "retaken after the top-up; vCPU 1 ran at the drop point", g, level);
+  return true;
 }
 
 // tdp_mmu_split_huge_page on the mirror: top up the split cache with mmu_lock dropped, then
@@ -165,13 +170,12 @@ int SimHost::split_private_leaf(Gfn g) {
   const Gfn block = align_down(g, leaf.level);
   const uint64_t n = pages_in(leaf.level);
   while (tdx_.need_topup()) {
-    const bool first_drop = apply_depth_ == 1 && !drop_hook_ran_ && drop_hook_;
     core_.log.note(EventKind::Note, "mmu_lock", "dropped for split-cache top-up", block, leaf.level);
-    const int topup_err = tdx_.topup();  // allocation runs with mmu_lock dropped ...
-    mmu_lock_dropped(block, leaf.level);  // ... and so may vCPU 1
+    const int topup_err = tdx_.topup();                        // allocation runs with mmu_lock dropped ...
+    const bool vcpu1_ran = mmu_lock_dropped(block, leaf.level);  // ... and so may vCPU 1
     if (core_.dead) return -EIO;  // vCPU 1 hit a KVM_BUG_ON meanwhile: the op stops here
     if (topup_err) return topup_err;
-    if (first_drop) {
+    if (vcpu1_ran) {
       // tdp_iter_restart: vCPU 1 may have split (or accepted) this leaf meanwhile; the caller
       // looks at the gfn afresh and splits only what still straddles.
       const Leaf* now = private_.at(g);

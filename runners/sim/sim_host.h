@@ -69,11 +69,14 @@ class SimHost {
   void map_private_4k_run(const Memslot& m, Gfn s, Gfn e);  // unmapped private gfns under page tables
   void map_shared(const Memslot& m, Gfn g);
   Level shared_host_level(const Memslot& m, Gfn g) const;  // per-VM host page behind gfn g
+  // The gfns of host (HVA) page indices [a, b) of the slot's shared memory, clipped to the slot.
+  GfnRange gfns_of_host_pages(const Memslot& m, uint64_t a, uint64_t b) const;
   // One level down, with split-cache top-up. Returns 0 without splitting when the leaf at g
   // changed while mmu_lock was dropped: the caller looks at the leaf again.
   int split_private_leaf(Gfn g);
-  // The top-up's mmu_lock drop: vCPU 1's held ops run here (once per top-level op).
-  void mmu_lock_dropped(Gfn g, Level level);
+  // The top-up's mmu_lock drop: vCPU 1's held ops run here (once per top-level op). True
+  // when they did, so the caller must look at its leaf afresh.
+  bool mmu_lock_dropped(Gfn g, Level level);
   int split_cross_boundary(const GfnRange& r, bool mirror);
   int zap_private(Gfn s, Gfn e, bool only_inside);
   void zap_shared(Gfn s, Gfn e);
