@@ -171,11 +171,9 @@ struct OpChecker {
     }
     expect_err({0}, "INV-ATOMIC", r, "MADV_DONTNEED of the slot's shared memory succeeds");
     if (err() != 0 || r.empty() || !per_vm) return s.learn(c, ChangePolicy::none());
-    std::vector<GfnRange> freed;  // anonymous host pages refault zero-filled
-    s.attrs.for_each(r.start, r.end(), [&](uint64_t a, uint64_t b, Attr x) {
-      if (x == Attr::Shared) freed.push_back({a, b - a});
+    s.attrs.for_each(r.start, r.end(), [&](uint64_t a, uint64_t b, Attr x) {  // freed anonymous pages refault zero-filled
+      if (x == Attr::Shared) s.data.assign(a, b, DataToken{DataToken::Value, 0});
     });
-    for (const GfnRange& f : freed) s.data.assign(f.start, f.end(), DataToken{DataToken::Value, 0});
     if (k == BackingKind::Thp2M) mark_thp_blocks(*m, r);
     // TDX: the notifier filters shared (L3054), so private leaves must stay (learn reports
     // INV-NOOVERZAP); a single-root VM may zap them, with their data safe in gmem.

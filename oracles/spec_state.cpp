@@ -153,8 +153,7 @@ bool SpecState::host_allows_shared(const Memslot& m, Gfn block, Level level) con
   if (level == Level::L4K) return true;
   if (level > page_level(cfg.shared_backing) || !is_aligned(host_index(m, block), level)) return false;
   // A partial MADV_DONTNEED split the THP's PMD: that block maps 4K on the host from then on.
-  return cfg.shared_backing != BackingKind::Thp2M ||
-         !thp_pmd_split.any_of(block, block + pages_in(level), [](bool b) { return b; });
+  return cfg.shared_backing != BackingKind::Thp2M || !thp_pmd_split.any(block, block + pages_in(level));
 }
 
 std::optional<std::pair<GfnRange, Level>> SpecState::table_cap_below(Gfn s, Gfn e, Level level) const {
