@@ -466,7 +466,7 @@ Probe probe() {
   if (h.vm_memory_attributes >= 0)
     line(std::string("kvm: kvm.vm_memory_attributes=") + (h.vm_memory_attributes ? "Y" : "N"));
   char tdx_facts[320];
-  tdx_module_facts(tdx_facts, sizeof(tdx_facts));
+  tdx_module_facts(h.tdx_huge_page, tdx_facts, sizeof(tdx_facts));
   line(std::string("kvm: ") + tdx_facts);
   struct Choice {
     const char* name;

@@ -14,7 +14,6 @@ uint64_t tdx_guest_ve_reason(uint64_t *gpa);
 
 struct tdx_mailbox *tdx_guest_mailbox;
 
-#define VE_VECTOR 20
 #define EXIT_REASON_IO_INSTRUCTION 30
 
 /* TDVMCALL<Instruction.IO>, a 4-byte OUT to port: KVM exits to userspace with KVM_EXIT_IO. */

@@ -14,6 +14,8 @@
 /* Value written to TDX_DONE_PORT when the guest stopped on a fault it cannot report. */
 #define TDX_DONE_OK 0x600d
 #define TDX_DONE_STUCK 0xdead
+/* The #VE exception vector: a guest touch of a PENDING page. */
+#define TDX_VE_VECTOR 20
 
 enum tdx_guest_cmd {
 	TDX_CMD_NONE = 0,

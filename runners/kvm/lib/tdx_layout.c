@@ -289,7 +289,6 @@ void tdx_attr_assign(struct tdx_attr_map *m, uint64_t start, uint64_t end, bool 
 	free(m->runs);
 	m->runs = out;
 	m->n = n;
-	m->cap = n;
 }
 
 bool tdx_attr_is_private(const struct tdx_attr_map *m, uint64_t gfn)
@@ -311,5 +310,5 @@ void tdx_attr_free(struct tdx_attr_map *m)
 {
 	free(m->runs);
 	m->runs = NULL;
-	m->n = m->cap = 0;
+	m->n = 0;
 }

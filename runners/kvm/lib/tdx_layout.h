@@ -36,9 +36,7 @@
 /* Fixed bits the trampoline loads. TDX fixes CR0.PE/NE and CR4.MCE to 1, CR4.VMXE/SMXE to 0;
  * EFER.LME is already 1 at TD vCPU reset, so CR0.PG activates long mode directly. */
 #define TDX_CR0_PE (1u << 0)
-#define TDX_CR0_MP (1u << 1)
 #define TDX_CR0_NE (1u << 5)
-#define TDX_CR0_WP (1u << 16)
 #define TDX_CR0_PG (1u << 31)
 #define TDX_CR4_PAE (1u << 5)
 #define TDX_CR4_MCE (1u << 6)
@@ -143,7 +141,7 @@ struct tdx_attr_run {
 };
 struct tdx_attr_map {
 	struct tdx_attr_run *runs; /* sorted, disjoint, neighbours of equal value merged */
-	size_t n, cap;
+	size_t n;
 };
 void tdx_attr_assign(struct tdx_attr_map *m, uint64_t start, uint64_t end, bool private_);
 /* true when gfn is recorded private; false when shared or never assigned. */

@@ -37,7 +37,6 @@
 #define TDX_STACK_PAGES 16
 #define BOOT_SLOT 1
 #define MAILBOX_SLOT 2
-#define VE_VECTOR 20
 #define EXIT_REASON_EPT_VIOLATION 48
 #define TD_ATTR_SEPT_VE_DISABLE (1ULL << 28)
 
@@ -130,7 +129,7 @@ static void td_descriptor_tables(struct kvm_vm *vm)
 		tdx_idt_gate(idt + 16 * i, (uint64_t)(uintptr_t)(&idt_handlers)[i], TDX_CODE64_SEL);
 	*(vm_vaddr_t *)addr_gva2hva(vm, (vm_vaddr_t)&exception_handlers) = vm->handlers;
 	for (i = 0; i < 32; i++)
-		vm_install_exception_handler(vm, i, i == VE_VECTOR ? tdx_guest_ve_handler
+		vm_install_exception_handler(vm, i, i == TDX_VE_VECTOR ? tdx_guest_ve_handler
 								   : tdx_guest_fault_handler);
 }
 
@@ -143,10 +142,7 @@ static int td_vcpu_init(struct tdx_td *td, struct kvm_cpuid2 *init_cpuid, char *
 
 	cpuid->nent = 256;
 	r = tdx_vcpu_cmd(td->vcpu->fd, TDXHP_KVM_TDX_GET_CPUID, 0, (uint64_t)(uintptr_t)cpuid);
-	if (r)
-		memcpy(cpuid, init_cpuid,
-		       sizeof(*cpuid) + init_cpuid->nent * sizeof(struct kvm_cpuid_entry2));
-	r = ioctl(td->vcpu->fd, KVM_SET_CPUID2, cpuid) ? -errno : 0;
+	r = ioctl(td->vcpu->fd, KVM_SET_CPUID2, r ? init_cpuid : cpuid) ? -errno : 0;
 	free(cpuid);
 	if (r)
 		return WHY("KVM_SET_CPUID2 on the TD vCPU: %s", strerror(-r)), r;
@@ -366,17 +362,15 @@ static int handle_map_gpa_exit(struct tdx_td *td, struct tkvm_vm *vm)
 	 * asked for in one KVM_SET_MEMORY_ATTRIBUTES, so a failure leaves nothing half
 	 * converted (MapGpa has Convert's rules, SEMANTICS.md); later chunks of that range are
 	 * acknowledged with its result. A chunk outside it is converted on its own. */
-	if (q.gpa >= want_gpa && q.gpa + q.npages * PAGE_4K <= want_end && td->map_gpa_exits) {
+	const bool in_request = q.gpa >= want_gpa && q.gpa + q.npages * PAGE_4K <= want_end;
+
+	if (in_request && td->map_gpa_exits) {
 		err = td->map_gpa_err;
 	} else {
-		uint64_t gpa = q.gpa, npages = q.npages;
-		uint64_t gfn;
+		const uint64_t gpa = in_request ? want_gpa : q.gpa;
+		const uint64_t npages = in_request ? td->mailbox->npages : q.npages;
+		const uint64_t gfn = tkvm_gfn_of(vm, gpa);
 
-		if (!td->map_gpa_exits && q.gpa >= want_gpa && q.gpa + q.npages * PAGE_4K <= want_end) {
-			gpa = want_gpa;
-			npages = td->mailbox->npages;
-		}
-		gfn = tkvm_gfn_of(vm, gpa);
 		err = gfn == UINT64_MAX ? -EINVAL : tkvm_set_attributes(vm, gfn, npages, q.to_private);
 	}
 	td->map_gpa_exits++;
@@ -461,7 +455,7 @@ int tdx_td_access(struct tdx_td *td, struct tkvm_vm *vm, uint64_t gfn, bool writ
 	r = run_command(td, vm);
 	if (r)
 		return r;
-	if (td->mailbox->faulted == VE_VECTOR) {
+	if (td->mailbox->faulted == TDX_VE_VECTOR) {
 		res->ve = true;
 		if (td->mailbox->ve_reason != EXIT_REASON_EPT_VIOLATION)
 			fprintf(stderr, "#VE on gfn 0x%llx with exit reason %llu (not an EPT violation)\n",
@@ -547,10 +541,9 @@ static int read_line(const char *path, char *buf, size_t len)
 	return 0;
 }
 
-void tdx_module_facts(char *buf, size_t len)
+void tdx_module_facts(int tdx_huge_page, char *buf, size_t len)
 {
-	char huge[8] = "", version[64] = "";
-	bool has_huge = read_line("/sys/module/kvm_intel/parameters/tdx_huge_page", huge, sizeof(huge)) == 0;
+	char version[64] = "";
 	bool has_version = read_line("/sys/devices/faux/tdx_host/version", version, sizeof(version)) == 0;
 
 	/* The series exposes no TDX_FEATURES0 in sysfs. kvm_intel clears tdx_huge_page at load
@@ -561,8 +554,8 @@ void tdx_module_facts(char *buf, size_t len)
 		 "tdx module: version %s; tdx_huge_page %s; TDX_FEATURES0 bit 51 (ENHANCED_DEMOTE_"
 		 "INTERRUPTIBILITY) %s; bit 36 (DYNAMIC_PAMT) not exposed in sysfs",
 		 has_version ? version : "unknown (no /sys/devices/faux/tdx_host/version)",
-		 has_huge ? huge : "absent (kvm_intel without the huge-page series)",
-		 !has_huge ? "unknown"
-		 : huge[0] == 'Y' ? "present (implied: kvm_intel keeps tdx_huge_page=Y only with it)"
-				  : "unknown (tdx_huge_page=N is also the admin's choice)");
+		 tdx_huge_page < 0 ? "absent (kvm_intel without the huge-page series)" : tdx_huge_page ? "Y" : "N",
+		 tdx_huge_page < 0 ? "unknown"
+		 : tdx_huge_page   ? "present (implied: kvm_intel keeps tdx_huge_page=Y only with it)"
+				   : "unknown (tdx_huge_page=N is also the admin's choice)");
 }

@@ -55,8 +55,9 @@ int tdx_td_map_gpa(struct tdx_td *td, struct tkvm_vm *vm, uint64_t gfn, uint64_t
 /* Frees the tdx state; the kvm_vm itself is freed by the caller (kvm_vm_free). */
 void tdx_td_free(struct tdx_td *td);
 
-/* Module facts sysfs offers, one line for `tdxhp caps` (never empty). */
-void tdx_module_facts(char *buf, size_t len);
+/* Module facts sysfs offers, one line for `tdxhp caps` (never empty). tdx_huge_page: the
+ * probed kvm_intel parameter (1, 0, or -1 when absent). */
+void tdx_module_facts(int tdx_huge_page, char *buf, size_t len);
 
 #ifdef __cplusplus
 }

@@ -275,7 +275,7 @@ static int add_test_slot(struct tkvm_vm *vm, const struct tkvm_config *cfg, uint
 	int r;
 
 	s->gmem_fd = s->shared_fd = -1;
-	s->shared_backing = cfg->flavour == TKVM_PLAIN ? TKVM_BACK_4K : cfg->backing;
+	s->shared_backing = cfg->backing;  /* plain: tkvm_create admits 4K only */
 	if (cfg->flavour == TKVM_PLAIN && !(gmem_flags & GUEST_MEMFD_FLAG_MMAP)) {
 		/* No mmap-able guest_memfd: the memory is a memfd, punch hole acts on it. */
 		s->shared_fd = memfd_create("tdxhp-slot", MFD_CLOEXEC);

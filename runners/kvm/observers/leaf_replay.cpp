@@ -22,7 +22,7 @@ void LeafReplay::add(uint64_t kgfn, int level, Pfn pfn, bool is_private) {
             " over a leaf the replay still holds (a removal was not traced)");
   leaves_.assign(kgfn, kgfn + n, Leaf{level_of(level), pfn - kgfn, is_private});
   ++counts_[level - 1];
-  if (kgfn + n > base_) dirty_.assign(std::max(kgfn, base_) - base_, kgfn + n - base_, true);
+  mark_dirty(kgfn, n);
 }
 
 void LeafReplay::remove(uint64_t kgfn, int level) {
@@ -34,7 +34,7 @@ void LeafReplay::remove(uint64_t kgfn, int level) {
   if (const Leaf* l = leaves_.at(kgfn)) last_removed_private_ = l->is_private;
   leaves_.erase(kgfn, kgfn + n);
   --counts_[level - 1];
-  if (kgfn + n > base_) dirty_.assign(std::max(kgfn, base_) - base_, kgfn + n - base_, true);
+  mark_dirty(kgfn, n);
 }
 
 void LeafReplay::drop_leaves_under(uint64_t kgfn, uint64_t n) {
@@ -44,6 +44,10 @@ void LeafReplay::drop_leaves_under(uint64_t kgfn, uint64_t n) {
     counts_[static_cast<int>(l.level)] -= static_cast<int64_t>((b + p - 1) / p - (a + p - 1) / p);
   });
   leaves_.erase(kgfn, kgfn + n);
+  mark_dirty(kgfn, n);
+}
+
+void LeafReplay::mark_dirty(uint64_t kgfn, uint64_t n) {
   if (kgfn + n > base_) dirty_.assign(std::max(kgfn, base_) - base_, kgfn + n - base_, true);
 }
 

@@ -75,6 +75,7 @@ class LeafReplay {
   void add(uint64_t kgfn, int level, Pfn pfn, bool is_private);
   void remove(uint64_t kgfn, int level);
   void drop_leaves_under(uint64_t kgfn, uint64_t n);
+  void mark_dirty(uint64_t kgfn, uint64_t n);  // kvm gfns -> the scenario gfns to observe
   void anomaly(std::string s);
 
   uint64_t base_, shared_bit_;
