@@ -78,6 +78,9 @@ struct Field {
 
 Level level_of(const Field& f) { return f.one_of<Level>(parse_level, {"4K", "2M", "1G"}); }
 Attr attr_of(const Field& f) { return f.one_of<Attr>(parse_attr, {"private", "shared"}); }
+BackingKind backing_of(const Field& f) {
+  return f.one_of<BackingKind>(parse_backing, {"4k", "thp-2m", "hugetlb-2m", "hugetlb-1g"});
+}
 
 GfnRange range_of(const Field& f) {
   GfnRange r{f.at("gfn").u64(), f.at("npages").u64()};
@@ -139,11 +142,8 @@ Config config_of(const Field& f) {
     if (s.has("hva_offset")) m.hva_offset = s.at("hva_offset").u64();
     c.slots.push_back(m);
   }
-  if (f.has("backing"))
-    c.backing = f.at("backing").one_of<BackingKind>(parse_backing, {"4k", "thp-2m", "hugetlb-2m", "hugetlb-1g"});
-  c.shared_backing = f.has("shared_backing") ? f.at("shared_backing").one_of<BackingKind>(
-                                                   parse_backing, {"4k", "thp-2m", "hugetlb-2m", "hugetlb-1g"})
-                                             : c.backing;
+  if (f.has("backing")) c.backing = backing_of(f.at("backing"));
+  c.shared_backing = f.has("shared_backing") ? backing_of(f.at("shared_backing")) : c.backing;
   if (f.has("attr_mode")) c.attr_mode = f.at("attr_mode").one_of<AttrMode>(parse_attr_mode, {"per-vm", "in-place"});
   if (f.has("contract")) c.contract = f.at("contract").one_of<Contract>(parse_contract, {"folio", "contiguous"});
   if (f.has("build_pages")) {
