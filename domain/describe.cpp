@@ -150,8 +150,12 @@ std::string tdx_status_name(uint64_t s) {
     if (tdx::status_class(s) == n.v) {
       std::string out = n.n;
       uint64_t low = s & ~tdx::kStatusMask;
-      if (n.v == tdx::kPageSizeMismatch && low <= 2)
+      const bool level_bits = n.v == tdx::kPageSizeMismatch || n.v == tdx::kPageAlreadyAccepted;
+      const bool operand_bits = n.v == tdx::kOperandInvalid || n.v == tdx::kOperandBusy;
+      if (level_bits && low <= 2)
         out += "|" + std::string(name(static_cast<Level>(low)));
+      else if (operand_bits && low == tdx::kOperandIdRcx)
+        out += "|RCX";
       else if (low)
         out += "|" + hex(low);
       return out;
@@ -161,6 +165,7 @@ std::string tdx_status_name(uint64_t s) {
 
 std::string describe(const Outcome& o) {
   if (o.unsupported) return "unsupported" + (o.note.empty() ? "" : " (" + o.note + ")");
+  if (o.waiting) return "waits for the running op (its fault)";
   std::string s = o.err ? errno_name(o.err) : "ok";
   if (o.tdx_status) s += ", " + tdx_status_name(o.tdx_status);
   if (o.ve) s += ", #VE";

@@ -26,7 +26,10 @@ class Target {
   // Cap::Interleaving: while an op is applied, the target calls `hook` at that op's first
   // mmu_lock drop (the split-cache top-up) and carries on from a fresh look at its state when
   // the hook returns; inside the hook the engine applies and observes a second vCPU's queued
-  // ops. An empty hook: nothing runs there. Targets without the cap ignore it.
+  // ops in order. One that must wait for the running op (its fault) returns
+  // Outcome::waiting, having done only what comes before the wait; the engine applies it
+  // again after the op (SEMANTICS.md "Queued guest ops"). An empty hook: nothing runs there.
+  // Targets without the cap ignore it.
   virtual void set_mmu_lock_drop_hook(std::function<void()> /*hook*/) {}
   // Sim only: switch a MUT-* on; false for an unknown name or a real target.
   virtual bool set_mutant(const std::string& /*id*/) { return false; }

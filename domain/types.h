@@ -122,13 +122,6 @@ inline GfnRange guest_touched(const Op& op) {
   if (const auto* a = std::get_if<Accept>(&op)) return {a->gfn, pages_in(a->level)};
   return {};
 }
-// gfns under a host op's mmu invalidation: a vCPU 1 fault there retries until the op ends.
-inline std::optional<GfnRange> invalidation_range(const Op& op) {
-  if (const auto* o = std::get_if<Convert>(&op)) return o->range;
-  if (const auto* o = std::get_if<MapGpa>(&op)) return o->range;
-  if (const auto* o = std::get_if<PunchHole>(&op)) return o->range;
-  return std::nullopt;
-}
 
 struct Scenario {
   Config config;
@@ -153,6 +146,10 @@ constexpr uint64_t kEptEntryStateIncorrect = 0xC0000B0D00000000ULL;
 constexpr uint64_t kInterruptedRestartable = 0x8000000400000000ULL;  // asm/shared/tdx_errno.h
 constexpr uint64_t kSwError = 0x8000FF0000000000ULL;  // TDX_ERROR | GENMASK(47, 40)
 constexpr uint64_t kStatusMask = 0xFFFFFFFF00000000ULL;
+// Low bits the module ORs in: the operand id of the register at fault (api_error_with_operand_id),
+// or the S-EPT level a walk stopped at (0 4K, 1 2M, 2 1G).
+constexpr uint64_t kOperandIdRcx = 1;
+constexpr uint64_t with_level(uint64_t status, Level l) { return status | static_cast<uint64_t>(l); }
 constexpr uint64_t status_class(uint64_t s) { return s & kStatusMask; }
 constexpr uint64_t kLeafVmcall = 0, kLeafVeinfoGet = 3, kLeafMemPageAccept = 6;
 constexpr uint64_t kVmcallMapGpa = 0x10001;
@@ -165,6 +162,9 @@ struct Outcome {
   bool ve = false;              // Access: #VE because the page is PENDING
   std::optional<uint64_t> read; // Access{write=false}: value the guest read
   bool unsupported = false;     // the target cannot perform this op at all (capability missing)
+  // vCPU 1's op at an mmu_lock drop stopped where its fault waits for the running op
+  // (guest_memfd's invalidate lock, or a gfn being invalidated); it runs again after the op.
+  bool waiting = false;
   std::string note;             // free text for traces (target's own words)
 };
 

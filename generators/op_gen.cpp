@@ -129,7 +129,7 @@ rc::Gen<std::vector<Op>> motif(const OpContext& ctx) {
       case 3: return {conversion(ctx, *range_near(ctx, b), *rc::gen::element(Attr::Shared, Attr::Private))};
       case 4: return {PunchHole{*range_near(ctx, b)}};
       case 5: return {Prefault{*range_near(ctx, b)}};
-      case 6: return {Accept{align_down(b, Level::L1G), Level::L1G}};
+      case 6: return {Accept{align_down(b, Level::L1G), Level::L1G}};  // the module refuses 1G: OPERAND_INVALID
       default: return {Pin{*range_near(ctx, b)}};
     }
   });
@@ -162,7 +162,8 @@ rc::Gen<std::vector<Op>> motif(const OpContext& ctx) {
     const uint64_t neighbour = *rc::gen::element<uint64_t>(0, 511, 1, 2 * k2M - 1);
     std::vector<Op> v;
     v.push_back(Access{region, false, 0});  // fault first: KVM maps at the max level
-    v.push_back(Accept{region, huge1g ? Level::L1G : Level::L2M});
+    // The module accepts 4K and 2M only: a what-if 1G leaf is split to 2M by the accept's exit.
+    v.push_back(Accept{region, Level::L2M});
     // A second huge leaf right after, so ranges straddling the 2M edge meet two huge leaves.
     if (!huge1g && *rc::gen::element(true, false)) v.push_back(Accept{b + k2M, Level::L2M});
     v.push_back(Access{region + neighbour, true, token()});
@@ -206,6 +207,8 @@ rc::Gen<std::vector<Op>> motif(const OpContext& ctx) {
             Access{b + keep, false, 0}, Access{b, false, 0}};
   });
   // SC-BUSY / SC-FAIL-MIDWAY / restartable: arm a fault right before an op that must split.
+  // The 2M leaf is accepted with data (a conversion inside it splits it) or left PENDING (a
+  // 4K accept exits and splits it; an accept inside an ACCEPTED 2M leaf takes no exit).
   auto fault = rc::gen::exec([ctx]() -> std::vector<Op> {
     const Gfn b = pick_block(ctx);
     const uint64_t k = *rc::gen::element<uint64_t>(1, 256, 511);
@@ -217,21 +220,28 @@ rc::Gen<std::vector<Op>> motif(const OpContext& ctx) {
                                                    {2, Inject{FaultSite::Demote, FaultKind::InterruptedRestartable, 1}}});
     // More restarts than the INV-BUSY watchdog allows (16) tells a bounded retry from an endless one.
     if (in.fault == FaultKind::InterruptedRestartable) in.count = *rc::gen::element<uint32_t>(20, 1);
-    std::vector<Op> v{Accept{b, Level::L2M}, Access{b, true, token()}, in};
-    if (*rc::gen::element(true, false))
-      v.push_back(conversion(ctx, {b + k, 1}, Attr::Shared));   // boundary split inside the 2M leaf
+    std::vector<Op> v;
+    const bool pending = *rc::gen::element(false, true);
+    if (pending)
+      v.push_back(*rc::gen::element<Op>(Prefault{{b, k2M}}, Access{b, false, 0}));
     else
-      v.push_back(Accept{b + k, Level::L4K});                  // accept-exit split (DEMOTE)
+      v.insert(v.end(), {Accept{b, Level::L2M}, Access{b, true, token()}});
+    v.push_back(in);
+    if (!pending || *rc::gen::element(true, false))
+      v.push_back(conversion(ctx, {b + k, 1}, Attr::Shared));  // boundary split inside the 2M leaf
+    else
+      v.push_back(Accept{b + k, Level::L4K});  // accept-exit split (DEMOTE) of the PENDING leaf
     v.push_back(Access{b, false, 0});
     v.push_back(Accept{b + k, Level::L4K});
     return v;
   });
-  // SC-PIN: conversion while pinned fails with -EAGAIN and changes nothing; after unpin it works.
+  // SC-PIN (L9600-9610): in place, pinned shared pages make a conversion to private -EAGAIN
+  // and change nothing; after unpin it works. Private -> shared ignores pins.
   auto pin = rc::gen::exec([ctx]() -> std::vector<Op> {
     const Gfn b = pick_block(ctx);
     const GfnRange r = *rc::gen::element(GfnRange{b + 1, 1}, GfnRange{b, k2M});
-    return {Access{r.start, true, token()}, Pin{r}, conversion(ctx, r, Attr::Shared), Access{r.start, false, 0},
-            Unpin{r}, conversion(ctx, r, Attr::Shared)};
+    return {Pin{r}, conversion(ctx, r, Attr::Shared), Access{r.start, true, token()}, conversion(ctx, r, Attr::Private),
+            Access{r.start, false, 0}, Unpin{r}, conversion(ctx, r, Attr::Private), Accept{r.start, Level::L4K}};
   });
   // INV-ATTR / INV-CONTIG on the shared side: make a 2M block shared with one private 4K page
   // in it (or none), touch it, discard part or all of its host memory, touch it again.
@@ -248,12 +258,14 @@ rc::Gen<std::vector<Op>> motif(const OpContext& ctx) {
     return v;
   });
   // The per-VM split cache race (MUT-CACHE-RACE, L12482-12512): vCPU 1's accept at 4K needs a
-  // split of its own 2M leaf; it runs while the host's boundary split has dropped mmu_lock.
+  // split of its own PENDING 2M leaf (the exit splits before its fault, so even a fault that
+  // then waits for the host op has split at the drop point); it runs while the host's
+  // boundary split has dropped mmu_lock.
   auto race = rc::gen::exec([ctx]() -> std::vector<Op> {
     const Gfn b = pick_block(ctx);
     const Gfn other = b ^ k2M;
     const uint64_t k = *rc::gen::element<uint64_t>(1, 256, 511);
-    std::vector<Op> v{Accept{b, Level::L2M}, Accept{other, Level::L2M}};
+    std::vector<Op> v{Accept{b, Level::L2M}, *rc::gen::element<Op>(Prefault{{other, k2M}}, Access{other, false, 0})};
     if (*rc::gen::element(true, false))
       v.push_back(Accept{other + k, Level::L4K, true});
     else

@@ -56,47 +56,39 @@ struct OpChecker {
       expect_err({-EINVAL}, "INV-ATOMIC", r, "converting a range not inside one memslot fails");
       return nothing_changes();
     }
-    const bool pinned = s.cfg.attr_mode == AttrMode::InPlace &&
-                        s.pins.any_of(r.start, r.end(), [](uint32_t n) { return n > 0; });
-    const bool already = s.all_attr(r, to);
-    std::vector<int> allowed;
-    if (pinned) allowed.push_back(-EAGAIN);  // L9600
-    if (already) allowed.push_back(0);
-    if (!pinned && !already) {
-      allowed.push_back(0);
-      if (to == Attr::Shared && (s.is_armed(FaultSite::SplitCacheTopup, FaultKind::NoMem) ||
-                                 s.is_armed(FaultSite::FolioSplit, FaultKind::NoMem)))
-        allowed.push_back(-ENOMEM);  // SC-FAIL-MIDWAY
+    if (s.all_attr(r, to)) {
+      expect_err({0}, "INV-ATOMIC", r, "converting a range that is already " + std::string(name(to)) + " returns");
+      return s.learn(c, ChangePolicy::none());
     }
-    expect_err(allowed, "INV-ATOMIC", r, "convert to " + std::string(name(to)) + " returns");
-    if (err() != 0) {
-      if (err() == -ENOMEM) consume_nomem();
-      return s.learn(c, ChangePolicy::failing(r));  // splits may stay (invisible)
+    const FailurePlan plan = s.planned(c.step, *c.op);
+    const std::optional<GfnRange> failing = plan.failing_pass;
+    const int want = plan.err;
+    expect_err({want}, "INV-ATOMIC", r,
+               "convert to " + std::string(name(to)) + " returns" +
+                   (failing ? " at the pass over " + describe(*failing) : std::string()));
+    // A failing pass stops the ioctl; the passes before it stay converted.
+    const GfnRange done{r.start, (failing && err() != 0 ? failing->start : r.end()) - r.start};
+    if (!done.empty()) {
+      s.attrs.assign(done.start, done.end(), to);
+      s.data.assign(done.start, done.end(), DataToken{});  // shared contents are unspecified until written
     }
-    if (already) return s.learn(c, ChangePolicy::none());
-    s.attrs.assign(r.start, r.end(), to);
-    s.data.assign(r.start, r.end(), DataToken{});  // shared contents are unspecified until written
+    ChangePolicy p = ChangePolicy::none();
+    p.failed = err() != 0;
     if (to == Attr::Shared) {
-      s.learn(c, ChangePolicy::zapping(r));
-      s.check_private_gone(c, r, "convert to shared");
-    } else {
-      s.learn(c, ChangePolicy::none());
+      if (!done.empty()) p.zap = done;
+      p.split_edges = r;  // a failing pass may leave its edge splits (invisible)
+    }
+    s.learn(c, p);
+    if (to == Attr::Shared && !done.empty()) s.check_private_gone(c, done, "convert to shared");
+    if (to == Attr::Private && !done.empty()) {
       std::optional<GfnRange> left;
-      s.shared.map().for_each(r.start, r.end(), [&](uint64_t a, uint64_t b, const LeafVal&) {
+      s.shared.map().for_each(done.start, done.end(), [&](uint64_t a, uint64_t b, const LeafVal&) {
         if (!left) left = GfnRange{a, b - a};
       });
       if (left)
-        c.report("INV-ATTR", *left, "converting to private zaps the shared leaves of " + describe(r),
+        c.report("INV-ATTR", *left, "converting to private zaps the shared leaves of " + describe(done),
                  "shared leaves remain over now-private " + describe(*left));
     }
-  }
-
-  void consume_nomem() {
-    for (FaultSite site : {FaultSite::SplitCacheTopup, FaultSite::FolioSplit})
-      if (s.is_armed(site, FaultKind::NoMem)) {
-        --s.armed_count(site, FaultKind::NoMem);
-        return;
-      }
   }
 
   void operator()(const PunchHole& o) {
@@ -113,13 +105,9 @@ struct OpChecker {
                  "a punch not aligned to the " + std::string(name(folio)) + " folio size fails (L12324-12328)");
       return nothing_changes();
     }
-    std::vector<int> allowed{0};
-    if (s.is_armed(FaultSite::SplitCacheTopup, FaultKind::NoMem)) allowed.push_back(-ENOMEM);
-    expect_err(allowed, "INV-ATOMIC", r, "punch hole returns");
-    if (err() != 0) {
-      if (err() == -ENOMEM) consume_nomem();
-      return s.learn(c, ChangePolicy::failing(r));
-    }
+    const int want = s.planned(c.step, *c.op).err;  // the boundary split's top-up meets an armed fault
+    expect_err({want}, "INV-ATOMIC", r, "punch hole returns");
+    if (err() != 0) return s.learn(c, ChangePolicy::failing(r));
     // Punched pages read zero when faulted back (new zeroed folio); per-VM shared memory is not gmem.
     std::vector<GfnRange> zeroed;
     s.attrs.for_each(r.start, r.end(), [&](uint64_t a, uint64_t b, Attr x) {
@@ -222,6 +210,13 @@ struct OpChecker {
       return nothing_changes();
     }
     const bool is_private = s.attr_at(a.gfn) == Attr::Private && s.caps(Cap::PrivateMemory);
+    if (c.out->waiting) {  // vCPU 1's fault waits for the running op: nothing happened yet
+      if ((is_private ? s.priv : s.shared).leaf_at(a.gfn))
+        c.report("INV-ATOMIC", r, "only a fault waits: an access to a mapped page completes", describe(*c.out));
+      ChangePolicy p = ChangePolicy::failing();
+      p.frozen = "an access waiting for its fault changes nothing";
+      return s.learn(c, p);
+    }
     if (!is_private || !s.tdx) {
       expect_err({0}, "INV-ATOMIC", r, "guest access to a memslot gfn returns");
       if (c.out->ve)
@@ -246,6 +241,37 @@ struct OpChecker {
     if (err() == 0 && accepted && !c.out->ve) read_or_write(a);
   }
 
+  // TDG.MEM.PAGE.ACCEPT by what the S-EPT holds at gfn (DOMAIN.md 3, corrected from the module's
+  // check_tdaccept_failure(), intel/tdx-module tdg_mem_page_accept.c): the status it returns
+  // without an exit, or nullopt when the walk ends in an EPT violation exit carrying A.
+  std::optional<uint64_t> accept_without_exit(Gfn g, Level A) const {
+    const auto pre = s.priv.leaf_at(g);
+    auto state_of = [&](const GfnRange& leaf) {
+      if (s.accept.all_of(leaf.start, leaf.end(), [](AcceptState x) { return x == AcceptState::Accepted; }))
+        return AcceptState::Accepted;
+      return AcceptState::Pending;
+    };
+    if (pre) {
+      const GfnRange leaf{pre->first, pages_in(pre->second.level)};
+      if (pre->second.level > A)  // case 1.1: a guest-accessible larger leaf; case 1.2: exit
+        return state_of(leaf) == AcceptState::Accepted
+                   ? std::optional(tdx::with_level(tdx::kPageAlreadyAccepted, pre->second.level))
+                   : std::nullopt;
+      if (pre->second.level == A)
+        return state_of(leaf) == AcceptState::Accepted ? tdx::with_level(tdx::kPageAlreadyAccepted, A) : tdx::kSuccess;
+      return tdx::with_level(tdx::kPageSizeMismatch, A);  // case 3: a page table at A
+    }
+    // Case 3 also when gfn's 4K leaf is gone: the mirror page table under the 2M entry stays
+    // until the TD is torn down (INV-NOPROMOTE).
+    if (A == Level::L2M && s.tables_4k.at(align_down(g, Level::L2M))) return tdx::with_level(tdx::kPageSizeMismatch, A);
+    return std::nullopt;
+  }
+
+  void check_status(const GfnRange& r, uint64_t want, const std::string& why) {
+    if (err() == 0 && c.out->tdx_status == want) return;
+    c.report("INV-ACCEPT", r, tdx_status_name(want) + " " + why, describe(*c.out));
+  }
+
   void operator()(const Accept& a) {
     const Level A = a.level;
     const GfnRange r{a.gfn, pages_in(A)};
@@ -256,89 +282,98 @@ struct OpChecker {
       return nothing_changes();
     }
     if (c.out->unsupported) return nothing_changes();
-    if (!is_aligned(a.gfn, A)) {
-      if (err() != 0 || tdx::status_class(c.out->tdx_status) != tdx::kOperandInvalid)
-        c.report("INV-ACCEPT", r, "accept at a gfn not " + std::string(name(A)) + "-aligned: TDX_OPERAND_INVALID",
-                 describe(*c.out));
-      return nothing_changes();
-    }
-    if (!s.slot_at(a.gfn) || s.attr_at(a.gfn) != Attr::Private) {
-      if (err() != -EFAULT)
-        c.report("INV-ACCEPT", r, "accept of a shared or slot-less gfn: memory-fault exit, -EFAULT", describe(*c.out));
+    // verify_page_info_input(gpa, LVL_PT, LVL_PD): only 4K and 2M, aligned.
+    if (A > Level::L2M || !is_aligned(a.gfn, A)) {
+      check_status(r, tdx::kOperandInvalid | tdx::kOperandIdRcx,
+                   A > Level::L2M ? "for a 1G accept: the module takes 4K and 2M only"
+                                  : "for an accept at a gfn not " + std::string(name(A)) + "-aligned");
       return nothing_changes();
     }
     if (!s.caps(Cap::LeafLevels)) return s.learn(c, ChangePolicy::none());  // results depend on the mapping
 
-    // L230-277, L2436-2503: the private leaf before the accept decides the path.
     const auto pre = s.priv.leaf_at(a.gfn);
-    const bool exit_path = !pre || pre->second.level > A;
-    const bool live = !pre && A == Level::L2M && s.allows_private_2m(a.gfn);
-    // The exit splits before it inhibits (L2436-2503): a split-cache top-up that fails with an
+    if (auto want = accept_without_exit(a.gfn, A)) {
+      // No exit: no split, no GUEST_INHIBIT, no new leaf (module cases 1.1, 3, or a leaf of A).
+      check_status(r, *want, "for an accept at " + std::string(name(A)) + " over " + pre_words(a.gfn) + " (no exit)");
+      const uint64_t inhibit_before = s.inhibit_blocks_seen;
+      ChangePolicy p = ChangePolicy::failing();
+      p.frozen = "an accept that takes no exit maps, splits and zaps nothing";
+      s.learn(c, p);
+      if (c.obs->internals && c.obs->internals->guest_inhibit_blocks > inhibit_before)
+        c.report("INV-ACCEPT", r, "an accept that takes no exit sets no GUEST_INHIBIT (only the exit path does, L2436-2503)",
+                 std::to_string(c.obs->internals->guest_inhibit_blocks - inhibit_before) + " block(s) newly inhibited");
+      if (*want == tdx::kSuccess && err() == 0 && c.out->tdx_status == tdx::kSuccess) {
+        const GfnRange leaf{pre->first, pages_in(pre->second.level)};
+        s.accept.assign(leaf.start, leaf.end(), AcceptState::Accepted);
+        s.data.assign(leaf.start, leaf.end(), DataToken{DataToken::Value, 0});  // TDX accept zeroes the page
+      }
+      return;
+    }
+    if (!s.slot_at(a.gfn)) {
+      if (err() != -EFAULT)
+        c.report("INV-ACCEPT", r, "accept of a slot-less gfn: memory-fault exit, -EFAULT", describe(*c.out));
+      return nothing_changes();
+    }
+    // The exit path (L230-277, L2436-2515). KVM honours the accept level first, for any gfn of
+    // a slot: it splits before it inhibits, so a split-cache top-up that fails with an
     // injected -ENOMEM returns before GUEST_INHIBIT is set and changes nothing guest-visible.
-    // SEMANTICS.md does not name this result; the seed's early return allows it.
-    const bool needs_split = pre && pre->second.level > A;
-    if (needs_split && err() == -ENOMEM && s.is_armed(FaultSite::SplitCacheTopup, FaultKind::NoMem)) {
-      --s.armed_count(FaultSite::SplitCacheTopup, FaultKind::NoMem);
+    const bool live = !pre && A == Level::L2M && s.allows_private_2m(a.gfn);
+    if (s.planned(c.step, *c.op).err == -ENOMEM) {  // the split of the larger leaf meets an armed top-up fault
+      if (err() != -ENOMEM)
+        c.report("INV-ACCEPT", r, "the exit's split meets the armed split-cache -ENOMEM: the accept fails with it",
+                 describe(*c.out));
       return s.learn(c, ChangePolicy::failing(r));
     }
     ChangePolicy p;
-    if (exit_path) {
-      p.split_edges = r;
-      // GUEST_INHIBIT at A+1 (and A+2 for 4K) for the blocks around gfn; one-way.
-      if (A == Level::L4K) s.lower_cap_inhibit(align_down(a.gfn, Level::L2M), Level::L2M, Level::L4K);
-      if (A < Level::L1G) s.lower_cap_inhibit(align_down(a.gfn, Level::L1G), Level::L1G, Level::L2M);
+    p.split_edges = r;
+    // GUEST_INHIBIT at A+1 (and A+2 for 4K) for the blocks around gfn; one-way.
+    if (A == Level::L4K) s.lower_cap_inhibit(align_down(a.gfn, Level::L2M), Level::L2M, Level::L4K);
+    s.lower_cap_inhibit(align_down(a.gfn, Level::L1G), Level::L1G, Level::L2M);
+    if (s.attr_at(a.gfn) != Attr::Private) {  // then the fault: a private GPA on a shared gfn
+      if (err() != -EFAULT)
+        c.report("INV-ACCEPT", r, "accept of a shared gfn: GUEST_INHIBIT set, then a memory-fault exit, -EFAULT",
+                 describe(*c.out));
+      return s.learn(c, p);
     }
     s.learn(c, p);
+    if (c.out->waiting) return;  // vCPU 1: the fault waits for the running op; the accept runs again after it
     if (err() != 0) {
       if (err() < 0)
         c.report("INV-ACCEPT", r, "the guest's accept completes with a TDX status", describe(*c.out));
       return;
     }
-    if (exit_path && A < Level::L1G) s.check_inhibit_over(c, {align_down(a.gfn, Level::L1G), pages_in(Level::L1G)});
+    s.check_inhibit_over(c, {align_down(a.gfn, Level::L1G), pages_in(Level::L1G)});
     const auto post = s.priv.leaf_at(a.gfn);
     if (!post) {
-      c.report("INV-ACCEPT", r, "after the accept gfn " + hex(a.gfn) + " is mapped private", "no private leaf");
+      c.report("INV-ACCEPT", r, "after the accept exit gfn " + hex(a.gfn) + " is mapped private", "no private leaf");
       return;
     }
     const LeafVal& now = post->second;
-    if (!exit_path && now.level != pre->second.level)
-      c.report("INV-ACCEPT", r, "an accept equal to or larger than the mapping takes no exit and changes no leaf",
-               leaf_words(pre->first, pages_in(pre->second.level), pre->second) + " became " +
-                   leaf_words(post->first, pages_in(now.level), now));
+    const GfnRange leaf{post->first, pages_in(now.level)};
     if (live && now.level != Level::L2M)
       c.report("INV-LIVE", r,
                "everything allows 2M (RUNNABLE, aligned private block, huge folio, no inhibit, no page table, "
                "bit 51, tdx_huge_page): a guest 2M accept yields a 2M leaf (L4526)",
                leaf_words(post->first, pages_in(now.level), now));
-    const GfnRange leaf{post->first, pages_in(now.level)};
-    std::vector<uint64_t> want;
-    if (now.level < A) {
-      want.push_back(tdx::kPageSizeMismatch | uint64_t(A));
-    } else if (now.level == A) {
-      auto all = [&](AcceptState st) {
-        return s.accept.all_of(leaf.start, leaf.end(), [&](AcceptState x) { return x == st; });
-      };
-      if (!all(AcceptState::Accepted)) want.push_back(tdx::kSuccess);
-      if (!all(AcceptState::Pending)) want.push_back(tdx::kPageAlreadyAccepted);
-    } else {
-      return;  // leaf larger than A is already reported; no status is right for it
-    }
-    const uint64_t got = c.out->tdx_status;
-    const bool ok = std::any_of(want.begin(), want.end(), [&](uint64_t w) {
-      return w == tdx::kPageAlreadyAccepted ? tdx::status_class(got) == w : got == w;
-    });
-    if (!ok) {
-      std::string ws;
-      for (uint64_t w : want) ws += (ws.empty() ? "" : " or ") + tdx_status_name(w);
-      c.report("INV-ACCEPT", r,
-               ws + " for an accept at " + std::string(name(A)) + " over " +
-                   leaf_words(leaf.start, leaf.npages, now) + (exit_path ? " (after the exit)" : " (no exit)"),
-               tdx_status_name(got));
-    }
-    if (got == tdx::kSuccess && now.level == A) {
+    if (now.level > A) return;  // check_inhibit_over reported the leaf left larger than A
+    // The guest re-executes the ACCEPT against the leaf KVM mapped (PENDING: fresh or split).
+    const uint64_t want = now.level == A ? tdx::kSuccess : tdx::with_level(tdx::kPageSizeMismatch, A);
+    check_status(r, want, "for an accept at " + std::string(name(A)) + " over " + leaf_words(leaf.start, leaf.npages, now) +
+                              " (after the exit)");
+    if (want == tdx::kSuccess && c.out->tdx_status == tdx::kSuccess) {
       s.accept.assign(leaf.start, leaf.end(), AcceptState::Accepted);
-      s.data.assign(leaf.start, leaf.end(), DataToken{DataToken::Value, 0});  // TDX accept zeroes the page
+      s.data.assign(leaf.start, leaf.end(), DataToken{DataToken::Value, 0});
     }
+  }
+
+  std::string pre_words(Gfn g) const {
+    if (auto l = s.priv.leaf_at(g)) {
+      const GfnRange leaf{l->first, pages_in(l->second.level)};
+      const bool acc = s.accept.all_of(leaf.start, leaf.end(), [](AcceptState x) { return x == AcceptState::Accepted; });
+      return std::string(acc ? "ACCEPTED " : "PENDING ") + leaf_words(leaf.start, leaf.npages, l->second);
+    }
+    return s.tables_4k.at(align_down(g, Level::L2M)) ? "a mirror page table (no leaf at gfn " + hex(g) + ")"
+                                                     : "no mapping";
   }
 
   void pin(const GfnRange& r, int delta) {
@@ -377,6 +412,113 @@ struct OpChecker {
     s.learn(c, ChangePolicy::none());
   }
 };
+
+namespace {
+
+// The passes a conversion makes, in order (SEMANTICS.md "Convert"): in place on hugetlb gmem
+// one per huge page of the file (guest_memfd.c :1010-1024 of the v3 stack), else one.
+std::vector<GfnRange> conversion_passes(const SpecState& s, const Memslot& m, const GfnRange& r) {
+  const bool per_folio = s.cfg.attr_mode == AttrMode::InPlace &&
+                         (s.cfg.backing == BackingKind::Hugetlb2M || s.cfg.backing == BackingKind::Hugetlb1G);
+  if (!per_folio) return {r};
+  const Level folio = page_level(s.cfg.backing);
+  std::vector<GfnRange> out;
+  for (Gfn g = r.start; g < r.end();) {
+    const uint64_t idx = s.gmem_index(m, g);
+    const Gfn e = std::min(r.end(), g + (align_down(idx, folio) + pages_in(folio) - idx));
+    out.push_back({g, e - g});
+    g = e;
+  }
+  return out;
+}
+
+// A private leaf that crosses an edge of b must be split first (split-cache top-up).
+bool straddles(const SpecState& s, const GfnRange& b) {
+  if (auto l = s.priv.leaf_at(b.start); l && l->first < b.start) return true;
+  if (auto l = s.priv.leaf_at(b.end() - 1); l && l->first + pages_in(l->second.level) > b.end()) return true;
+  return false;
+}
+
+// In place: does converting b to shared leave a huge folio at one of b's edges mixed, so that
+// gmem must split it (a folio that stays uniform, or is already small, is not touched)? gmem
+// indices outside the slot are never converted: they stay private.
+bool folio_must_split(const SpecState& s, const Memslot& m, const GfnRange& b) {
+  if (s.cfg.attr_mode != AttrMode::InPlace || !s.caps(Cap::Backing)) return false;
+  const auto& file = s.backing.file(m.id);
+  const uint64_t slot_lo = m.gmem_offset, slot_hi = m.gmem_offset + m.npages;
+  for (Gfn g : {b.start, b.end() - 1}) {
+    const uint64_t idx = s.gmem_index(m, g);
+    const BackVal* v = file.at(idx);
+    if (!v || v->order == 0) continue;
+    const uint64_t n = uint64_t{1} << v->order, lo = idx & ~(n - 1), hi = lo + n;
+    bool any_private = lo < slot_lo || hi > slot_hi, any_shared = false;
+    const Gfn gs = s.gfn_of_index(m, std::max(lo, slot_lo)), ge = s.gfn_of_index(m, std::min(hi, slot_hi));
+    if (b.overlaps({gs, ge - gs})) any_shared = true;  // b becomes shared
+    s.attrs.for_each(gs, ge, [&](uint64_t x, uint64_t y, Attr a) {  // the rest keeps its attribute
+      if (x < b.start || y > b.end()) (a == Attr::Shared ? any_shared : any_private) = true;
+    });
+    if (any_shared && any_private) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+// Per pass, in the kernel's order: a to-private batch in place checks pins (-EAGAIN,
+// L9600-9610); a to-shared pass splits its straddling leaves (split-cache top-up, -ENOMEM),
+// then in place splits its folio (-ENOMEM); an accept exit splits the larger leaf first; a
+// punch splits its edges. The first armed fault met is consumed.
+FailurePlan SpecState::plan_failure(int64_t step, const Op& op) {
+  FailurePlan p;
+  p.step = step;
+  auto take = [&](FaultSite site) {
+    if (!is_armed(site, FaultKind::NoMem)) return false;
+    --armed_count(site, FaultKind::NoMem);
+    p.err = -ENOMEM;
+    return true;
+  };
+  std::optional<GfnRange> range;
+  Attr to = Attr::Shared;
+  if (const auto* o = std::get_if<Convert>(&op)) range = o->range, to = o->to;
+  if (const auto* o = std::get_if<MapGpa>(&op)) range = o->range, to = o->to;
+  if (range) {
+    const Memslot* m = slot_of(*range);
+    if (!m || all_attr(*range, to)) return p;
+    const bool in_place = cfg.attr_mode == AttrMode::InPlace;
+    for (const GfnRange& b : conversion_passes(*this, *m, *range)) {
+      if (to == Attr::Private) {
+        if (in_place && pins.any_of(b.start, b.end(), [](uint32_t n) { return n > 0; })) p.err = -EAGAIN;
+      } else if (!(straddles(*this, b) && take(FaultSite::SplitCacheTopup))) {
+        folio_must_split(*this, *m, b) && take(FaultSite::FolioSplit);
+      }
+      if (p.err) {
+        p.failing_pass = b;
+        break;
+      }
+    }
+  } else if (const auto* o = std::get_if<PunchHole>(&op)) {
+    const Memslot* m = slot_of(o->range);
+    const Level folio = page_level(cfg.backing);  // an unaligned punch fails before any split
+    if (m && is_aligned(gmem_index(*m, o->range.start), folio) && is_aligned(gmem_index(*m, o->range.end()), folio) &&
+        straddles(*this, o->range))
+      take(FaultSite::SplitCacheTopup);
+  } else if (const auto* o = std::get_if<Accept>(&op)) {
+    const auto pre = priv.leaf_at(o->gfn);
+    const bool accepted = pre && accept.all_of(pre->first, pre->first + pages_in(pre->second.level),
+                                               [](AcceptState x) { return x == AcceptState::Accepted; });
+    if (!o->queued && o->level <= Level::L2M && pre && pre->second.level > o->level && !accepted)
+      take(FaultSite::SplitCacheTopup);  // the exit path's split of the larger PENDING leaf
+  }
+  return p;
+}
+
+FailurePlan SpecState::planned(int64_t step, const Op& op) {
+  if (plan.step == step) {
+    plan.step = -1;  // used once
+    return plan;
+  }
+  return plan_failure(step, op);
+}
 
 void SpecState::lower_cap_inhibit(Gfn block, Level block_level, Level cap) {
   lower_cap(inhibit_cap, block, block + pages_in(block_level), cap);

@@ -99,11 +99,12 @@ void SpecState::learn(StepCtx& c, const ChangePolicy& p) {
         const GfnRange seg{x.start, x.end - x.start};
         const LeafVal& was = *x.before;
         if (!x.after) {
-          if (p.failed) {
-            c.report("INV-ATOMIC", seg, op_words(c) + " failed (" + describe(*c.out) + "), so its private leaves stay",
-                     leaf_words(seg.start, seg.npages, was) + " was removed");
-          } else {
-            for (const GfnRange& out : p.zap ? outside(x.start, x.end, *p.zap) : std::vector<GfnRange>{seg})
+          // Removal is allowed only inside p.zap (a failed conversion's converted passes).
+          for (const GfnRange& out : p.zap ? outside(x.start, x.end, *p.zap) : std::vector<GfnRange>{seg}) {
+            if (p.failed)
+              c.report("INV-ATOMIC", out, op_words(c) + " failed (" + describe(*c.out) + "), so its private leaves stay",
+                       leaf_words(out.start, out.npages, was) + " was removed");
+            else
               c.report("INV-NOOVERZAP", out,
                        (p.zap ? "only private leaves inside " + describe(*p.zap) + " are zapped; " : std::string()) +
                            "gfns outside stay mapped, ACCEPTED, with their data",

@@ -60,6 +60,10 @@ std::vector<Violation> Oracle::after_setup(const Observation& obs) {
   return std::move(c.found);
 }
 
+void Oracle::begin(int64_t step, const Op& op) {
+  if (!s_->dead) s_->plan = s_->plan_failure(step, op);
+}
+
 std::vector<Violation> Oracle::step(int64_t step, const Op& op, const Outcome& outcome, const Observation& obs) {
   State& s = *s_;
   StepCtx c{step, &op, &outcome, &obs};

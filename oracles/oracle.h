@@ -23,6 +23,10 @@ class Oracle {
 
   // Right after Target::setup: the TD build (4K ADDs), the first full observation.
   std::vector<Violation> after_setup(const Observation& obs);
+  // Before a top-level op is applied: where it will fail on an armed fault is decided by the
+  // state it starts from, before a second vCPU runs inside it at an mmu_lock drop. Optional:
+  // step() predicts from its own pre-step state when begin() was not called for it.
+  void begin(int64_t step, const Op& op);
   // After each op. `step` is the op's index in the scenario.
   std::vector<Violation> step(int64_t step, const Op& op, const Outcome& outcome, const Observation& obs);
   // After Target::teardown (INV-PAMT baseline).

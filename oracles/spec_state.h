@@ -76,6 +76,15 @@ struct ChangePolicy {
   }
 };
 
+// Where an op meets an armed fault (SEMANTICS.md "Inject"), decided from the state it started
+// in: the error it must return and, for a conversion, the pass that fails (the passes before
+// it stay converted).
+struct FailurePlan {
+  int64_t step = -1;
+  int err = 0;
+  std::optional<GfnRange> failing_pass;
+};
+
 struct SpecState {
   SpecState(const Config& c, const Caps& k);
 
@@ -141,6 +150,9 @@ struct SpecState {
 
   // ---- ops (checks_ops.cpp): allowed outcomes from the pre-step state, then learning
   void on_op(StepCtx& c);
+  FailurePlan plan_failure(int64_t step, const Op& op);  // consumes the armed faults it meets
+  FailurePlan planned(int64_t step, const Op& op);       // the plan begin() made, else a new one
+  FailurePlan plan;
   void lower_cap_inhibit(Gfn block, Level block_level, Level cap);
 };
 

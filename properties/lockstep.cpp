@@ -22,18 +22,20 @@ class SecondVcpu {
   void hold(size_t i) { held_.push_back(i); }
   bool empty() const { return held_.empty(); }
 
-  // Runs held ops in order while none touches `busy`; false once a violation counts.
-  bool run(int64_t during, bool at_drop, std::optional<GfnRange> busy) {
+  // Runs held ops in order; at a drop point it stops at the first that must wait for the
+  // running op (it stays held, with what it did before the wait checked as a sub-step).
+  // False once a violation counts.
+  bool run(int64_t during, bool at_drop) {
     while (!held_.empty() && !r_.violation) {
       const size_t i = held_.front();
       const Op op = dequeued(scenario_.ops[i]);
-      if (busy && guest_touched(op).overlaps(*busy)) break;
-      held_.erase(held_.begin());
       const Outcome out = target_.apply(op);
+      if (!out.waiting) held_.erase(held_.begin());
       const Observation obs = target_.observe();
       auto vs = oracle_.step(static_cast<int64_t>(i), op, out, obs);
       if (opt_.on_step) opt_.on_step({static_cast<int64_t>(i), &op, &out, obs, vs, oracle_, during, at_drop});
       r_.violation = first_counted(vs, opt_.invariants);
+      if (out.waiting) break;
     }
     return !r_.violation;
   }
@@ -87,9 +89,10 @@ LockstepResult run_lockstep(Target& target, const Scenario& s, const LockstepOpt
     const bool hooked = !queued && !vcpu1.empty();
     if (hooked)
       target.set_mmu_lock_drop_hook([&, once = false]() mutable {
-        if (!once) vcpu1.run(step, true, invalidation_range(op));
+        if (!once) vcpu1.run(step, true);
         once = true;
       });
+    if (!queued) oracle.begin(step, op);
     Outcome out = target.apply(op);
     if (hooked) target.set_mmu_lock_drop_hook(nullptr);
     Observation obs = target.observe();
@@ -105,7 +108,7 @@ LockstepResult run_lockstep(Target& target, const Scenario& s, const LockstepOpt
       return r;
     }
     if (queued && !out.unsupported && out.err == 0) vcpu1.hold(i);
-    if ((!queued || i + 1 == s.ops.size()) && !vcpu1.run(step, false, std::nullopt)) {
+    if ((!queued || i + 1 == s.ops.size()) && !vcpu1.run(step, false)) {
       target.teardown();
       return r;
     }

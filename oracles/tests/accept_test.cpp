@@ -46,7 +46,7 @@ TEST(Accept, WrongStatusForPendingLeafIsReported) {
 TEST(Accept, MisalignedAcceptIsOperandInvalid) {
   Trace t(td());
   t.setup();
-  t.step(Accept{0x201, L2M}, status(tdx::kOperandInvalid));
+  t.step(Accept{0x201, L2M}, status(tdx::kOperandInvalid | tdx::kOperandIdRcx));
   EXPECT_CLEAN(t);
   EXPECT_REPORTS(t.step(Accept{0x201, L2M}, status(tdx::kSuccess)), "INV-ACCEPT");
 }

@@ -166,19 +166,21 @@ TEST(Atomic, FailedPunchFreeingPagesIsReported) {
   EXPECT_REPORTS(t.step(PunchHole{{0x201, 1}}, fails(-EINVAL), Obs().gmem(0x200, k2M)), "INV-ATOMIC");
 }
 
-// SC-PIN (L9600-9603): in place, pinned pages make conversion -EAGAIN until unpinned.
-TEST(Atomic, PinnedInPlaceConvertIsEagainUntilUnpinned) {
+// SC-PIN (L9600-9610): in place, guest_memfd checks for folio users only on shared -> private;
+// pinned shared pages make that -EAGAIN until unpinned. Private -> shared ignores pins.
+TEST(Atomic, PinnedInPlaceConvertToPrivateIsEagainUntilUnpinned) {
   Config c = td();
   c.attr_mode = AttrMode::InPlace;
   Trace t = with_accepted_2m({0x200}, c);
   t.step(Pin{{0x200, 4}}, ok());
-  t.step(Convert{{0x200, k2M}, Attr::Shared}, fails(-EAGAIN));
-  t.step(Unpin{{0x200, 4}}, ok());
   t.step(Convert{{0x200, k2M}, Attr::Shared}, ok(), Obs().priv({0x200, k2M}));
-  EXPECT_CLEAN(t);
+  t.step(Convert{{0x200, k2M}, Attr::Private}, fails(-EAGAIN));
+  t.step(Unpin{{0x200, 4}}, ok());
   t.step(Convert{{0x200, k2M}, Attr::Private}, ok());
+  EXPECT_CLEAN(t);
+  t.step(Convert{{0x200, k2M}, Attr::Shared}, ok());
   t.step(Pin{{0x200, 4}}, ok());
-  EXPECT_REPORTS(t.step(Convert{{0x200, k2M}, Attr::Shared}, ok()), "INV-ATOMIC");
+  EXPECT_REPORTS(t.step(Convert{{0x200, k2M}, Attr::Private}, ok()), "INV-ATOMIC");
 }
 
 TEST(Atomic, ConvertOutsideSlotIsEinval) {

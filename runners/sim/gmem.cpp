@@ -1,7 +1,6 @@
 #include "runners/sim/gmem.h"
 
 #include <algorithm>
-#include <bitset>
 #include <cerrno>
 #include <set>
 #include <vector>
@@ -27,6 +26,14 @@ uint64_t GmemFile::punch_granule() const {
     case BackingKind::Hugetlb1G: return 512 * 512;
   }
   return 1;
+}
+
+uint64_t GmemFile::conversion_batch() const {
+  switch (kind_) {
+    case BackingKind::Hugetlb2M: return 512;
+    case BackingKind::Hugetlb1G: return 512 * 512;
+    default: return 0;  // page_order 0: batch_size = i_size, one batch
+  }
 }
 
 Pfn GmemFile::ensure(uint64_t index, PfnAllocator& alloc, StepLog& log) {
@@ -83,41 +90,44 @@ void GmemFile::punch(uint64_t s, uint64_t e, StepLog& log) {
   log.dirty_backing.push_back({slot_, s, e - s});
 }
 
-void GmemFile::split_block(uint64_t b, uint8_t k, const std::function<bool(uint64_t, uint64_t)>& uniform,
-                           const ChangePoints& change_points, StepLog& log) {
+bool GmemFile::split_block(uint64_t b, uint8_t k, uint64_t s, uint64_t e,
+                           const std::function<bool(uint64_t, uint64_t)>& uniform, StepLog& log, bool dry_run) {
   const uint64_t n = uint64_t{1} << k;
   const FolioPiece* cur = folios_.at(b);
-  if (!cur || uniform(b, b + n)) return;
+  if (!cur || uniform(b, b + n)) return false;
+  bool changed = false;
   if (k == 18) {
     // 1G -> 2M pieces, then each mixed 2M piece -> 4K (L5617-5621).
     if (cur->order == 18) {
+      if (dry_run) return true;
       folios_.update(b, b + n, [](uint64_t, uint64_t, FolioPiece& f) { f.order = 9; });
       log.folio(EventKind::FolioSplit, slot_, b, n, 18, 9);
+      changed = true;
     }
-    // Only a 2M piece with an attribute change inside can be mixed: test those, ascending,
-    // instead of all 512 (a busy 1G block has hundreds of mixed pieces already split to 4K).
-    std::vector<uint64_t> points;
-    change_points(b, b + n, points);
-    std::bitset<512> mixed_candidate;  // one bit per 2M piece of the 1G block
-    for (uint64_t x : points)
-      if (x > b && x < b + n) mixed_candidate.set((x - b) >> 9);
-    for (size_t i = 0; i < 512; ++i) {
-      if (!mixed_candidate[i]) continue;
-      const uint64_t sub = b + (uint64_t{i} << 9);
+    // Only the 2M pieces holding the conversion's edges can become mixed by it (a piece wholly
+    // inside turns all shared, one outside does not change).
+    for (uint64_t x : {s, e - 1}) {
+      if (x < b || x >= b + n) continue;
+      const uint64_t sub = align_down(x, Level::L2M);
       const FolioPiece* p = folios_.at(sub);
       if (p && p->order == 9 && !uniform(sub, sub + 512)) {
+        if (dry_run) return true;
         folios_.update(sub, sub + 512, [](uint64_t, uint64_t, FolioPiece& f) { f.order = 0; });
         log.folio(EventKind::FolioSplit, slot_, sub, 512, 9, 0);
+        changed = true;
       }
     }
   } else if (k == 9 && cur->order == 9) {
+    if (dry_run) return true;
     folios_.update(b, b + n, [](uint64_t, uint64_t, FolioPiece& f) { f.order = 0; });
     log.folio(EventKind::FolioSplit, slot_, b, n, 9, 0);
+    changed = true;
   }
+  return changed;
 }
 
 int GmemFile::split_for_conversion(uint64_t s, uint64_t e, const std::function<bool(uint64_t, uint64_t)>& uniform,
-                                   const ChangePoints& change_points, FaultPlan& faults, StepLog& log) {
+                                   FaultPlan& faults, StepLog& log) {
   // Only the folios at the two ends can straddle the range: work is per boundary (SC-BOUNDARY).
   std::set<std::pair<uint64_t, uint8_t>> blocks;
   for (uint64_t x : {s, e - 1}) {
@@ -128,10 +138,10 @@ int GmemFile::split_for_conversion(uint64_t s, uint64_t e, const std::function<b
     if (b < s || b + n > e) blocks.insert({b, p->alloc_order});
   }
   bool needed = false;
-  for (auto [b, k] : blocks) needed = needed || !uniform(b, b + (uint64_t{1} << k));
+  for (auto [b, k] : blocks) needed = needed || split_block(b, k, s, e, uniform, log, true);
   if (!needed) return 0;
   if (faults.take(FaultSite::FolioSplit, FaultKind::NoMem)) return -ENOMEM;  // folio split allocation failed (SC-FAIL-MIDWAY, L4507-4510)
-  for (auto [b, k] : blocks) split_block(b, k, uniform, change_points, log);
+  for (auto [b, k] : blocks) split_block(b, k, s, e, uniform, log, false);
   return 0;
 }
 

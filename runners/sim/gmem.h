@@ -69,6 +69,9 @@ class GmemFile {
   uint8_t alloc_order_at(uint64_t index) const;
   // Huge-page gmem only punches whole folios (L12324-12328); 1 page for 4K gmem.
   uint64_t punch_granule() const;
+  // Pages one in-place conversion batch covers (kvm_gmem_convert is called once per huge
+  // page of a hugetlb file, guest_memfd.c :1010-1024): 0 means the whole range at once.
+  uint64_t conversion_batch() const;
 
   const FolioPiece* piece(uint64_t index) const { return folios_.at(index); }
   Pfn pfn(uint64_t index) const { return index + folios_.at(index)->delta; }
@@ -87,12 +90,10 @@ class GmemFile {
 
   // In-place to-shared: split the folios straddling [s, e) down to the largest order whose
   // pieces are all of one attribute; `uniform(a, b)` says whether index range [a,b) will be.
-  // Fails with -ENOMEM (nothing split) when an armed folio-split fault hits.
-  // `change_points(a, b, out)` appends (a superset of) the indices x in (a, b) where the
-  // attributes of x - 1 and x will differ.
-  using ChangePoints = std::function<void(uint64_t, uint64_t, std::vector<uint64_t>&)>;
+  // Fails with -ENOMEM (nothing split) when an armed folio-split fault hits; only a folio that
+  // actually changes order can fail (a restructure that allocates nothing cannot).
   int split_for_conversion(uint64_t s, uint64_t e, const std::function<bool(uint64_t, uint64_t)>& uniform,
-                           const ChangePoints& change_points, FaultPlan& faults, StepLog& log);
+                           FaultPlan& faults, StepLog& log);
   // In-place to-private: merge split folios in [s, e) whose whole original block is private.
   void merge_after_private(uint64_t s, uint64_t e, const std::function<bool(uint64_t, uint64_t)>& all_private,
                            StepLog& log);
@@ -105,8 +106,10 @@ class GmemFile {
   const IntervalMap<FolioPiece>& folios() const { return folios_; }
 
  private:
-  void split_block(uint64_t b, uint8_t k, const std::function<bool(uint64_t, uint64_t)>& uniform,
-                   const ChangePoints& change_points, StepLog& log);
+  // Splits block b of order k as far as converting [s, e) requires; with `dry_run` it only says
+  // whether any piece would change order. Only pieces holding s or e - 1 can become mixed.
+  bool split_block(uint64_t b, uint8_t k, uint64_t s, uint64_t e, const std::function<bool(uint64_t, uint64_t)>& uniform,
+                   StepLog& log, bool dry_run);
 
   uint32_t slot_;
   uint64_t size_;

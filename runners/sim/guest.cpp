@@ -1,6 +1,7 @@
 // Guest side: data access (with #VE on PENDING pages), TDG.MEM.PAGE.ACCEPT with the EPT
 // violation that carries the accept level (L230-277, L2436-2503), MapGPA.
 #include <cerrno>
+#include <optional>
 
 #include "domain/describe.h"
 #include "runners/sim/sim_host.h"
@@ -14,7 +15,12 @@ Outcome SimHost::access(const Access& a) {
     o.err = -EFAULT;
     return o;
   }
-  if (*attrs_.at(a.gfn) == Attr::Shared) {
+  const bool shared = *attrs_.at(a.gfn) == Attr::Shared;
+  if (!(shared ? shared_.at(a.gfn) : private_.at(a.gfn)) && fault_waits(a.gfn)) {
+    o.waiting = true;  // vCPU 1's fault: runs again once the op it waits for has ended
+    return o;
+  }
+  if (shared) {
     if (!shared_.at(a.gfn)) map_shared(*m, a.gfn);
     if (a.write) {
       shared_data_.assign(a.gfn, a.gfn + 1, a.value);
@@ -63,54 +69,81 @@ int SimHost::honor_guest_accept_level(const Memslot& m, Gfn g, Level a) {
   return 0;
 }
 
+// What TDG.MEM.PAGE.ACCEPT at level A does with the S-EPT entry it walks to, before any exit
+// (intel/tdx-module src/td_dispatcher/vm_exits/tdg_mem_page_accept.c, check_tdaccept_failure();
+// the same in releases 1.5.01 and 2.0.04). nullopt: the walk ends in an EPT violation exit
+// carrying A (case 1.2: a PENDING leaf larger than A; case 2: no entry at A).
+std::optional<uint64_t> SimHost::accept_without_exit(Gfn g, Level a) const {
+  if (const Leaf* leaf = private_.at(g)) {
+    if (leaf->level > a)  // walk stopped early at a larger leaf: case 1.1 if guest-accessible
+      return leaf->accepted ? std::optional(tdx::with_level(tdx::kPageAlreadyAccepted, leaf->level)) : std::nullopt;
+    if (leaf->level == a)  // a leaf of A: ACCEPTED, or PENDING (accept_pending accepts it)
+      return leaf->accepted ? tdx::with_level(tdx::kPageAlreadyAccepted, a) : tdx::kSuccess;
+  }
+  // Case 3: a non-leaf entry at A (a page table under a 2M accept), even with gfn's own 4K
+  // leaf zapped: TDX_PAGE_SIZE_MISMATCH, no exit.
+  if (a == Level::L2M && has_page_table(align_down(g, Level::L2M), Level::L2M))
+    return tdx::with_level(tdx::kPageSizeMismatch, a);
+  return std::nullopt;
+}
+
+// A PENDING leaf of A becomes MAPPED; init_sept_4k_page() zeroes each page.
+uint64_t SimHost::accept_pending(Gfn g, Level a) {
+  const Gfn s = align_down(g, a), e = s + pages_in(a);
+  private_.update(s, e, [](uint64_t, uint64_t, Leaf& l) { l.accepted = true; });
+  private_data_.erase(s, e);
+  core_.log.note(EventKind::Note, "TDG.MEM.PAGE.ACCEPT", "pages accepted", s, a);
+  return tdx::kSuccess;
+}
+
 Outcome SimHost::accept(const Accept& a) {
   Outcome o;
-  if (a.level > Level::L1G || !is_aligned(a.gfn, a.level)) {
-    o.tdx_status = tdx::kOperandInvalid;
+  // verify_page_info_input(gpa, LVL_PT, LVL_PD): 4K or 2M only, aligned; else OPERAND_INVALID+RCX.
+  if (a.level > Level::L2M || !is_aligned(a.gfn, a.level)) {
+    o.tdx_status = tdx::kOperandInvalid | tdx::kOperandIdRcx;
     return o;
   }
+  if (auto st = accept_without_exit(a.gfn, a.level)) {
+    o.tdx_status = *st == tdx::kSuccess ? accept_pending(a.gfn, a.level) : *st;
+    return o;
+  }
+  // The EPT violation carrying A (tdx_handle_ept_violation, L2512-2515): KVM honours the
+  // accept level first, for any gfn of a slot, then faults.
   const Memslot* m = slot_of(a.gfn);
-  if (!m || *attrs_.at(a.gfn) == Attr::Shared) {  // memory-fault exit; userspace does not convert
+  if (!m) {
     o.err = -EFAULT;
     return o;
   }
-  const Leaf* leaf = private_.at(a.gfn);
-  if (!leaf || leaf->level > a.level) {
-    core_.log.note(EventKind::Note, "ept-violation", "ACCEPT exit with accept level " + std::string(name(a.level)),
-                   a.gfn, a.level);
-    if (!core_.mut(Mutant::IgnoreAccept)) {
-      if (int r = honor_guest_accept_level(*m, a.gfn, a.level)) {
-        o.err = r;
-        return o;
-      }
-    }
-    if (!private_.at(a.gfn)) {
-      if (int r = fault_private(*m, a.gfn, a.level)) {
-        o.err = r;
-        return o;
-      }
-    }
-    leaf = private_.at(a.gfn);
-    if (leaf->level > a.level) {
-      // KVM left the larger leaf: the module would exit again on every retry of the ACCEPT.
-      o.tdx_status = tdx::kPageSizeMismatch | static_cast<uint64_t>(a.level);
-      o.note = "EPT violation repeats: mapping stays " + std::string(name(leaf->level));
+  core_.log.note(EventKind::Note, "ept-violation", "ACCEPT exit with accept level " + std::string(name(a.level)),
+                 a.gfn, a.level);
+  if (!core_.mut(Mutant::IgnoreAccept)) {
+    if (int r = honor_guest_accept_level(*m, a.gfn, a.level)) {
+      o.err = r;
       return o;
     }
   }
-  if (leaf->level < a.level) {  // no exit, no inhibit; the guest typically retries at 4K
-    o.tdx_status = tdx::kPageSizeMismatch | static_cast<uint64_t>(a.level);
+  if (*attrs_.at(a.gfn) == Attr::Shared) {  // private GPA, shared gfn: memory-fault exit
+    o.err = -EFAULT;
     return o;
   }
-  const Gfn s = a.gfn, e = a.gfn + pages_in(a.level);
-  if (private_.all_of(s, e, [](const Leaf& l) { return l.accepted; })) {
-    o.tdx_status = tdx::kPageAlreadyAccepted;
+  if (fault_waits(a.gfn)) {  // vCPU 1: the fault retries until the op ends; the TDCALL then re-runs
+    o.waiting = true;
     return o;
   }
-  private_.update(s, e, [](uint64_t, uint64_t, Leaf& l) { l.accepted = true; });
-  private_data_.erase(s, e);  // the module zeroes a page on accept
-  core_.log.note(EventKind::Note, "TDG.MEM.PAGE.ACCEPT", "pages accepted", s, a.level);
-  o.tdx_status = tdx::kSuccess;
+  if (!private_.at(a.gfn)) {  // the fault: GUEST_INHIBIT, not A itself, bounds its level
+    if (int r = fault_private(*m, a.gfn, core_.cfg.max_private_level)) {
+      o.err = r;
+      return o;
+    }
+  }
+  // The guest re-executes the ACCEPT against what KVM left.
+  if (auto st = accept_without_exit(a.gfn, a.level)) {
+    o.tdx_status = *st == tdx::kSuccess ? accept_pending(a.gfn, a.level) : *st;
+    return o;
+  }
+  // KVM left a larger PENDING leaf: the module would exit again on every retry (a hung vCPU).
+  o.tdx_status = tdx::with_level(tdx::kPageSizeMismatch, a.level);
+  o.note = "EPT violation repeats: mapping stays " + std::string(name(private_.at(a.gfn)->level));
   return o;
 }
 

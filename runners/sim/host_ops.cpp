@@ -80,6 +80,7 @@ Outcome SimHost::apply(const Op& op) {
   } depth(apply_depth_);
   if (apply_depth_ == 1) {
     drop_hook_ran_ = false;
+    in_flight_ = {};
     running_op_ = op;  // described only if vCPU 1 runs inside it (hot path)
   } else {
     core_.log.note(EventKind::Note, "mmu_lock",
@@ -110,6 +111,7 @@ Outcome SimHost::apply(const Op& op) {
         }
       },
       op);
+  if (apply_depth_ == 1) in_flight_ = {};
   if (core_.dead && o.err == 0) o.err = -EIO;
   return o;
 }
@@ -117,12 +119,90 @@ Outcome SimHost::apply(const Op& op) {
 int SimHost::convert(const GfnRange& r, Attr to) {
   const Memslot* m = slot_covering(r);
   if (!m) return -EINVAL;
-  if (in_place() && gmem(*m).any_pinned(index_of(*m, r.start), index_of(*m, r.end()))) return -EAGAIN;  // L9600
   if (attrs_.all_of(r.start, r.end(), [to](Attr a) { return a == to; })) return 0;
-  return to == Attr::Shared ? convert_to_shared(*m, r) : convert_to_private(*m, r);
+  return in_place() ? convert_in_place(*m, r, to) : convert_per_vm(*m, r, to);
 }
 
-int SimHost::convert_to_shared(const Memslot& m, const GfnRange& r) {
+// KVM_SET_MEMORY_ATTRIBUTES (kvm_vm_set_mem_attributes, L3040-3110): one pass over the range,
+// under an mmu invalidation that also covers the huge blocks around its ends.
+int SimHost::convert_per_vm(const Memslot& m, const GfnRange& r, Attr to) {
+  begin_invalidation(attr_invalidation_range(m, r));
+  if (to == Attr::Shared) return to_shared_steps(m, r, false);
+  to_private_steps(m, r);
+  return 0;
+}
+
+// The gmem conversion ioctl in place (__kvm_gmem_set_attributes, guest_memfd.c :990-1027 of
+// the v3 stack): guest_memfd's invalidate lock is held for the whole ioctl, and the range is
+// converted one huge page (folio) at a time, each batch under its own mmu invalidation rounded
+// out to the folio (shared/reviews/conversion-race-analysis.md R1-R3). A failing batch stops
+// the ioctl: the batches before it stay converted (the ioctl reports the error offset).
+int SimHost::convert_in_place(const Memslot& m, const GfnRange& r, Attr to) {
+  GmemFile& f = gmem(m);
+  in_flight_.locked = &f;
+  const uint64_t batch = f.conversion_batch();
+  for (Gfn bs = r.start; bs < r.end();) {
+    Gfn be = r.end();
+    if (batch) {
+      const uint64_t i = index_of(m, bs);
+      be = std::min(be, bs + (i / batch + 1) * batch - i);
+    }
+    const GfnRange b{bs, be - bs};
+    // kvm_gmem_convert: only a to-private batch checks for folio users (pins, L9600-9610).
+    if (to == Attr::Private && f.any_pinned(index_of(m, bs), index_of(m, be))) return -EAGAIN;
+    if (batch) {
+      const uint64_t lo = std::max(index_of(m, bs) / batch * batch, m.gmem_offset);
+      const uint64_t hi = std::min((index_of(m, be) + batch - 1) / batch * batch, m.gmem_offset + m.npages);
+      begin_invalidation({m.base_gfn + (lo - m.gmem_offset), hi - lo});
+    } else {
+      begin_invalidation(b);
+    }
+    if (to == Attr::Shared) {
+      if (int e = to_shared_steps(m, b, true)) return e;
+    } else {
+      to_private_steps(m, b);
+    }
+    bs = be;
+  }
+  return 0;
+}
+
+void SimHost::begin_invalidation(const GfnRange& r) {
+  if (r.empty()) return;
+  if (!in_flight_.invalidating) {
+    in_flight_.invalidating = r;
+    return;
+  }
+  const Gfn lo = std::min(in_flight_.invalidating->start, r.start);
+  const Gfn hi = std::max(in_flight_.invalidating->end(), r.end());
+  in_flight_.invalidating = GfnRange{lo, hi - lo};  // kvm_mmu_invalidate_range_add: min/max
+}
+
+// kvm_pre_set_memory_attributes adds the range; kvm_arch_pre_set_memory_attributes adds the
+// 2M and 1G blocks around its head and tail that lie in the slot and are not mixed, so that no
+// fault builds a huge page over gfns whose attributes are changing (upstream mmu.c, "attributes
+// vs. hugepage race" fix, aAJsDVg5RNfSpiYX@google.com).
+GfnRange SimHost::attr_invalidation_range(const Memslot& m, const GfnRange& r) const {
+  Gfn lo = r.start, hi = r.end();
+  for (Level l : {Level::L2M, Level::L1G}) {
+    const uint64_t n = pages_in(l);
+    const Gfn head = align_down(r.start, l), tail = align_down(r.end() - 1, l);
+    auto add = [&](Gfn b) {
+      if (b < m.base_gfn || b + n > m.range().end()) return;
+      const Attr first = *attrs_.at(b);
+      if (!attrs_.all_of(b, b + n, [first](Attr a) { return a == first; })) return;  // mixed
+      lo = std::min(lo, b);
+      hi = std::max(hi, b + n);
+    };
+    if (head != r.start || head + n > r.end()) add(head);
+    if (tail != head && tail + n > r.end()) add(tail);
+  }
+  return {lo, hi - lo};
+}
+
+// To shared, for one pass (per-VM) or one batch (in place): split the private leaves that
+// straddle the edges, split the folio where it becomes mixed (in place), zap, set attributes.
+int SimHost::to_shared_steps(const Memslot& m, const GfnRange& r, bool in_place_batch) {
   GmemFile& f = gmem(m);
   const uint64_t is = index_of(m, r.start), ie = index_of(m, r.end());
   // Would gmem index range [a, b) be all one attribute once r is shared?
@@ -143,20 +223,8 @@ int SimHost::convert_to_shared(const Memslot& m, const GfnRange& r) {
     visit(std::max(a, ie), b);
     return rest_shared || rest_private;
   };
-  // Index points where the attributes change once r is shared: r's edges, the slot's edges,
-  // and the edges of the attribute pieces in between.
-  auto change_points = [&](uint64_t a, uint64_t b, std::vector<uint64_t>& out) {
-    for (uint64_t x : {is, ie, m.gmem_offset, m.gmem_offset + m.npages})
-      if (x > a && x < b) out.push_back(x);
-    const uint64_t lo = std::max(a, m.gmem_offset), hi = std::min(b, m.gmem_offset + m.npages);
-    if (lo >= hi) return;
-    attrs_.for_each(m.base_gfn + (lo - m.gmem_offset), m.base_gfn + (hi - m.gmem_offset), [&](uint64_t x, uint64_t y, Attr) {
-      out.push_back(index_of(m, x));
-      out.push_back(index_of(m, y));
-    });
-  };
   auto folio_split = [&] {
-    return in_place() ? f.split_for_conversion(is, ie, uniform, change_points, core_.faults, core_.log) : 0;
+    return in_place_batch ? f.split_for_conversion(is, ie, uniform, core_.faults, core_.log) : 0;
   };
 
   // MUT-SPLIT-BEFORE-UNMAP: gmem splits the folio before KVM has split/zapped (L4519-4521).
@@ -173,17 +241,22 @@ int SimHost::convert_to_shared(const Memslot& m, const GfnRange& r) {
       return e;
     }
   }
-  // Clean order: every step that can fail runs before the zap (L4507-4510, L6560-6569).
+  // Clean order: every step that can fail runs before the zap, the point of no return
+  // (L4507-4510, L4718-4736). The v3 stack's kvm_gmem_convert restructures the folio after
+  // the zap instead (guest_memfd.c :977-980): MUT-ZAP-THEN-FAIL, docs/findings.md.
   if (!core_.mut(Mutant::SplitBeforeUnmap) && !core_.mut(Mutant::ZapThenFail))
     if (int e = folio_split()) return e;
   if (int e = zap_private(r.start, r.end(), core_.mut(Mutant::NoAttrSplit))) return e;
+  if (in_place_batch) zap_shared(r.start, r.end());  // kvm_gmem_zap: KVM_FILTER_SHARED | PRIVATE
   if (core_.mut(Mutant::ZapThenFail) && !core_.mut(Mutant::SplitBeforeUnmap))
     if (int e = folio_split()) return e;
   attrs_.assign(r.start, r.end(), Attr::Shared);
   return 0;
 }
 
-int SimHost::convert_to_private(const Memslot& m, const GfnRange& r) {
+// To private: zap the shared leaves (never private ones: attr_filter = KVM_FILTER_SHARED,
+// L3054-3055), set attributes; in place, merge folios where a whole block is private again.
+void SimHost::to_private_steps(const Memslot& m, const GfnRange& r) {
   zap_shared(r.start, r.end());
   attrs_.assign(r.start, r.end(), Attr::Private);
   shared_data_.erase(r.start, r.end());
@@ -194,7 +267,6 @@ int SimHost::convert_to_private(const Memslot& m, const GfnRange& r) {
     };
     gmem(m).merge_after_private(index_of(m, r.start), index_of(m, r.end()), all_private_idx, core_.log);
   }
-  return 0;
 }
 
 int SimHost::punch(const GfnRange& r) {
@@ -204,6 +276,8 @@ int SimHost::punch(const GfnRange& r) {
   const uint64_t is = index_of(*m, r.start), ie = index_of(*m, r.end());
   const uint64_t g = f.punch_granule();
   if (is % g != 0 || ie % g != 0) return -EINVAL;  // hugetlb/THP gmem: whole folios only (L12324-12328)
+  in_flight_.locked = &f;  // kvm_gmem_punch_hole holds the invalidate lock and invalidates r
+  begin_invalidation(r);
   if (!core_.mut(Mutant::NoSplitZap))
     if (int e = split_cross_boundary(r, true)) return e;
   if (int e = zap_private(r.start, r.end(), false)) return e;

@@ -163,6 +163,18 @@ bool SimHost::mmu_lock_dropped(Gfn g, Level level) {
   return true;
 }
 
+bool SimHost::fault_waits(Gfn g) const {
+  if (apply_depth_ < 2) return false;  // only vCPU 1 inside the drop hook runs beside an op
+  const Memslot* m = slot_of(g);
+  if (!m) return false;
+  // R1: kvm_gmem_get_pfn() takes the invalidate lock shared (guest_memfd.c :1525); per-VM
+  // shared memory is anonymous host memory and does not need it.
+  const bool gmem_fault = in_place() || *attrs_.at(g) == Attr::Private;
+  if (gmem_fault && in_flight_.locked == gmem_[slot_index(*m)].get()) return true;
+  // R2: mmu_invalidate_retry_gfn() retries a fault whose gfn is being invalidated.
+  return in_flight_.invalidating && in_flight_.invalidating->contains(g);
+}
+
 // tdp_mmu_split_huge_page on the mirror: top up the split cache with mmu_lock dropped, then
 // split through tdx_sept_split_private_spte (L3474-3518, L1595-1611).
 int SimHost::split_private_leaf(Gfn g) {

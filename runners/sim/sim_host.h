@@ -8,6 +8,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -77,6 +78,10 @@ class SimHost {
   // The top-up's mmu_lock drop: vCPU 1's held ops run here (once per top-level op). True
   // when they did, so the caller must look at its leaf afresh.
   bool mmu_lock_dropped(Gfn g, Level level);
+  // Whether a fault of vCPU 1 at gfn g, at this drop point, waits for the running op
+  // (SEMANTICS.md "Queued guest ops"): it needs guest_memfd's invalidate lock (R1) and retries
+  // while g is being invalidated (R2) (shared/reviews/conversion-race-analysis.md).
+  bool fault_waits(Gfn g) const;
   int split_cross_boundary(const GfnRange& r, bool mirror);
   int zap_private(Gfn s, Gfn e, bool only_inside);
   void zap_shared(Gfn s, Gfn e);
@@ -85,12 +90,19 @@ class SimHost {
   // ---- guest.cpp
   Outcome access(const Access& a);
   Outcome accept(const Accept& a);
+  // TDG.MEM.PAGE.ACCEPT's status without an exit, or nullopt for the EPT violation exit.
+  std::optional<uint64_t> accept_without_exit(Gfn g, Level a) const;
+  uint64_t accept_pending(Gfn g, Level a);
   int honor_guest_accept_level(const Memslot& m, Gfn g, Level a);
 
   // ---- host_ops.cpp
   int convert(const GfnRange& r, Attr to);
-  int convert_to_shared(const Memslot& m, const GfnRange& r);
-  int convert_to_private(const Memslot& m, const GfnRange& r);
+  int convert_per_vm(const Memslot& m, const GfnRange& r, Attr to);
+  int convert_in_place(const Memslot& m, const GfnRange& r, Attr to);
+  int to_shared_steps(const Memslot& m, const GfnRange& r, bool in_place_batch);
+  void to_private_steps(const Memslot& m, const GfnRange& r);
+  void begin_invalidation(const GfnRange& r);
+  GfnRange attr_invalidation_range(const Memslot& m, const GfnRange& r) const;
   int punch(const GfnRange& r);
   int prefault(const GfnRange& r);
   int pin(const GfnRange& r, int delta);
@@ -118,6 +130,13 @@ class SimHost {
   // MADV_DONTNEED, so the host maps them 4K until the whole block is discarded.
   IntervalMap<bool> thp_pmd_split_;
   std::function<void()> drop_hook_;
+  // What the running top-level op holds while it may drop mmu_lock (R1, R2): guest_memfd's
+  // invalidate lock (in-place conversion, punch hole) and its mmu invalidation range
+  // (kvm_mmu_invalidate_range_add keeps one interval, min start to max end).
+  struct InFlight {
+    const GmemFile* locked = nullptr;
+    std::optional<GfnRange> invalidating;
+  } in_flight_;
   int apply_depth_ = 0;          // > 0 inside apply; 2 for a held op run at a drop point
   bool drop_hook_ran_ = false;   // this top-level op already dropped mmu_lock with the hook
   Op running_op_;                // the top-level op, for the interleaving notes

@@ -65,10 +65,13 @@ TEST(MaxLevel, FourKAfterGuestInhibit) {  // L2238, L2284-2295
 TEST(MaxLevel, NoPromotionOverBuildTimePageTable) {  // seed 000, L1342
   Config c = td();
   c.build_pages = {{kBase, 1}};
-  SimRun r = run({c, {Convert{{kBase, 1}, Attr::Shared}, Convert{{kBase, 1}, Attr::Private}, Accept{kBase, Level::L2M}}});
-  EXPECT_EQ(private_level(r, kBase), 0);
-  SimRun promo = run({c, {Convert{{kBase, 1}, Attr::Shared}, Convert{{kBase, 1}, Attr::Private}, Accept{kBase, Level::L2M}}},
-                  {"MUT-PROMOTE"});
+  const std::vector<Op> ops{Convert{{kBase, 1}, Attr::Shared}, Convert{{kBase, 1}, Attr::Private},
+                            Accept{kBase, Level::L2M}, Access{kBase, false, 0}};
+  SimRun r = run({c, ops});
+  // The 2M entry is still a page table: the module answers the 2M accept itself (case 3).
+  EXPECT_EQ(r.outcomes[2].tdx_status, tdx::kPageSizeMismatch | 1);
+  EXPECT_EQ(private_level(r, kBase), 0);  // the guest's fault maps 4K
+  SimRun promo = run({c, ops}, {"MUT-PROMOTE"});
   EXPECT_EQ(private_level(promo, kBase), 1);
 }
 

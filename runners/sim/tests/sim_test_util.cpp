@@ -62,26 +62,25 @@ SimRun run(const Scenario& s, const std::vector<std::string>& mutants, uint64_t 
     r.observations.push_back(std::move(ob));
   };
   std::vector<size_t> held;
-  // Runs held ops in order; at a drop point it stops at the first touching `busy`.
-  auto run_held = [&](size_t during, bool at_drop, std::optional<GfnRange> busy) {
+  // Runs held ops in order; at a drop point it stops at the first that must wait (kept held).
+  auto run_held = [&](size_t during, bool at_drop) {
     while (!held.empty()) {
       const Op op = dequeued(s.ops[held.front()]);
-      if (busy && guest_touched(op).overlaps(*busy)) return;
       const size_t i = held.front();
-      held.erase(held.begin());
       Outcome o = t->apply(op);
+      if (!o.waiting) held.erase(held.begin());
       r.vcpu1.push_back({i, during, at_drop, o});
       record(op, o, t->observe(), at_drop ? "  vCPU 1 at the drop: " : "  vCPU 1 after: ");
+      if (o.waiting) return;
     }
   };
   for (size_t i = 0; i < s.ops.size(); ++i) {
     const Op& op = s.ops[i];
     const bool queued = is_queued(op);
-    const std::optional<GfnRange> busy = invalidation_range(op);
     int hook_calls = 0;
     if (!queued && !held.empty())
-      t->set_mmu_lock_drop_hook([&, i, busy] {
-        if (hook_calls++ == 0) run_held(i, true, busy);
+      t->set_mmu_lock_drop_hook([&, i] {
+        if (hook_calls++ == 0) run_held(i, true);
       });
     Outcome o = t->apply(op);
     t->set_mmu_lock_drop_hook(nullptr);
@@ -89,7 +88,7 @@ SimRun run(const Scenario& s, const std::vector<std::string>& mutants, uint64_t 
     r.drop_hook_calls.push_back(hook_calls);
     record(op, o, t->observe(), "");
     if (queued && o.err == 0) held.push_back(i);
-    if (!queued || i + 1 == s.ops.size()) run_held(i, false, std::nullopt);
+    if (!queued || i + 1 == s.ops.size()) run_held(i, false);
   }
   r.private_leaves.for_each([&](uint64_t a, uint64_t b, const LeafAt& l) {
     fp << "private [" << hex(a) << "," << hex(b) << ") " << name(l.level) << " +" << hex(l.delta) << "\n";
