@@ -44,7 +44,7 @@ class OpMix {
       case 6: return Convert{{align_down(g, Level::L2M), 512}, Attr::Private};
       case 7: return Prefault{{align_down(g, Level::L2M), 512}};
       case 8: return PunchHole{{align_down(g, Level::L1G), 512 * 512}};
-      default: return Inject{FaultSite::Demote, FaultKind::Busy, 1};
+      default: return Inject{FaultSite::Demote, tdx::kOperandBusy, 1};
     }
   }
 

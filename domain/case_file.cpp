@@ -114,9 +114,22 @@ Op op_of(const Field& f) {
   if (kind == "unpin") return Unpin{range_of(f)};
   if (kind == "inject") {
     Inject in;
-    in.site = f.at("site").one_of<FaultSite>(parse_fault_site,
-                                             {"block", "track", "demote", "split-cache-topup", "folio-split"});
-    in.fault = f.at("fault").one_of<FaultKind>(parse_fault_kind, {"busy", "interrupted-restartable", "enomem"});
+    in.site = f.at("site").one_of<FaultSite>(parse_fault_site, {"block", "track", "demote", "remove", "wbinvd", "aug",
+                                                                "sept-add", "split-cache-topup", "folio-split"});
+    if (is_seamcall_site(in.site)) {
+      // "status": a TDX status by name or 0x value; format 1 files may say "fault": busy or
+      // interrupted-restartable instead.
+      const Field st = f.has("status") ? f.at("status") : f.at("fault");
+      const auto v = parse_tdx_status(st.str());
+      if (!v || *v == tdx::kSuccess)
+        st.fail("expected a TDX error status (" + tdx_status_names() + ", or a 0x value), got \"" +
+                st.str().substr(0, 40) + "\"");
+      in.status = *v;
+    } else {
+      if (f.has("status")) f.at("status").fail("an allocation site fails with -ENOMEM, not a TDX status");
+      if (f.at("fault").str() != "enomem") f.at("fault").fail("expected \"enomem\" at " + std::string(name(in.site)));
+      in.status = 0;
+    }
     uint64_t count = f.has("count") ? f.at("count").u64() : 1;
     if (count == 0 || count > 1000000) f.at("count").fail("expected 1..1000000, got " + std::to_string(count));
     in.count = static_cast<uint32_t>(count);
@@ -194,7 +207,12 @@ json op_json(const Op& op) {
           if (o.queued) r["queued"] = true;
           return r;
         } else {
-          return {{"site", std::string(name(o.site))}, {"fault", std::string(name(o.fault))}, {"count", o.count}};
+          json r = {{"site", std::string(name(o.site))}, {"count", o.count}};
+          if (!is_seamcall_site(o.site))
+            r["fault"] = "enomem";
+          else
+            r["status"] = tdx::status_class(o.status) == o.status ? tdx_status_name(o.status) : hex(o.status);
+          return r;
         }
       },
       op);
@@ -266,7 +284,7 @@ std::string validate_op(const Op& op) {
         else if constexpr (requires { o.gfn; })
           return check({o.gfn, 1});
         else
-          return o.count == 0 ? "inject count must be at least 1" : "";
+          return o.count == 0 ? "inject count must be at least 1" : "";  // validity of the pair: the op's own rule
       },
       op);
 }

@@ -19,8 +19,9 @@ constexpr std::string_view kAttr[] = {"private", "shared"};
 constexpr std::string_view kBacking[] = {"4k", "thp-2m", "hugetlb-2m", "hugetlb-1g"};
 constexpr std::string_view kAttrMode[] = {"per-vm", "in-place"};
 constexpr std::string_view kContract[] = {"folio", "contiguous"};
-constexpr std::string_view kSite[] = {"block", "track", "demote", "split-cache-topup", "folio-split"};
-constexpr std::string_view kFault[] = {"busy", "interrupted-restartable", "enomem"};
+constexpr std::string_view kSite[] = {"block", "track",    "demote",           "remove",     "wbinvd",
+                                      "aug",   "sept-add", "split-cache-topup", "folio-split"};
+static_assert(std::size(kSite) == kFaultSites);
 constexpr std::string_view kEvent[] = {"seamcall", "map", "split", "zap", "folio-split",
                                        "folio-merge", "set-inhibit", "kick", "KVM_BUG_ON", "note"};
 constexpr std::string_view kCap[] = {"private-memory", "accept", "attributes", "in-place-conversion",
@@ -37,7 +38,6 @@ std::string_view name(BackingKind v) { return kBacking[static_cast<int>(v)]; }
 std::string_view name(AttrMode v) { return kAttrMode[static_cast<int>(v)]; }
 std::string_view name(Contract v) { return kContract[static_cast<int>(v)]; }
 std::string_view name(FaultSite v) { return kSite[static_cast<int>(v)]; }
-std::string_view name(FaultKind v) { return kFault[static_cast<int>(v)]; }
 std::string_view name(EventKind v) { return kEvent[static_cast<int>(v)]; }
 std::string_view name(Cap v) { return kCap[static_cast<int>(v)]; }
 
@@ -54,7 +54,6 @@ std::optional<BackingKind> parse_backing(std::string_view s) { return parse_from
 std::optional<AttrMode> parse_attr_mode(std::string_view s) { return parse_from<AttrMode>(kAttrMode, s); }
 std::optional<Contract> parse_contract(std::string_view s) { return parse_from<Contract>(kContract, s); }
 std::optional<FaultSite> parse_fault_site(std::string_view s) { return parse_from<FaultSite>(kSite, s); }
-std::optional<FaultKind> parse_fault_kind(std::string_view s) { return parse_from<FaultKind>(kFault, s); }
 
 std::string hex(uint64_t v) {
   char b[24];
@@ -102,8 +101,8 @@ std::string describe(const Op& op) {
         else if constexpr (std::is_same_v<T, Unpin>)
           return "unpin " + describe(o.range);
         else
-          return "inject " + std::string(name(o.fault)) + " at " + std::string(name(o.site)) + " x" +
-                 std::to_string(o.count);
+          return "inject " + (is_seamcall_site(o.site) ? tdx_status_name(o.status) : std::string("-ENOMEM")) + " at " +
+                 std::string(name(o.site)) + " x" + std::to_string(o.count);
       },
       op);
 }
@@ -129,24 +128,31 @@ std::string errno_name(int err) {
   }
 }
 
+namespace {
+struct StatusName {
+  uint64_t v;
+  const char* n;
+  const char* alias;  // the short form case files may use
+};
+constexpr StatusName kStatusNames[] = {
+    {tdx::kSuccess, "TDX_SUCCESS", "success"},
+    {tdx::kOperandBusy, "TDX_OPERAND_BUSY", "busy"},
+    {tdx::kOperandInvalid, "TDX_OPERAND_INVALID", "operand-invalid"},
+    {tdx::kGpaRangeNotBlocked, "TDX_GPA_RANGE_NOT_BLOCKED", "gpa-range-not-blocked"},
+    {tdx::kGpaRangeAlreadyBlocked, "TDX_GPA_RANGE_ALREADY_BLOCKED", "gpa-range-already-blocked"},
+    {tdx::kTlbTrackingNotDone, "TDX_TLB_TRACKING_NOT_DONE", "tlb-tracking-not-done"},
+    {tdx::kEptInvalidPromoteConditions, "TDX_EPT_INVALID_PROMOTE_CONDITIONS", "ept-invalid-promote-conditions"},
+    {tdx::kPageAlreadyAccepted, "TDX_PAGE_ALREADY_ACCEPTED", "page-already-accepted"},
+    {tdx::kPageSizeMismatch, "TDX_PAGE_SIZE_MISMATCH", "page-size-mismatch"},
+    {tdx::kGpaRangeBlocked, "TDX_GPA_RANGE_BLOCKED", "gpa-range-blocked"},
+    {tdx::kEptEntryStateIncorrect, "TDX_EPT_ENTRY_STATE_INCORRECT", "ept-entry-state-incorrect"},
+    {tdx::kInterruptedRestartable, "TDX_INTERRUPTED_RESTARTABLE", "interrupted-restartable"},
+    {tdx::kSwError, "TDX_SW_ERROR", "sw-error"},
+};
+}  // namespace
+
 std::string tdx_status_name(uint64_t s) {
-  struct N { uint64_t v; const char* n; };
-  static constexpr N kNames[] = {
-      {tdx::kSuccess, "TDX_SUCCESS"},
-      {tdx::kOperandBusy, "TDX_OPERAND_BUSY"},
-      {tdx::kOperandInvalid, "TDX_OPERAND_INVALID"},
-      {tdx::kGpaRangeNotBlocked, "TDX_GPA_RANGE_NOT_BLOCKED"},
-      {tdx::kGpaRangeAlreadyBlocked, "TDX_GPA_RANGE_ALREADY_BLOCKED"},
-      {tdx::kTlbTrackingNotDone, "TDX_TLB_TRACKING_NOT_DONE"},
-      {tdx::kEptInvalidPromoteConditions, "TDX_EPT_INVALID_PROMOTE_CONDITIONS"},
-      {tdx::kPageAlreadyAccepted, "TDX_PAGE_ALREADY_ACCEPTED"},
-      {tdx::kPageSizeMismatch, "TDX_PAGE_SIZE_MISMATCH"},
-      {tdx::kGpaRangeBlocked, "TDX_GPA_RANGE_BLOCKED"},
-      {tdx::kEptEntryStateIncorrect, "TDX_EPT_ENTRY_STATE_INCORRECT"},
-      {tdx::kInterruptedRestartable, "TDX_INTERRUPTED_RESTARTABLE"},
-      {tdx::kSwError, "TDX_SW_ERROR"},
-  };
-  for (auto& n : kNames)
+  for (auto& n : kStatusNames)
     if (tdx::status_class(s) == n.v) {
       std::string out = n.n;
       uint64_t low = s & ~tdx::kStatusMask;
@@ -161,6 +167,28 @@ std::string tdx_status_name(uint64_t s) {
       return out;
     }
   return hex(s);
+}
+
+std::optional<uint64_t> parse_tdx_status(std::string_view s) {
+  for (auto& n : kStatusNames)
+    if (s == n.n || s == n.alias) return n.v;
+  if (s.size() > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
+    uint64_t v = 0;
+    for (char ch : s.substr(2)) {
+      const int d = ch >= '0' && ch <= '9' ? ch - '0' : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10
+                    : ch >= 'A' && ch <= 'F' ? ch - 'A' + 10 : -1;
+      if (d < 0 || s.size() > 18) return std::nullopt;
+      v = v << 4 | static_cast<uint64_t>(d);
+    }
+    return v;
+  }
+  return std::nullopt;
+}
+
+std::string tdx_status_names() {
+  std::string out;
+  for (auto& n : kStatusNames) out += (out.empty() ? "" : ", ") + std::string(n.alias);
+  return out;
 }
 
 std::string describe(const Outcome& o) {

@@ -15,7 +15,6 @@ std::string_view name(BackingKind);
 std::string_view name(AttrMode);
 std::string_view name(Contract);
 std::string_view name(FaultSite);
-std::string_view name(FaultKind);
 std::string_view name(EventKind);
 std::string_view name(Cap);
 std::string_view op_kind(const Op&);
@@ -26,7 +25,6 @@ std::optional<BackingKind> parse_backing(std::string_view);
 std::optional<AttrMode> parse_attr_mode(std::string_view);
 std::optional<Contract> parse_contract(std::string_view);
 std::optional<FaultSite> parse_fault_site(std::string_view);
-std::optional<FaultKind> parse_fault_kind(std::string_view);
 
 std::string hex(uint64_t);
 std::string describe(const GfnRange&);   // "gfn [0x200, 0x400) (2M)"
@@ -39,6 +37,9 @@ std::string describe(const Violation&);   // "INV-...: step 3, gfn [..): expecte
 std::string describe_step(int64_t step);  // "step 3", "setup", "teardown"
 std::string errno_name(int err);          // -22 -> "-EINVAL"
 std::string tdx_status_name(uint64_t);    // 0xC0000B0B00000001 -> "TDX_PAGE_SIZE_MISMATCH|2M"
+// "TDX_OPERAND_BUSY", its short form "busy", or a 0x value; nullopt otherwise.
+std::optional<uint64_t> parse_tdx_status(std::string_view);
+std::string tdx_status_names();           // the short forms, for error messages
 std::string describe(const Config&);
 
 }  // namespace tdxhp

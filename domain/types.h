@@ -80,6 +80,32 @@ struct Config {
   friend bool operator==(const Config&, const Config&) = default;
 };
 
+// TDX status codes (DOMAIN.md section 3 table).
+namespace tdx {
+constexpr uint64_t kSuccess = 0;
+constexpr uint64_t kOperandBusy = 0x8000020000000000ULL;
+constexpr uint64_t kOperandInvalid = 0xC000010000000000ULL;
+constexpr uint64_t kGpaRangeNotBlocked = 0xC0000B0600000000ULL;
+constexpr uint64_t kGpaRangeAlreadyBlocked = 0x00000B0700000000ULL;
+constexpr uint64_t kTlbTrackingNotDone = 0xC0000B0800000000ULL;
+constexpr uint64_t kEptInvalidPromoteConditions = 0xC0000B0900000000ULL;
+constexpr uint64_t kPageAlreadyAccepted = 0x00000B0A00000000ULL;
+constexpr uint64_t kPageSizeMismatch = 0xC0000B0B00000000ULL;  // | level
+constexpr uint64_t kGpaRangeBlocked = 0xC0000B0C00000000ULL;
+constexpr uint64_t kEptEntryStateIncorrect = 0xC0000B0D00000000ULL;
+constexpr uint64_t kInterruptedRestartable = 0x8000000400000000ULL;  // asm/shared/tdx_errno.h
+constexpr uint64_t kSwError = 0x8000FF0000000000ULL;  // TDX_ERROR | GENMASK(47, 40)
+constexpr uint64_t kStatusMask = 0xFFFFFFFF00000000ULL;
+// Low bits the module ORs in: the operand id of the register at fault (api_error_with_operand_id),
+// or the S-EPT level a walk stopped at (0 4K, 1 2M, 2 1G).
+constexpr uint64_t kOperandIdRcx = 1;
+constexpr uint64_t with_level(uint64_t status, Level l) { return status | static_cast<uint64_t>(l); }
+constexpr uint64_t status_class(uint64_t s) { return s & kStatusMask; }
+constexpr uint64_t kLeafVmcall = 0, kLeafVeinfoGet = 3, kLeafMemPageAccept = 6;
+constexpr uint64_t kVmcallMapGpa = 0x10001;
+constexpr uint64_t kSeamcallMemPageDemote = 15;
+}  // namespace tdx
+
 // ---------------------------------------------------------------- operations
 // Every op is runnable in any state: one that makes no sense there has an expected error.
 
@@ -96,11 +122,16 @@ struct Pin       { GfnRange range; };                          // host pins gmem
 struct Unpin     { GfnRange range; };
 struct DiscardShared { GfnRange range; };                      // host madvise(MADV_DONTNEED) on the shared HVA
 
-enum class FaultSite : uint8_t { Block, Track, Demote, SplitCacheTopup, FolioSplit };
-enum class FaultKind : uint8_t { Busy, InterruptedRestartable, NoMem };
-// Arms the next `count` occurrences at `site` to fail with `fault` (FoundationDB-style BUGGIFY).
-// Busy hits only a first attempt, never the retry after the kick: the module guarantees that.
-struct Inject    { FaultSite site = FaultSite::Demote; FaultKind fault = FaultKind::Busy; uint32_t count = 1; };
+// Where an injected fault hits: the SEAMCALLs KVM issues on the S-EPT (they return a TDX
+// status), and two kernel allocations (they fail with -ENOMEM).
+enum class FaultSite : uint8_t { Block, Track, Demote, Remove, Wbinvd, Aug, SeptAdd, SplitCacheTopup, FolioSplit };
+constexpr int kFaultSites = 9;
+constexpr bool is_seamcall_site(FaultSite s) { return s < FaultSite::SplitCacheTopup; }
+// Arms the next `count` attempts at `site` to fail (FoundationDB-style BUGGIFY), in arming order
+// per site. A SEAMCALL site returns `status` (any TDX status) instead of running; a retry after
+// a BUSY is an attempt too, so two BUSYs at demote are "BUSY on the retry". An allocation site
+// fails with -ENOMEM and takes status 0.
+struct Inject { FaultSite site = FaultSite::Demote; uint64_t status = tdx::kOperandBusy; uint32_t count = 1; };
 
 using Op = std::variant<Convert, PunchHole, Prefault, Access, Accept, MapGpa, Pin, Unpin, Inject, DiscardShared>;
 
@@ -130,31 +161,6 @@ struct Scenario {
 
 // ---------------------------------------------------------------- results
 
-// TDX status codes (DOMAIN.md section 3 table).
-namespace tdx {
-constexpr uint64_t kSuccess = 0;
-constexpr uint64_t kOperandBusy = 0x8000020000000000ULL;
-constexpr uint64_t kOperandInvalid = 0xC000010000000000ULL;
-constexpr uint64_t kGpaRangeNotBlocked = 0xC0000B0600000000ULL;
-constexpr uint64_t kGpaRangeAlreadyBlocked = 0x00000B0700000000ULL;
-constexpr uint64_t kTlbTrackingNotDone = 0xC0000B0800000000ULL;
-constexpr uint64_t kEptInvalidPromoteConditions = 0xC0000B0900000000ULL;
-constexpr uint64_t kPageAlreadyAccepted = 0x00000B0A00000000ULL;
-constexpr uint64_t kPageSizeMismatch = 0xC0000B0B00000000ULL;  // | level
-constexpr uint64_t kGpaRangeBlocked = 0xC0000B0C00000000ULL;
-constexpr uint64_t kEptEntryStateIncorrect = 0xC0000B0D00000000ULL;
-constexpr uint64_t kInterruptedRestartable = 0x8000000400000000ULL;  // asm/shared/tdx_errno.h
-constexpr uint64_t kSwError = 0x8000FF0000000000ULL;  // TDX_ERROR | GENMASK(47, 40)
-constexpr uint64_t kStatusMask = 0xFFFFFFFF00000000ULL;
-// Low bits the module ORs in: the operand id of the register at fault (api_error_with_operand_id),
-// or the S-EPT level a walk stopped at (0 4K, 1 2M, 2 1G).
-constexpr uint64_t kOperandIdRcx = 1;
-constexpr uint64_t with_level(uint64_t status, Level l) { return status | static_cast<uint64_t>(l); }
-constexpr uint64_t status_class(uint64_t s) { return s & kStatusMask; }
-constexpr uint64_t kLeafVmcall = 0, kLeafVeinfoGet = 3, kLeafMemPageAccept = 6;
-constexpr uint64_t kVmcallMapGpa = 0x10001;
-constexpr uint64_t kSeamcallMemPageDemote = 15;
-}  // namespace tdx
 
 struct Outcome {
   int err = 0;                  // host ioctl: 0 or -errno; guest ops: -EIO once the VM is dead

@@ -91,8 +91,9 @@ std::vector<std::string> scenario_shapes(const Scenario& s) {
         return std::holds_alternative<Accept>(o) || std::holds_alternative<Convert>(o) ||
                std::holds_alternative<MapGpa>(o) || std::holds_alternative<PunchHole>(o);
       };
-      if (in->fault == FaultKind::NoMem && later(splitting)) tag("SC-FAIL-MIDWAY");
-      if (in->fault == FaultKind::Busy && later(splitting)) tag("SC-BUSY");
+      if (!is_seamcall_site(in->site) && later(splitting)) tag("SC-FAIL-MIDWAY");
+      if (is_seamcall_site(in->site) && tdx::status_class(in->status) == tdx::kOperandBusy && later(splitting))
+        tag("SC-BUSY");
     }
   }
   std::sort(tags.begin(), tags.end());

@@ -78,6 +78,27 @@ GfnRange sub_range(Gfn b) {
   }
 }
 
+// One injected fault (SEMANTICS.md "Inject"): BUSY once at each retried SEAMCALL (SC-BUSY),
+// BUSY on the retry and the other errors KVM must die of (L1604-1614), an interrupted DEMOTE,
+// and the two allocations (SC-FAIL-MIDWAY).
+Inject fault_injection() {
+  const FaultSite retried = *rc::gen::element(FaultSite::Block, FaultSite::Track, FaultSite::Demote, FaultSite::Remove);
+  const FaultSite any = *rc::gen::element(FaultSite::Block, FaultSite::Track, FaultSite::Demote, FaultSite::Remove,
+                                          FaultSite::Wbinvd, FaultSite::Aug, FaultSite::SeptAdd);
+  Inject in = *rc::gen::weightedElement<Inject>({{3, Inject{FaultSite::Demote, tdx::kOperandBusy, 1}},
+                                                 {2, Inject{FaultSite::SplitCacheTopup, 0, 1}},
+                                                 {2, Inject{FaultSite::FolioSplit, 0, 1}},
+                                                 {2, Inject{retried, tdx::kOperandBusy, 1}},
+                                                 {1, Inject{FaultSite::Aug, tdx::kOperandBusy, 1}},
+                                                 {1, Inject{retried, tdx::kOperandBusy, 2}},  // BUSY on the retry
+                                                 {1, Inject{FaultSite::Demote, tdx::kSwError, 1}},
+                                                 {1, Inject{any, tdx::kOperandInvalid | tdx::kOperandIdRcx, 1}},
+                                                 {2, Inject{FaultSite::Demote, tdx::kInterruptedRestartable, 1}}});
+  // More restarts than the INV-BUSY watchdog allows (16) tells a bounded retry from an endless one.
+  if (in.status == tdx::kInterruptedRestartable) in.count = *rc::gen::element<uint32_t>(20, 1);
+  return in;
+}
+
 std::vector<Op> keep_runnable(const Caps& caps, std::vector<Op> ops) {
   std::erase_if(ops, [&](const Op& op) { return !runnable(caps, op); });
   return ops;
@@ -212,14 +233,7 @@ rc::Gen<std::vector<Op>> motif(const OpContext& ctx) {
   auto fault = rc::gen::exec([ctx]() -> std::vector<Op> {
     const Gfn b = pick_block(ctx);
     const uint64_t k = *rc::gen::element<uint64_t>(1, 256, 511);
-    Inject in = *rc::gen::weightedElement<Inject>({{3, Inject{FaultSite::Demote, FaultKind::Busy, 1}},
-                                                   {2, Inject{FaultSite::SplitCacheTopup, FaultKind::NoMem, 1}},
-                                                   {2, Inject{FaultSite::FolioSplit, FaultKind::NoMem, 1}},
-                                                   {1, Inject{FaultSite::Block, FaultKind::Busy, 1}},
-                                                   {1, Inject{FaultSite::Track, FaultKind::Busy, 1}},
-                                                   {2, Inject{FaultSite::Demote, FaultKind::InterruptedRestartable, 1}}});
-    // More restarts than the INV-BUSY watchdog allows (16) tells a bounded retry from an endless one.
-    if (in.fault == FaultKind::InterruptedRestartable) in.count = *rc::gen::element<uint32_t>(20, 1);
+    Inject in = fault_injection();
     std::vector<Op> v;
     const bool pending = *rc::gen::element(false, true);
     if (pending)

@@ -24,11 +24,6 @@ void SpecState::check_events(StepCtx& c) {
     });
     return best;
   };
-  struct Busy {
-    std::string name;
-    bool kicked = false;
-  };
-  std::vector<Busy> busy;
   bool inhibit_seen = false;
   const Accept* accept_op = c.op ? std::get_if<Accept>(c.op) : nullptr;
 
@@ -69,37 +64,94 @@ void SpecState::check_events(StepCtx& c) {
                        " while a private " + std::string(name(Level(big))) + " leaf still maps it");
         break;
       }
-      case EventKind::Seamcall: {
-        const bool is_demote = e.name.find("DEMOTE") != std::string::npos;
-        if (is_demote && !cfg.features.enhanced_demote_interruptibility)
+      case EventKind::Seamcall:
+        if (e.name == "TDH.MEM.PAGE.DEMOTE" && !cfg.features.enhanced_demote_interruptibility)
           c.report("INV-LEVELCAP", {e.gfn, pages_in(e.level)},
                    "no DEMOTE without TDX_FEATURES0 bit 51: huge pages stay off (L4463, SC-OLD-MODULE)", describe(e));
-        auto pending = std::find_if(busy.begin(), busy.end(), [&](const Busy& b) { return b.name == e.name; });
-        if (tdx::status_class(e.status) == tdx::kOperandBusy) {
-          if (pending == busy.end()) busy.push_back({e.name});
-          else if (pending->kicked)
-            c.report("INV-BUSY", {e.gfn, pages_in(e.level)}, "the retry after the kick succeeds (L1580-1589)",
-                     describe(e));
-        } else if (pending != busy.end()) {
-          if (!pending->kicked)
-            c.report("INV-BUSY", {e.gfn, pages_in(e.level)}, "BUSY is retried only after kicking all vCPUs",
-                     e.name + " retried without a kick");
-          busy.erase(pending);
-        }
-        break;
-      }
-      case EventKind::Kick:
-        for (Busy& b : busy) b.kicked = true;
         break;
       default:
         break;
     }
   }
-  if (!c.vm_died_legally)
-    for (const Busy& b : busy)
-      c.report("INV-BUSY", c.op ? op_range(*c.op) : GfnRange{},
-               "TDX_OPERAND_BUSY from " + b.name + " is retried once after a kick (L1580-1589)",
-               "no successful retry in the event log");
+}
+
+namespace {
+
+// The SEAMCALLs an inject can fail, by the name the event log gives them.
+std::optional<FaultSite> seamcall_site(const std::string& name) {
+  static const std::pair<const char*, FaultSite> kSites[] = {
+      {"TDH.MEM.RANGE.BLOCK", FaultSite::Block}, {"TDH.MEM.TRACK", FaultSite::Track},
+      {"TDH.MEM.PAGE.DEMOTE", FaultSite::Demote}, {"TDH.MEM.PAGE.REMOVE", FaultSite::Remove},
+      {"TDH.PHYMEM.PAGE.WBINVD", FaultSite::Wbinvd}, {"TDH.MEM.PAGE.AUG", FaultSite::Aug},
+      {"TDH.MEM.SEPT.ADD", FaultSite::SeptAdd}};
+  for (auto& [n, site] : kSites)
+    if (name == n) return site;
+  return std::nullopt;
+}
+
+}  // namespace
+
+// KVM's reaction to a SEAMCALL that fails (L1580-1614): BUSY from BLOCK, TRACK, DEMOTE or REMOVE
+// (tdh_do_no_vcpus) is retried once after kicking every vCPU; BUSY from AUG or SEPT.ADD returns
+// -EBUSY and the fault is retried; anything else, a BUSY on the retry included, is TDX_BUG_ON at
+// once: KVM_BUG_ON, no retry, the op returns -EIO. Every failure must be an injected one (the
+// module refuses nothing else here); an injected status is consumed as the call returns it.
+void SpecState::check_seamcalls(StepCtx& c) {
+  struct Busy {
+    std::string name;
+    bool kicked = false;
+    bool needs_kick = true;
+  };
+  std::optional<Busy> busy;
+  std::optional<Event> fatal;  // a failure that calls for KVM_BUG_ON
+  auto where = [&](const Event& e) { return GfnRange{e.gfn, pages_in(e.level)}; };
+  for (const Event& e : c.obs->events) {
+    if (e.kind == EventKind::Kick && busy) busy->kicked = true;
+    if (e.kind == EventKind::KvmBugOn) {
+      if (fatal) c.vm_died_legally = true;
+      break;  // nothing runs on a dead TD
+    }
+    if (e.kind != EventKind::Seamcall) continue;
+    if (fatal) {  // KVM must stop at once (no retry of an error other than BUSY: L14243-14250)
+      c.report("INV-BUSY", where(e), "after " + fatal->name + " returned " + tdx_status_name(fatal->status) +
+                                         ", KVM_BUG_ON at once: no further SEAMCALL (L1604-1614, L14243-14250)",
+               describe(e));
+      fatal.reset();
+    }
+    const std::optional<FaultSite> site = seamcall_site(e.name);
+    const bool retry = busy && busy->name == e.name;
+    if (retry) {
+      if (busy->needs_kick && !busy->kicked)
+        c.report("INV-BUSY", where(e), "BUSY is retried only after kicking all vCPUs (L1580-1589)",
+                 e.name + " retried without a kick");
+      busy.reset();
+    }
+    if (e.status == tdx::kSuccess) continue;
+    if (!site || take_armed(*site) != e.status) {
+      // Not injected: KVM issued a SEAMCALL the module refuses (or a wrapper refused it).
+      if (!(e.name == "TDH.MEM.PAGE.DEMOTE" && e.status == tdx::kSwError))  // INV-LEVELCAP says why
+        c.report("INV-BUSY", where(e), "KVM issues only SEAMCALLs the TDX module accepts", describe(e));
+      fatal = e;
+      continue;
+    }
+    const bool no_vcpus = *site == FaultSite::Block || *site == FaultSite::Track || *site == FaultSite::Demote ||
+                          *site == FaultSite::Remove;
+    const bool fault_retry = *site == FaultSite::Aug || *site == FaultSite::SeptAdd;
+    // tdh_do_no_vcpus retries once; a fault is retried as long as AUG or SEPT.ADD is BUSY.
+    if (tdx::status_class(e.status) == tdx::kOperandBusy && ((no_vcpus && !retry) || fault_retry) && !busy)
+      busy = Busy{e.name, false, no_vcpus};
+    else
+      fatal = e;  // any other status, or BUSY again on the retry
+  }
+  if (fatal && !c.vm_died_legally)
+    c.report("INV-BUSY", where(*fatal),
+             "after " + fatal->name + " returned " + tdx_status_name(fatal->status) +
+                 ", KVM_BUG_ON at once and the op returns -EIO (L1604-1614)",
+             "the TD lives on (" + describe(*c.out) + ")");
+  if (busy && !c.vm_died_legally)
+    c.report("INV-BUSY", c.op ? op_range(*c.op) : GfnRange{},
+             "TDX_OPERAND_BUSY from " + busy->name + " is retried once after a kick (L1580-1589)",
+             "no retry in the event log");
 }
 
 void SpecState::check_internals(StepCtx& c) {

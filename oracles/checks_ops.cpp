@@ -397,18 +397,13 @@ struct OpChecker {
 
   void operator()(const Inject& o) {
     if (c.out->unsupported) return nothing_changes();
-    const bool valid =
-        (o.fault == FaultKind::Busy &&
-         (o.site == FaultSite::Block || o.site == FaultSite::Track || o.site == FaultSite::Demote)) ||
-        (o.fault == FaultKind::InterruptedRestartable && o.site == FaultSite::Demote) ||
-        (o.fault == FaultKind::NoMem && (o.site == FaultSite::SplitCacheTopup || o.site == FaultSite::FolioSplit));
+    // A SEAMCALL site fails with an error status, an allocation site with -ENOMEM (status 0).
+    const bool valid = (is_seamcall_site(o.site) ? o.status != tdx::kSuccess : o.status == 0) && o.count > 0;
     if (!valid) {
-      expect_err({-EINVAL}, "INV-ATOMIC", {}, "injecting " + std::string(name(o.fault)) + " at " +
-                                                  std::string(name(o.site)) + " is not a valid pair");
+      expect_err({-EINVAL}, "INV-ATOMIC", {}, "injecting " + describe(*c.op).substr(7) + " is not a valid pair");
       return nothing_changes();
     }
-    if (expect_err({0}, "INV-ATOMIC", {}, "arming a valid fault injection succeeds"))
-      s.armed_count(o.site, o.fault) += o.count;
+    if (expect_err({0}, "INV-ATOMIC", {}, "arming a valid fault injection succeeds")) s.arm(o);
     s.learn(c, ChangePolicy::none());
   }
 };
@@ -472,8 +467,7 @@ FailurePlan SpecState::plan_failure(int64_t step, const Op& op) {
   FailurePlan p;
   p.step = step;
   auto take = [&](FaultSite site) {
-    if (!is_armed(site, FaultKind::NoMem)) return false;
-    --armed_count(site, FaultKind::NoMem);
+    if (!take_armed(site)) return false;
     p.err = -ENOMEM;
     return true;
   };
@@ -510,6 +504,14 @@ FailurePlan SpecState::plan_failure(int64_t step, const Op& op) {
       take(FaultSite::SplitCacheTopup);  // the exit path's split of the larger PENDING leaf
   }
   return p;
+}
+
+std::optional<uint64_t> SpecState::take_armed(FaultSite site) {
+  auto& q = armed[size_t(site)];
+  if (q.empty()) return std::nullopt;
+  const uint64_t status = q.front().first;
+  if (--q.front().second == 0) q.pop_front();
+  return status;
 }
 
 FailurePlan SpecState::planned(int64_t step, const Op& op) {

@@ -15,6 +15,7 @@ using namespace oracle_detail;
 struct Oracle::State : SpecState {
   using SpecState::SpecState;
   bool died_legally = false;
+  int64_t began_alive = -1;  // the step begin() last saw start on a live TD
 };
 
 Oracle::Oracle(const Config& config, const Caps& caps) : s_(std::make_unique<State>(config, caps)) {}
@@ -61,6 +62,7 @@ std::vector<Violation> Oracle::after_setup(const Observation& obs) {
 }
 
 void Oracle::begin(int64_t step, const Op& op) {
+  s_->began_alive = s_->dead ? -1 : step;
   if (!s_->dead) s_->plan = s_->plan_failure(step, op);
 }
 
@@ -73,19 +75,22 @@ std::vector<Violation> Oracle::step(int64_t step, const Op& op, const Outcome& o
   if (s.dead) {
     if (!outcome.unsupported && outcome.err != -EIO && outcome.err <= 0)
       c.report("INV-BUSY", op_range(op), "every op on a dead TD returns -EIO", describe(outcome));
-    s.learn(c, ChangePolicy::failing());
+    // An op that began on a live TD which vCPU 1 killed at its mmu_lock drop stops there; what
+    // it did before is of no more consequence than anything else on a dead TD.
+    s.learn(c, s.began_alive == step ? ChangePolicy::after_death() : ChangePolicy::failing());
     return std::move(c.found);
   }
+  if (obs.has_events) s.check_seamcalls(c);
   if (bug_on_seen(obs)) {
     s.dead = true;
-    // KVM_BUG_ON is legal only after an injected TDX_INTERRUPTED_RESTARTABLE (SEMANTICS "Dead TD").
-    if (s.is_armed(FaultSite::Demote, FaultKind::InterruptedRestartable)) {
-      --s.armed_count(FaultSite::Demote, FaultKind::InterruptedRestartable);
-      c.vm_died_legally = s.died_legally = true;
-    } else {
+    // KVM_BUG_ON is legal only right after a SEAMCALL failure that calls for one (SEMANTICS
+    // "Dead TD"), and the op that met it returns -EIO.
+    if (!c.vm_died_legally)
       c.report("INV-BUSY", op_range(op), "no KVM_BUG_ON / dead VM on a legal sequence (L1580-1589)",
                describe(op) + " killed the TD (" + describe(outcome) + ")");
-    }
+    else if (!outcome.unsupported && outcome.err != -EIO)
+      c.report("INV-BUSY", op_range(op), "the op that met TDX_BUG_ON returns -EIO (L1604-1614)", describe(outcome));
+    s.died_legally = s.died_legally || c.vm_died_legally;
     s.learn(c, ChangePolicy::after_death());
     check_kernel_log(c);
     return std::move(c.found);

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <array>
+#include <deque>
 #include <cstdint>
 #include <optional>
 #include <map>
@@ -109,7 +110,8 @@ struct SpecState {
   IntervalMap<bool> thp_pmd_split;     // per-VM THP shared memory: 2M host blocks mapped 4K since a partial discard
   std::map<Pfn, uint32_t> pamt_refcount;  // last DPAMT refcount the target reported per 2M pfn range
   std::set<Pfn> pamt_touched;             // 2M pfn ranges whose 4K mappings changed this step
-  std::array<std::array<uint32_t, 3>, 5> armed{};  // [FaultSite][FaultKind] remaining injections
+  // Injected faults per site, in arming order: (status, attempts left); status 0 is -ENOMEM.
+  std::array<std::deque<std::pair<uint64_t, uint32_t>>, kFaultSites> armed;
   bool runnable = false;
   bool dead = false;
   uint64_t cache_underflows = 0;
@@ -124,8 +126,8 @@ struct SpecState {
   Gfn gfn_of_index(const Memslot& m, uint64_t idx) const { return m.base_gfn + (idx - m.gmem_offset); }
   Attr attr_at(Gfn g) const;
   bool all_attr(const GfnRange& r, Attr a) const;
-  uint32_t& armed_count(FaultSite s, FaultKind k) { return armed[size_t(s)][size_t(k)]; }
-  bool is_armed(FaultSite s, FaultKind k) const { return armed[size_t(s)][size_t(k)] > 0; }
+  void arm(const Inject& in) { armed[size_t(in.site)].push_back({in.status, in.count}); }
+  std::optional<uint64_t> take_armed(FaultSite site);  // consumes one attempt; nullopt when none
   Level max_level_now() const;  // INV-LEVELCAP for the current lifecycle and config
   // Per-VM shared memory: the host page index of gfn g (HVA offset in 4K pages from the
   // slot's huge-aligned HVA base), and the host mapping level a shared leaf at block g of
@@ -145,6 +147,9 @@ struct SpecState {
   void check_private_gone(StepCtx& c, const GfnRange& r, const char* why);  // INV-PRECISE
 
   // ---- events, kernel log, internals (checks_events.cpp)
+  // SEAMCALL statuses and KVM's reaction (INV-BUSY): consumes the injected ones and sets
+  // c.vm_died_legally when a KVM_BUG_ON follows a failure that calls for one.
+  void check_seamcalls(StepCtx& c);
   void check_events(StepCtx& c);
   void check_internals(StepCtx& c);
 

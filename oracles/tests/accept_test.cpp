@@ -94,7 +94,7 @@ TEST(Accept, FailedExitSplitSetsNoInhibit) {
   Trace t(td());
   t.setup();
   t.step(Access{0x200}, ve(), mapped_2m(0x200));
-  t.step(Inject{FaultSite::SplitCacheTopup, FaultKind::NoMem, 1}, ok());
+  t.step(Inject{FaultSite::SplitCacheTopup, 0, 1}, ok());
   SimInternals none;
   t.step(Accept{0x201, L4K}, fails(-ENOMEM), Obs().internals(none));
   t.step(Accept{0x200, L2M}, status(tdx::kSuccess));

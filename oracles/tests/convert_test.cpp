@@ -126,7 +126,7 @@ TEST(NoOverSplit, EightKInsideTwoMegSplitsOnlyThatLeaf) {  // SC-BOUNDARY: 8K ra
 // SC-FAIL-MIDWAY: split-cache top-up fails with -ENOMEM: error, still private, data intact.
 TEST(Atomic, FailedConvertChangesNothing) {
   Trace t = with_accepted_2m({0x200});
-  t.step(Inject{FaultSite::SplitCacheTopup, FaultKind::NoMem, 1}, ok());
+  t.step(Inject{FaultSite::SplitCacheTopup, 0, 1}, ok());
   t.step(Convert{{0x201, 1}, Attr::Shared}, fails(-ENOMEM));
   t.step(Access{0x200, false}, reads(0x5a));
   t.step(Access{0x201, false}, reads(0));
@@ -135,14 +135,14 @@ TEST(Atomic, FailedConvertChangesNothing) {
 
 TEST(Atomic, ZapThenFailIsReported) {  // MUT-ZAP-THEN-FAIL
   Trace t = with_accepted_2m({0x200});
-  t.step(Inject{FaultSite::SplitCacheTopup, FaultKind::NoMem, 1}, ok());
+  t.step(Inject{FaultSite::SplitCacheTopup, 0, 1}, ok());
   auto v = t.step(Convert{{0x201, 1}, Attr::Shared}, fails(-ENOMEM), Obs().priv({0x200, k2M}));
   EXPECT_REPORTS(v, "INV-ATOMIC");
 }
 
 TEST(Atomic, PositiveReturnIsReported) {  // MUT-BOOLRET
   Trace t = with_accepted_2m({0x200});
-  t.step(Inject{FaultSite::SplitCacheTopup, FaultKind::NoMem, 1}, ok());
+  t.step(Inject{FaultSite::SplitCacheTopup, 0, 1}, ok());
   auto v = t.step(Convert{{0x201, 1}, Attr::Shared}, fails(1));
   EXPECT_REPORTS(v, "INV-ATOMIC");
 }

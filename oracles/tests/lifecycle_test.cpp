@@ -10,7 +10,7 @@ Obs busy_demote(bool kick_and_retry) {
   Obs o = split_4k(0x200);
   o.event(seamcall("TDH.MEM.RANGE.BLOCK", 0x200, L2M))
       .event(seamcall("TDH.MEM.TRACK", 0x200, L2M))
-      .event(seamcall("TDH.MEM.PAGE.DEMOTE", 0x200, L2M, tdx::kOperandBusy | 0x1));
+      .event(seamcall("TDH.MEM.PAGE.DEMOTE", 0x200, L2M, tdx::kOperandBusy));
   if (kick_and_retry) o.event(kick()).event(seamcall("TDH.MEM.PAGE.DEMOTE", 0x200, L2M));
   return o;
 }
@@ -19,7 +19,7 @@ TEST(Busy, DemoteBusyKickedAndRetriedIsLegal) {  // SC-BUSY
   Trace t(td());
   t.setup();
   t.step(Access{0x200}, ve(), mapped_2m(0x200));
-  t.step(Inject{FaultSite::Demote, FaultKind::Busy, 1}, ok());
+  t.step(Inject{FaultSite::Demote, tdx::kOperandBusy, 1}, ok());
   t.step(Accept{0x200, L4K}, status(tdx::kSuccess), busy_demote(true));
   EXPECT_CLEAN(t);
 }
@@ -28,7 +28,7 @@ TEST(Busy, BusyNotRetriedIsReported) {  // MUT-NO-BUSY-RETRY
   Trace t(td());
   t.setup();
   t.step(Access{0x200}, ve(), mapped_2m(0x200));
-  t.step(Inject{FaultSite::Demote, FaultKind::Busy, 1}, ok());
+  t.step(Inject{FaultSite::Demote, tdx::kOperandBusy, 1}, ok());
   EXPECT_REPORTS(t.step(Accept{0x200, L4K}, status(tdx::kSuccess), busy_demote(false)), "INV-BUSY");
 }
 
@@ -40,15 +40,68 @@ TEST(Busy, VmKilledOnLegalSequenceIsReported) {
   EXPECT_REPORTS(v, "INV-BUSY");
 }
 
+// The DEMOTE of a 4K accept over a 2M leaf fails with `status`; KVM_BUG_ON follows (or not).
+Obs failed_demote(uint64_t status, bool bug_on) {
+  Obs o;
+  o.event(seamcall("TDH.MEM.RANGE.BLOCK", 0x200, L2M))
+      .event(seamcall("TDH.MEM.TRACK", 0x200, L2M))
+      .event(kick())
+      .event(seamcall("TDH.MEM.PAGE.DEMOTE", 0x200, L2M, status));
+  if (bug_on) {
+    Event e;
+    e.kind = EventKind::KvmBugOn;
+    o.event(e).dead().log("WARNING: KVM_BUG_ON in tdx_sept_split_private_spte");
+  }
+  return o;
+}
+
 TEST(Busy, BugOnAfterInjectedRestartableIsLegalAndTdStaysDead) {
   Trace t(td());
   t.setup();
   t.step(Access{0x200}, ve(), mapped_2m(0x200));
-  t.step(Inject{FaultSite::Demote, FaultKind::InterruptedRestartable, 1}, ok());
-  t.step(Accept{0x200, L4K}, fails(-EIO), Obs().dead().log("WARNING: KVM_BUG_ON in tdx_sept_split_private_spte"));
+  t.step(Inject{FaultSite::Demote, tdx::kInterruptedRestartable, 1}, ok());
+  t.step(Accept{0x200, L4K}, fails(-EIO), failed_demote(tdx::kInterruptedRestartable, true));
   t.step(Convert{{0x200, k2M}, Attr::Shared}, fails(-EIO));
   EXPECT_CLEAN(t);
   EXPECT_REPORTS(t.step(Access{0x200}, ok()), "INV-BUSY");  // a dead TD answers -EIO
+}
+
+// L1604-1614: any status other than BUSY, and BUSY on the retry, is TDX_BUG_ON at once.
+TEST(Busy, InjectedErrorRequiresKvmBugOn) {
+  for (uint64_t status : {tdx::kSwError, tdx::kOperandInvalid | tdx::kOperandIdRcx}) {
+    Trace t(td());
+    t.setup();
+    t.step(Access{0x200}, ve(), mapped_2m(0x200));
+    t.step(Inject{FaultSite::Demote, status, 1}, ok());
+    t.step(Accept{0x200, L4K}, fails(-EIO), failed_demote(status, true));
+    EXPECT_CLEAN(t) << tdx_status_name(status);
+  }
+  Trace live(td());
+  live.setup();
+  live.step(Access{0x200}, ve(), mapped_2m(0x200));
+  live.step(Inject{FaultSite::Demote, tdx::kSwError, 1}, ok());
+  EXPECT_REPORTS(live.step(Accept{0x200, L4K}, status(tdx::kSuccess), failed_demote(tdx::kSwError, false)), "INV-BUSY");
+}
+
+TEST(Busy, BusyOnTheRetryRequiresKvmBugOn) {
+  Trace t(td());
+  t.setup();
+  t.step(Access{0x200}, ve(), mapped_2m(0x200));
+  t.step(Inject{FaultSite::Demote, tdx::kOperandBusy, 2}, ok());
+  Obs o = busy_demote(false);
+  o.event(kick()).event(seamcall("TDH.MEM.PAGE.DEMOTE", 0x200, L2M, tdx::kOperandBusy));
+  Event bug;
+  bug.kind = EventKind::KvmBugOn;
+  o.event(bug).dead();
+  t.step(Accept{0x200, L4K}, fails(-EIO), o);
+  EXPECT_CLEAN(t);
+}
+
+TEST(Busy, FailureWithoutAnInjectionIsReported) {  // the module refused a SEAMCALL KVM should not issue
+  Trace t(td());
+  t.setup();
+  t.step(Access{0x200}, ve(), mapped_2m(0x200));
+  EXPECT_REPORTS(t.step(Accept{0x200, L4K}, fails(-EIO), failed_demote(tdx::kTlbTrackingNotDone, true)), "INV-BUSY");
 }
 
 TEST(Busy, KernelWarnIsReported) {

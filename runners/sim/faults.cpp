@@ -5,22 +5,19 @@
 namespace tdxhp::sim {
 
 int FaultPlan::arm(const Inject& in) {
-  const bool seamcall_site = in.site == FaultSite::Block || in.site == FaultSite::Track || in.site == FaultSite::Demote;
-  const bool alloc_site = in.site == FaultSite::SplitCacheTopup || in.site == FaultSite::FolioSplit;
-  const bool valid = (seamcall_site && in.fault == FaultKind::Busy) ||
-                     (in.site == FaultSite::Demote && in.fault == FaultKind::InterruptedRestartable) ||
-                     (alloc_site && in.fault == FaultKind::NoMem);
+  // A SEAMCALL site fails with an error status, an allocation site with -ENOMEM (status 0).
+  const bool valid = is_seamcall_site(in.site) ? in.status != tdx::kSuccess : in.status == 0;
   if (!valid || in.count == 0) return -EINVAL;
-  auto& slot = armed_[static_cast<int>(in.site)][static_cast<int>(in.fault)];
-  slot += in.count;
+  armed_[static_cast<size_t>(in.site)].push_back({in.status, in.count});
   return 0;
 }
 
-bool FaultPlan::take(FaultSite site, FaultKind kind) {
-  auto& slot = armed_[static_cast<int>(site)][static_cast<int>(kind)];
-  if (slot == 0) return false;
-  --slot;
-  return true;
+std::optional<uint64_t> FaultPlan::take(FaultSite site) {
+  auto& q = armed_[static_cast<size_t>(site)];
+  if (q.empty()) return std::nullopt;
+  const uint64_t status = q.front().first;
+  if (--q.front().second == 0) q.pop_front();
+  return status;
 }
 
 }  // namespace tdxhp::sim

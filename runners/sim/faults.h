@@ -1,9 +1,12 @@
-// Fault injection as ops (FoundationDB BUGGIFY style): Inject arms the next N hits of a site.
-// Deterministic: a site fails exactly when armed, never at random.
+// Fault injection as ops (FoundationDB BUGGIFY style): Inject arms the next N attempts at a site.
+// Deterministic: a site fails exactly when armed, never at random; per site in arming order.
 #pragma once
 
 #include <array>
 #include <cstdint>
+#include <deque>
+#include <optional>
+#include <utility>
 
 #include "domain/types.h"
 
@@ -11,15 +14,15 @@ namespace tdxhp::sim {
 
 class FaultPlan {
  public:
-  // 0, or -EINVAL for a site/fault pair that cannot happen (SEMANTICS.md "Inject").
+  // 0, or -EINVAL for a site/status pair that cannot happen (SEMANTICS.md "Inject").
   int arm(const Inject& in);
-  // Consumes one armed fault of `kind` at `site`; true when this hit must fail.
-  bool take(FaultSite site, FaultKind kind);
+  // Consumes one armed attempt at `site`: the status to return (0 for an allocation site's
+  // -ENOMEM), or nullopt when nothing is armed there.
+  std::optional<uint64_t> take(FaultSite site);
   void clear() { armed_ = {}; }
 
  private:
-  static constexpr int kSites = 5, kKinds = 3;
-  std::array<std::array<uint32_t, kKinds>, kSites> armed_{};
+  std::array<std::deque<std::pair<uint64_t, uint32_t>>, kFaultSites> armed_;  // (status, attempts left)
 };
 
 }  // namespace tdxhp::sim

@@ -140,7 +140,7 @@ int GmemFile::split_for_conversion(uint64_t s, uint64_t e, const std::function<b
   bool needed = false;
   for (auto [b, k] : blocks) needed = needed || split_block(b, k, s, e, uniform, log, true);
   if (!needed) return 0;
-  if (faults.take(FaultSite::FolioSplit, FaultKind::NoMem)) return -ENOMEM;  // folio split allocation failed (SC-FAIL-MIDWAY, L4507-4510)
+  if (faults.take(FaultSite::FolioSplit)) return -ENOMEM;  // folio split allocation failed (SC-FAIL-MIDWAY, L4507-4510)
   for (auto [b, k] : blocks) split_block(b, k, s, e, uniform, log, false);
   return 0;
 }

@@ -309,7 +309,8 @@ int SimHost::prefault(const GfnRange& r) {
         Gfn run_end = std::min({stop, align_down(cur, Level::L2M) + pages_in(Level::L2M), attrs_.piece_end(cur)});
         if (run_end > cur + 1)
           run_end = private_.at(cur + 1) ? cur + 1 : std::min(run_end, private_.next_start(cur + 1));
-        if (run_end > cur + 1) map_private_4k_run(*m, cur + 1, run_end);
+        if (run_end > cur + 1)
+          if (int e = map_private_4k_run(*m, cur + 1, run_end)) return e;
         cur = run_end;
         continue;
       }

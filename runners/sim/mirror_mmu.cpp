@@ -17,17 +17,23 @@ bool SimHost::has_page_table(Gfn block, Level level) const {
 }
 
 // Building a leaf below a level needs the S-EPT page table of that level (non-leaf entry).
-void SimHost::ensure_page_tables(Gfn g, Level leaf_level) {
+int SimHost::ensure_page_tables(Gfn g, Level leaf_level) {
   auto add = [&](IntervalMap<Pfn>& pts, Level region) {
     Gfn b = align_down(g, region);
-    if (pts.at(b)) return;
+    if (pts.at(b)) return 0;
     Pfn p = tdx_.alloc_sept_page();
     tdx_.sept_page_in_use(p);
-    core_.log.seamcall("TDH.MEM.SEPT.ADD", b, lower(region), 1, tdx::kSuccess);
+    if (int e = tdx_.sept_add(b, lower(region))) {
+      tdx_.free_sept_page(p, true);
+      return e;
+    }
     pts.assign(b, b + pages_in(region), p);
+    return 0;
   };
-  if (leaf_level < Level::L1G) add(pt_1g_, Level::L1G);
-  if (leaf_level < Level::L2M) add(pt_2m_, Level::L2M);
+  if (leaf_level < Level::L1G)
+    if (int e = add(pt_1g_, Level::L1G)) return e;
+  if (leaf_level < Level::L2M) return add(pt_2m_, Level::L2M);
+  return 0;
 }
 
 bool SimHost::backing_allows(const Memslot& m, Gfn block, Level level) {
@@ -73,7 +79,7 @@ int SimHost::fault_private(const Memslot& m, Gfn g, Level cap) {
     if (int r = zap_private(block, block + n, false)) return r;
   }
   const Pfn pfn = f.pfn(index_of(m, block));
-  ensure_page_tables(block, l);
+  if (int r = ensure_page_tables(block, l)) return r;
   if (int r = tdx_.aug(block, l, pfn)) return r;
   private_.assign(block, block + n, Leaf{l, pfn - block, false});
   core_.log.leaf(EventKind::MapLeaf, true, block, l, n);
@@ -82,20 +88,23 @@ int SimHost::fault_private(const Memslot& m, Gfn g, Level cap) {
 
 // What fault_private does for each gfn of [s, e) when all of them fault at 4K, as one AUG and
 // one map event carrying npages (like a REMOVE of a 4K run); pfns follow the folios.
-void SimHost::map_private_4k_run(const Memslot& m, Gfn s, Gfn e) {
+int SimHost::map_private_4k_run(const Memslot& m, Gfn s, Gfn e) {
   GmemFile& f = gmem(m);
   f.ensure_range(index_of(m, s), index_of(m, e), alloc_, core_.log);
   std::vector<std::pair<Pfn, uint64_t>> pfn_runs;
   for (Gfn g = s; g < e;) {
     const uint64_t idx = index_of(m, g);
-    const Pfn pfn = f.pfn(idx);
     const uint64_t n = std::min(e - g, f.piece_end(idx) - idx);  // pfns stay contiguous in one piece
-    pfn_runs.push_back({pfn, n});
+    pfn_runs.push_back({f.pfn(idx), n});
+    g += n;
+  }
+  if (int r = tdx_.aug_4k_run(s, e - s, pfn_runs)) return r;
+  for (Gfn g = s; auto [pfn, n] : pfn_runs) {
     private_.assign(g, g + n, Leaf{Level::L4K, pfn - g, false});
     g += n;
   }
-  tdx_.aug_4k_run(s, e - s, pfn_runs);
   core_.log.leaf(EventKind::MapLeaf, true, s, Level::L4K, e - s);
+  return 0;
 }
 
 // Per-VM shared memory is anonymous host memory at the slot's HVA (SEMANTICS.md "Backing"):

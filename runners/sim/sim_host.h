@@ -65,9 +65,9 @@ class SimHost {
   Level private_max_level(const Memslot& m, Gfn g, Level cap);
   bool backing_allows(const Memslot& m, Gfn block, Level level);
   bool has_page_table(Gfn g, Level level) const;
-  void ensure_page_tables(Gfn g, Level leaf_level);
+  int ensure_page_tables(Gfn g, Level leaf_level);  // TDH.MEM.SEPT.ADD; -EIO when it fails
   int fault_private(const Memslot& m, Gfn g, Level cap);
-  void map_private_4k_run(const Memslot& m, Gfn s, Gfn e);  // unmapped private gfns under page tables
+  int map_private_4k_run(const Memslot& m, Gfn s, Gfn e);  // unmapped private gfns under page tables
   void map_shared(const Memslot& m, Gfn g);
   Level shared_host_level(const Memslot& m, Gfn g) const;  // per-VM host page behind gfn g
   // The gfns of host (HVA) page indices [a, b) of the slot's shared memory, clipped to the slot.

@@ -3,35 +3,44 @@
 #include <cerrno>
 
 #include "domain/describe.h"
+#include "runners/sim/mutants.h"
 
 namespace tdxhp::sim {
 
-uint64_t TdxModule::seamcall(const char* name, FaultSite site, bool injectable, Gfn gfn, Level level,
-                             uint64_t npages) {
+uint64_t TdxModule::seamcall(const char* name, std::optional<FaultSite> site, Gfn gfn, Level level, uint64_t npages) {
   uint64_t status = tdx::kSuccess;
-  if (injectable && c_.faults.take(site, FaultKind::Busy)) status = tdx::kOperandBusy;
-  else if (injectable && site == FaultSite::Demote && c_.faults.take(site, FaultKind::InterruptedRestartable))
-    status = tdx::kInterruptedRestartable;
+  if (site)
+    if (auto armed = c_.faults.take(*site)) status = *armed;  // injected: the call does not run
   c_.log.seamcall(name, gfn, level, npages, status);
   return status;
 }
 
-uint64_t TdxModule::do_no_vcpus(const char* name, FaultSite site, Gfn gfn, Level level, uint64_t npages,
-                                bool retry) {
-  uint64_t err = seamcall(name, site, true, gfn, level, npages);
+uint64_t TdxModule::do_no_vcpus(const char* name, FaultSite site, Gfn gfn, Level level, uint64_t npages, bool retry) {
+  uint64_t err = seamcall(name, site, gfn, level, npages);
   if (tdx::status_class(err) == tdx::kOperandBusy && retry) {
     c_.log.note(EventKind::Kick, "kick", "all vCPUs kicked out of the TD for the retry", gfn, level);
-    // The module guarantees the retry with no vCPU inside succeeds (L1580-1589).
-    err = seamcall(name, site, false, gfn, level, npages);
+    // With no vCPU inside, the module's retry succeeds (L1580-1589); an injected fault still hits it.
+    err = seamcall(name, site, gfn, level, npages);
   }
   return err;
 }
 
-void TdxModule::pamt_set(Pfn pfn_2m, uint32_t to, bool sept) {
+int TdxModule::bug_unless_ok(uint64_t err, const char* name) {
+  if (err == tdx::kSuccess) return 0;
+  c_.bug_on(std::string(name) + " failed with " + tdx_status_name(err));  // TDX_BUG_ON (L1604-1614)
+  return -EIO;
+}
+
+void TdxModule::pamt_set(Pfn pfn_2m, uint32_t to, bool sept, bool pair_calls) {
   auto& refs = sept ? sept_pamt_ref_ : pamt_ref_;
+  const uint32_t from = refs.count(pfn_2m) ? refs.at(pfn_2m) : 0;
   if (to == 0) refs.erase(pfn_2m);
   else refs[pfn_2m] = to;
   if (!sept) c_.log.pamt_changed.insert(pfn_2m);
+  // tdx_pamt_get/put: a 2M range gets its PAMT page pair on 0 -> 1 and returns it on 1 -> 0
+  // (L3328-3352); the pair DEMOTE takes comes with the SEAMCALL (pair_calls false).
+  if (pair_calls && from == 0 && to > 0) c_.log.seamcall("TDH.PHYMEM.PAMT.ADD", 0, Level::L2M, 1, tdx::kSuccess);
+  if (pair_calls && from > 0 && to == 0) c_.log.seamcall("TDH.PHYMEM.PAMT.REMOVE", 0, Level::L2M, 1, tdx::kSuccess);
 }
 
 // tdx_pamt_get/put: only 4K mappings hold DPAMT refcounts (L3328-3352). Refcounts are per
@@ -57,10 +66,12 @@ void TdxModule::pamt_adjust(Pfn first, uint64_t npages, bool sept, bool get) {
 
 int TdxModule::add_page(Gfn gfn, Pfn pfn) {
   pamt_get(pfn, 1);
-  seamcall("TDH.MEM.PAGE.ADD", FaultSite::Block, false, gfn, Level::L4K, 1);
+  seamcall("TDH.MEM.PAGE.ADD", std::nullopt, gfn, Level::L4K, 1);  // at build, before any inject
   return 0;
 }
 
+// tdx_mem_page_aug: BUSY is -EBUSY and the fault is retried (RET_PF_RETRY); any other error is
+// TDX_BUG_ON.
 int TdxModule::aug(Gfn gfn, Level level, Pfn pfn) {
   // KVM_BUG_ON in tdx_sept_set_private_spte: no huge AUG before RUNNABLE (L4395-4402).
   if (level != Level::L4K && (!c_.runnable || !c_.cfg.tdx_huge_page) && !c_.mut(Mutant::BuildHuge)) {
@@ -68,30 +79,60 @@ int TdxModule::aug(Gfn gfn, Level level, Pfn pfn) {
     return -EIO;
   }
   if (level == Level::L4K) pamt_get(pfn, 1);
-  seamcall("TDH.MEM.PAGE.AUG", FaultSite::Block, false, gfn, level, pages_in(level));
+  const int err = aug_call(gfn, level, pages_in(level));
+  if (err && level == Level::L4K) pamt_put(pfn, 1);  // L3339-3342: only a 4K AUG got a pair
+  return err;
+}
+
+int TdxModule::aug_4k_run(Gfn gfn, uint64_t npages, const std::vector<std::pair<Pfn, uint64_t>>& pfn_runs) {
+  for (auto [pfn, n] : pfn_runs) pamt_get(pfn, n);
+  const int err = aug_call(gfn, Level::L4K, npages);
+  if (err)
+    for (auto [pfn, n] : pfn_runs) pamt_put(pfn, n);
+  return err;
+}
+
+int TdxModule::aug_call(Gfn gfn, Level level, uint64_t npages) {
+  uint64_t err = seamcall("TDH.MEM.PAGE.AUG", FaultSite::Aug, gfn, level, npages);
+  while (tdx::status_class(err) == tdx::kOperandBusy) {  // each retry is a fresh fault
+    c_.log.note(EventKind::Note, "fault", "AUG busy: -EBUSY, the fault is retried", gfn, level);
+    err = seamcall("TDH.MEM.PAGE.AUG", FaultSite::Aug, gfn, level, npages);
+  }
+  return bug_unless_ok(err, "TDH.MEM.PAGE.AUG");
+}
+
+// tdx_sept_link_private_spt: BUSY is -EBUSY and the fault retried; any other error is TDX_BUG_ON.
+int TdxModule::sept_add(Gfn gfn, Level level) {
+  uint64_t err = seamcall("TDH.MEM.SEPT.ADD", FaultSite::SeptAdd, gfn, level, 1);
+  while (tdx::status_class(err) == tdx::kOperandBusy) {
+    c_.log.note(EventKind::Note, "fault", "SEPT.ADD busy: -EBUSY, the fault is retried", gfn, level);
+    err = seamcall("TDH.MEM.SEPT.ADD", FaultSite::SeptAdd, gfn, level, 1);
+  }
+  return bug_unless_ok(err, "TDH.MEM.SEPT.ADD");
+}
+
+// tdx_sept_remove_private_spte: BLOCK, TRACK and REMOVE each through tdh_do_no_vcpus (BUSY: kick,
+// retry once), then WBINVD; whatever still fails is TDX_BUG_ON.
+int TdxModule::remove(Gfn gfn, Level level, uint64_t npages, Pfn pfn) {
+  if (int e = bug_unless_ok(do_no_vcpus("TDH.MEM.RANGE.BLOCK", FaultSite::Block, gfn, level, npages, true),
+                            "TDH.MEM.RANGE.BLOCK"))
+    return e;
+  if (int e = track(gfn, level, npages)) return e;
+  if (int e = bug_unless_ok(do_no_vcpus("TDH.MEM.PAGE.REMOVE", FaultSite::Remove, gfn, level, npages, true),
+                            "TDH.MEM.PAGE.REMOVE"))
+    return e;
+  if (int e = bug_unless_ok(seamcall("TDH.PHYMEM.PAGE.WBINVD", FaultSite::Wbinvd, gfn, level, npages),
+                            "TDH.PHYMEM.PAGE.WBINVD"))
+    return e;
+  if (level == Level::L4K) pamt_put(pfn, npages);
   return 0;
 }
 
-void TdxModule::aug_4k_run(Gfn gfn, uint64_t npages, const std::vector<std::pair<Pfn, uint64_t>>& pfn_runs) {
-  for (auto [pfn, n] : pfn_runs) pamt_get(pfn, n);
-  seamcall("TDH.MEM.PAGE.AUG", FaultSite::Block, false, gfn, Level::L4K, npages);
-}
-
-int TdxModule::remove(Gfn gfn, Level level, uint64_t npages, Pfn pfn) {
-  uint64_t err = do_no_vcpus("TDH.MEM.RANGE.BLOCK", FaultSite::Block, gfn, level, npages, true);
-  if (err != tdx::kSuccess) {
-    c_.bug_on("TDH.MEM.RANGE.BLOCK failed with " + tdx_status_name(err));
-    return -EIO;
-  }
-  err = do_no_vcpus("TDH.MEM.TRACK", FaultSite::Track, gfn, level, npages, true);
-  if (err != tdx::kSuccess) {
-    c_.bug_on("TDH.MEM.TRACK failed with " + tdx_status_name(err));
-    return -EIO;
-  }
+// tdx_track: TRACK through tdh_do_no_vcpus, then every vCPU is kicked (TLB shootdown).
+int TdxModule::track(Gfn gfn, Level level, uint64_t npages) {
+  if (int e = bug_unless_ok(do_no_vcpus("TDH.MEM.TRACK", FaultSite::Track, gfn, level, npages, true), "TDH.MEM.TRACK"))
+    return e;
   c_.log.note(EventKind::Kick, "kick", "TLB shootdown after TRACK", gfn, level);
-  seamcall("TDH.MEM.PAGE.REMOVE", FaultSite::Block, false, gfn, level, npages);
-  seamcall("TDH.PHYMEM.PAGE.WBINVD", FaultSite::Block, false, gfn, level, npages);
-  if (level == Level::L4K) pamt_put(pfn, npages);
   return 0;
 }
 
@@ -100,20 +141,13 @@ int TdxModule::split(Gfn gfn, Level level, Pfn guest_pfn, Pfn sept_page) {
     c_.bug_on("split of a " + std::string(name(level)) + " leaf at " + hex(gfn) + " before RUNNABLE");
     return -EIO;
   }
-  uint64_t err = do_no_vcpus("TDH.MEM.RANGE.BLOCK", FaultSite::Block, gfn, level, pages_in(level), true);
-  if (err != tdx::kSuccess) {
-    c_.bug_on("TDH.MEM.RANGE.BLOCK failed with " + tdx_status_name(err));
-    return -EIO;
-  }
-  err = do_no_vcpus("TDH.MEM.TRACK", FaultSite::Track, gfn, level, pages_in(level), true);
-  if (err != tdx::kSuccess) {
-    c_.bug_on("TDH.MEM.TRACK failed with " + tdx_status_name(err));
-    return -EIO;
-  }
-  c_.log.note(EventKind::Kick, "kick", "TLB shootdown after TRACK", gfn, level);
+  if (int e = bug_unless_ok(do_no_vcpus("TDH.MEM.RANGE.BLOCK", FaultSite::Block, gfn, level, pages_in(level), true),
+                            "TDH.MEM.RANGE.BLOCK"))
+    return e;
+  if (int e = track(gfn, level, pages_in(level))) return e;
   pamt_get(sept_page, 1, true);  // tdx_pamt_get(new_sept_page)
-  c_.log.seamcall("TDH.PHYMEM.PAMT.ADD", gfn, level, 1, tdx::kSuccess);
 
+  uint64_t err;
   // tdh_mem_page_demote(): no bit 51 -> TDX_SW_ERROR before any SEAMCALL (L826).
   if (!c_.cfg.features.enhanced_demote_interruptibility) {
     err = tdx::kSwError;
@@ -124,20 +158,20 @@ int TdxModule::split(Gfn gfn, Level level, Pfn guest_pfn, Pfn sept_page) {
     // v3 never retries INTERRUPTED_RESTARTABLE: there is no bound on it (L14243-14250).
     while (err == tdx::kInterruptedRestartable && c_.mut(Mutant::RestartLoop)) {
       ++c_.log.restart_retries;
-      err = seamcall("TDH.MEM.PAGE.DEMOTE", FaultSite::Demote, true, gfn, level, pages_in(level));
+      err = seamcall("TDH.MEM.PAGE.DEMOTE", FaultSite::Demote, gfn, level, pages_in(level));
     }
   }
   dequeue_for_split();  // under prealloc_split_cache_lock, around the DEMOTE
-  if (err != tdx::kSuccess) {
-    if (!c_.mut(Mutant::PamtLeak)) pamt_put(sept_page, 1, true);  // L4255: return the new S-EPT page's pair
-    c_.bug_on("TDH.MEM.PAGE.DEMOTE failed with " + tdx_status_name(err));
-    return -EIO;
+  if (err != tdx::kSuccess) {  // TDX_BUG_ON_2, then the new S-EPT page's pair goes back (L4255)
+    const int e = bug_unless_ok(err, "TDH.MEM.PAGE.DEMOTE");
+    if (!c_.mut(Mutant::PamtLeak)) pamt_put(sept_page, 1, true);
+    return e;
   }
   // DPAMT: the guest 2M range now has 512 4K entries (atomic_cmpxchg 0 -> PTRS_PER_PMD, L4311).
   if (c_.dynamic_pamt() && level == Level::L2M && !c_.mut(Mutant::PamtLeak)) {
     Pfn base = align_down(guest_pfn, Level::L2M);
     if (pamt_refcount(base) != 0) c_.log.kernel_log.push_back("WARN: DPAMT refcount of " + hex(base) + " not 0 at demote");
-    pamt_set(base, 512);
+    pamt_set(base, 512, false, false);
   }
   return 0;
 }
@@ -164,7 +198,7 @@ void TdxModule::free_sept_page(Pfn p, bool put_pamt) {
 bool TdxModule::need_topup() const { return cache_count_ < cache_min() + pages_per_split(); }
 
 int TdxModule::topup() {
-  if (c_.faults.take(FaultSite::SplitCacheTopup, FaultKind::NoMem)) {
+  if (c_.faults.take(FaultSite::SplitCacheTopup)) {
     c_.log.note(EventKind::Note, "split-cache-topup", "-ENOMEM");
     return -ENOMEM;
   }

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <vector>
 
 #include "runners/sim/core.h"
@@ -19,7 +20,9 @@ class TdxModule {
   int add_page(Gfn gfn, Pfn pfn);
   int aug(Gfn gfn, Level level, Pfn pfn);
   // 4K AUGs of gfns [gfn, gfn + npages) whose pfns are the given (first pfn, count) runs.
-  void aug_4k_run(Gfn gfn, uint64_t npages, const std::vector<std::pair<Pfn, uint64_t>>& pfn_runs);
+  int aug_4k_run(Gfn gfn, uint64_t npages, const std::vector<std::pair<Pfn, uint64_t>>& pfn_runs);
+  // TDH.MEM.SEPT.ADD of a new page table under the entry at gfn/level (tdx_sept_link_private_spt).
+  int sept_add(Gfn gfn, Level level);
   // tdx_sept_remove_private_spte for a run of same-level leaves: BLOCK, TRACK, REMOVE, WBINVD.
   int remove(Gfn gfn, Level level, uint64_t npages, Pfn pfn);
   // tdx_sept_split_private_spte: BLOCK -> TRACK/kick -> PAMT_ADD(new S-EPT page) -> DEMOTE;
@@ -56,15 +59,20 @@ class TdxModule {
   uint64_t sept_pages() const { return sept_in_use_; }
 
  private:
-  uint64_t seamcall(const char* name, FaultSite site, bool injectable, Gfn gfn, Level level, uint64_t npages);
+  // One SEAMCALL: an armed fault at `site` is returned instead of running it.
+  uint64_t seamcall(const char* name, std::optional<FaultSite> site, Gfn gfn, Level level, uint64_t npages);
   // tdh_do_no_vcpus(): on BUSY kick every vCPU out of the TD and retry once (L1580-1589).
   uint64_t do_no_vcpus(const char* name, FaultSite site, Gfn gfn, Level level, uint64_t npages, bool retry);
+  // TDX_BUG_ON: 0 on success, else KVM_BUG_ON (the TD is dead) and -EIO (L1604-1614).
+  int bug_unless_ok(uint64_t err, const char* name);
+  int aug_call(Gfn gfn, Level level, uint64_t npages);
+  int track(Gfn gfn, Level level, uint64_t npages);
   // `sept`: the page is an S-EPT page; its refs are kept apart from guest memory's, whose
   // refcount must equal the 4K guest mappings (what pamt_changes reports, SEMANTICS.md).
   void pamt_get(Pfn first, uint64_t npages, bool sept = false) { pamt_adjust(first, npages, sept, true); }
   void pamt_put(Pfn first, uint64_t npages, bool sept = false) { pamt_adjust(first, npages, sept, false); }
   void pamt_adjust(Pfn first, uint64_t npages, bool sept, bool get);
-  void pamt_set(Pfn pfn_2m, uint32_t to, bool sept = false);
+  void pamt_set(Pfn pfn_2m, uint32_t to, bool sept = false, bool pair_calls = true);
   uint64_t pages_per_split() const { return c_.dynamic_pamt() ? 5 : 1; }  // S-EPT page (+ 2 PAMT pairs)
 
   SimCore& c_;

@@ -162,7 +162,7 @@ TEST(Queued, SubStepsObserveOnlyTheirOwnChanges) {
 // Found by `tdxhp run`: vCPU 1's split hit an injected INTERRUPTED_RESTARTABLE (KVM_BUG_ON,
 // L9779) at the drop point; the host op must not go on to split its own leaf on a dead TD.
 TEST(Queued, HostOpStopsWhenVcpu1KilledTheTdAtTheDropPoint) {
-  SimRun r = run({td(false), {Inject{FaultSite::Demote, FaultKind::InterruptedRestartable, 1}, two_2m_leaves(),
+  SimRun r = run({td(false), {Inject{FaultSite::Demote, tdx::kInterruptedRestartable, 1}, two_2m_leaves(),
                               Accept{kBase + 0x201, Level::L4K, true}, Convert{{kBase + 1, 1}, Attr::Shared}}});
   ASSERT_EQ(r.vcpu1.size(), 1u);
   EXPECT_TRUE(r.vcpu1[0].at_drop);

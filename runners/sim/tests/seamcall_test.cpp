@@ -25,7 +25,7 @@ std::vector<Op> map_2m_then_accept_4k() {
 bool has_line(const SimRun& r, const std::string& needle) { return r.events.find(needle) != std::string::npos; }
 
 TEST(Seamcall, DemoteBusyIsKickedAndRetriedOnce) {  // L1580-1589, seed 004
-  Scenario s{td(), {Inject{FaultSite::Demote, FaultKind::Busy, 1}}};
+  Scenario s{td(), {Inject{FaultSite::Demote, tdx::kOperandBusy, 1}}};
   for (auto& op : map_2m_then_accept_4k()) s.ops.push_back(op);
   SimRun r = run(s);
   EXPECT_FALSE(r.bug_on) << r.events;
@@ -35,7 +35,7 @@ TEST(Seamcall, DemoteBusyIsKickedAndRetriedOnce) {  // L1580-1589, seed 004
 }
 
 TEST(Seamcall, BlockBusyIsKickedAndRetriedOnce) {  // L1604-1607
-  Scenario s{td(), {Inject{FaultSite::Block, FaultKind::Busy, 1}}};
+  Scenario s{td(), {Inject{FaultSite::Block, tdx::kOperandBusy, 1}}};
   for (auto& op : map_2m_then_accept_4k()) s.ops.push_back(op);
   SimRun r = run(s);
   EXPECT_FALSE(r.bug_on) << r.events;
@@ -43,7 +43,7 @@ TEST(Seamcall, BlockBusyIsKickedAndRetriedOnce) {  // L1604-1607
 }
 
 TEST(Seamcall, TrackBusyIsKickedAndRetriedOnce) {  // tdx_track inside the split (L1609)
-  Scenario s{td(), {Inject{FaultSite::Track, FaultKind::Busy, 1}}};
+  Scenario s{td(), {Inject{FaultSite::Track, tdx::kOperandBusy, 1}}};
   for (auto& op : map_2m_then_accept_4k()) s.ops.push_back(op);
   SimRun r = run(s);
   EXPECT_FALSE(r.bug_on) << r.events;
@@ -51,7 +51,7 @@ TEST(Seamcall, TrackBusyIsKickedAndRetriedOnce) {  // tdx_track inside the split
 }
 
 TEST(Seamcall, DemoteBusyWithoutRetryKillsTheTd) {  // MUT-NO-BUSY-RETRY, seed 004
-  Scenario s{td(), {Inject{FaultSite::Demote, FaultKind::Busy, 1}}};
+  Scenario s{td(), {Inject{FaultSite::Demote, tdx::kOperandBusy, 1}}};
   for (auto& op : map_2m_then_accept_4k()) s.ops.push_back(op);
   s.ops.push_back(Access{kBase + 2, false, 0});
   SimRun r = run(s, {"MUT-NO-BUSY-RETRY"});
@@ -60,7 +60,7 @@ TEST(Seamcall, DemoteBusyWithoutRetryKillsTheTd) {  // MUT-NO-BUSY-RETRY, seed 0
 }
 
 TEST(Seamcall, InterruptedRestartableIsNotRetried) {  // L14243-14250: KVM_BUG_ON, TD dead
-  Scenario s{td(), {Inject{FaultSite::Demote, FaultKind::InterruptedRestartable, 3}}};
+  Scenario s{td(), {Inject{FaultSite::Demote, tdx::kInterruptedRestartable, 3}}};
   for (auto& op : map_2m_then_accept_4k()) s.ops.push_back(op);
   s.ops.push_back(Access{kBase, false, 0});
   SimRun r = run(s);
@@ -86,7 +86,7 @@ TEST(Seamcall, DemoteWithoutBit51IsSwError) {  // L826: tdh_mem_page_demote retu
 TEST(Seamcall, FailedDemotePutsTheNewSeptPagePamtPair) {  // L4255
   Config c = td();
   c.features.dynamic_pamt = true;
-  Scenario s{c, {Inject{FaultSite::Demote, FaultKind::InterruptedRestartable, 1}}};
+  Scenario s{c, {Inject{FaultSite::Demote, tdx::kInterruptedRestartable, 1}}};
   for (auto& op : map_2m_then_accept_4k()) s.ops.push_back(op);
   SimRun r = run(s);
   EXPECT_TRUE(r.bug_on);
@@ -107,7 +107,7 @@ TEST(Seamcall, DemoteSetsGuestPamtRefcountTo512) {  // L4311: atomic_cmpxchg(0 -
 
 TEST(Seamcall, SplitCacheTopupEnomemFailsTheConversion) {  // L3661-3671, L3096
   Scenario s{td(), {Access{kBase, false, 0}, Accept{kBase, Level::L2M}, Access{kBase + 5, true, 0x55},
-                    Inject{FaultSite::SplitCacheTopup, FaultKind::NoMem, 1}, Convert{{kBase + 1, 1}, Attr::Shared},
+                    Inject{FaultSite::SplitCacheTopup, 0, 1}, Convert{{kBase + 1, 1}, Attr::Shared},
                     Access{kBase + 5, false, 0}}};
   SimRun r = run(s);
   EXPECT_EQ(r.outcomes[4].err, -ENOMEM);
@@ -155,7 +155,7 @@ TEST(Gmem, FolioSplitEnomemLeavesDataIntact) {  // L4507-4510, L6560-6569
   Config c = td();
   c.attr_mode = AttrMode::InPlace;
   Scenario s{c, {Access{kBase, false, 0}, Accept{kBase, Level::L2M}, Access{kBase + 1, true, 7},
-                 Inject{FaultSite::FolioSplit, FaultKind::NoMem, 1}, Convert{{kBase + 1, 1}, Attr::Shared},
+                 Inject{FaultSite::FolioSplit, 0, 1}, Convert{{kBase + 1, 1}, Attr::Shared},
                  Access{kBase + 1, false, 0}}};
   SimRun r = run(s);
   EXPECT_EQ(r.outcomes[4].err, -ENOMEM);
@@ -181,7 +181,7 @@ TEST(Gmem, UnalignedPunchOnHugetlbIsEinval) {  // L12324-12328
 }
 
 TEST(Ioctl, DeadTdReturnsEio) {  // KVM_BUG_ON marks the VM dead
-  Scenario s{td(), {Inject{FaultSite::Demote, FaultKind::InterruptedRestartable, 1}}};
+  Scenario s{td(), {Inject{FaultSite::Demote, tdx::kInterruptedRestartable, 1}}};
   for (auto& op : map_2m_then_accept_4k()) s.ops.push_back(op);
   s.ops.push_back(Convert{{kBase, 1}, Attr::Shared});
   SimRun r = run(s);
