@@ -24,7 +24,7 @@ Observation setup_obs(const Config& c) {
   Observation o;
   o.has_leaves = o.has_backing = true;
   for (const Memslot& m : c.slots) {
-    o.leaf_windows.push_back({true, m.range(), {}});
+    o.leaf_windows.push_back({true, m.range(), {}, std::nullopt});
     o.backing_windows.push_back({m.id, m.gmem_offset, m.npages, {}});
   }
   return o;
@@ -34,7 +34,7 @@ Observation setup_obs(const Config& c) {
 Observation mapped_2m(Gfn g) {
   Observation o;
   o.has_leaves = o.has_backing = true;
-  o.leaf_windows.push_back({true, {g, k2M}, {{{g, k2M}, Level::L2M, kBase + g}}});
+  o.leaf_windows.push_back({true, {g, k2M}, {{{g, k2M}, Level::L2M, kBase + g}}, std::nullopt});
   o.backing_windows.push_back({0, g, k2M, {{0, g, k2M, true, kBase + g, 9}}});
   return o;
 }
@@ -42,7 +42,7 @@ Observation mapped_2m(Gfn g) {
 Observation punched(GfnRange r) {
   Observation o;
   o.has_leaves = o.has_backing = true;
-  o.leaf_windows.push_back({true, r, {}});
+  o.leaf_windows.push_back({true, r, {}, std::nullopt});
   o.backing_windows.push_back({0, r.start, r.npages, {}});
   return o;
 }
@@ -116,7 +116,7 @@ void BM_OracleStepMix(benchmark::State& st) {
     Observation split;
     split.has_leaves = true;
     split.leaf_windows.push_back(
-        {true, {g, k2M}, {{{g, 1}, Level::L4K, kBase + g}, {{g + 2, k2M - 2}, Level::L4K, kBase + g + 2}}});
+        {true, {g, k2M}, {{{g, 1}, Level::L4K, kBase + g}, {{g + 2, k2M - 2}, Level::L4K, kBase + g + 2}}, std::nullopt});
     violations += oracle->step(step++, Convert{{g + 1, 1}, Attr::Shared}, Outcome{}, split).size();
     violations += oracle->step(step++, Convert{{g + 1, 1}, Attr::Private}, Outcome{}, Observation{}).size();
     Outcome read;

@@ -191,10 +191,20 @@ struct LeafRun {
 
 // Complete content of the mirror (private) or direct (shared) root inside `range` after the
 // step. Runs lie inside range, sorted; gfns of range not covered by a run have no leaf.
+// Private windows of a target that can read the S-EPT states also list which mapped gfns are
+// ACCEPTED (sorted, inside range); every other mapped gfn is PENDING.
 struct LeafWindow {
   bool is_private = true;
   GfnRange range;
   std::vector<LeafRun> runs;
+  std::optional<std::vector<GfnRange>> accepted;
+};
+
+// Complete memory attributes inside `range` after the step: the shared gfns (sorted, inside
+// range); every other gfn of the range is private.
+struct AttrWindow {
+  GfnRange range;
+  std::vector<GfnRange> shared;
 };
 
 // gmem pages [index, index + npages) of one slot's file: a hole, or backed by pfns running
@@ -260,6 +270,8 @@ struct SimInternals {
 struct Observation {
   bool has_leaves = false;            // leaf_windows are complete for what changed
   std::vector<LeafWindow> leaf_windows;
+  bool has_attrs = false;             // attr_windows are complete for what changed
+  std::vector<AttrWindow> attr_windows;
   bool has_backing = false;
   std::vector<BackingWindow> backing_windows;
   std::optional<SimInternals> internals;

@@ -47,6 +47,20 @@ void SpecState::check_events(StepCtx& c) {
       case EventKind::SetInhibit:
         inhibit_seen = true;
         break;
+      case EventKind::FolioMerge: {
+        // L4730-4737: gmem merges a block back only when all of it is private after the op
+        // (gmem indices outside the slot are never converted: private).
+        const Memslot* m = nullptr;
+        for (const Memslot& x : slots)
+          if (x.id == e.slot) m = &x;
+        if (!m) break;
+        const uint64_t lo = std::max(e.gfn, m->gmem_offset), hi = std::min(e.gfn + e.npages, m->gmem_offset + m->npages);
+        if (lo >= hi || all_attr({gfn_of_index(*m, lo), hi - lo}, Attr::Private)) break;
+        c.report("INV-ATTR", {gfn_of_index(*m, lo), hi - lo},
+                 "gmem merges a folio back only over a block that is all private after the op (L4730-4737)",
+                 describe(e));
+        break;
+      }
       case EventKind::FolioSplit: {
         const Memslot* m = nullptr;
         for (const Memslot& s : slots)

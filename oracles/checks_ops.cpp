@@ -80,6 +80,7 @@ struct OpChecker {
     }
     s.learn(c, p);
     if (to == Attr::Shared && !done.empty()) s.check_private_gone(c, done, "convert to shared");
+    if (!done.empty()) s.check_folios_uniform(c, *m, done);
     if (to == Attr::Private && !done.empty()) {
       std::optional<GfnRange> left;
       s.shared.map().for_each(done.start, done.end(), [&](uint64_t a, uint64_t b, const LeafVal&) {
@@ -434,25 +435,15 @@ bool straddles(const SpecState& s, const GfnRange& b) {
   return false;
 }
 
-// In place: does converting b to shared leave a huge folio at one of b's edges mixed, so that
+// In place: does converting b to `to` leave a huge folio at one of b's edges mixed, so that
 // gmem must split it (a folio that stays uniform, or is already small, is not touched)? gmem
 // indices outside the slot are never converted: they stay private.
-bool folio_must_split(const SpecState& s, const Memslot& m, const GfnRange& b) {
+bool folio_must_split(const SpecState& s, const Memslot& m, const GfnRange& b, Attr to) {
   if (s.cfg.attr_mode != AttrMode::InPlace || !s.caps(Cap::Backing)) return false;
   const auto& file = s.backing.file(m.id);
-  const uint64_t slot_lo = m.gmem_offset, slot_hi = m.gmem_offset + m.npages;
   for (Gfn g : {b.start, b.end() - 1}) {
-    const uint64_t idx = s.gmem_index(m, g);
-    const BackVal* v = file.at(idx);
-    if (!v || v->order == 0) continue;
-    const uint64_t n = uint64_t{1} << v->order, lo = idx & ~(n - 1), hi = lo + n;
-    bool any_private = lo < slot_lo || hi > slot_hi, any_shared = false;
-    const Gfn gs = s.gfn_of_index(m, std::max(lo, slot_lo)), ge = s.gfn_of_index(m, std::min(hi, slot_hi));
-    if (b.overlaps({gs, ge - gs})) any_shared = true;  // b becomes shared
-    s.attrs.for_each(gs, ge, [&](uint64_t x, uint64_t y, Attr a) {  // the rest keeps its attribute
-      if (x < b.start || y > b.end()) (a == Attr::Shared ? any_shared : any_private) = true;
-    });
-    if (any_shared && any_private) return true;
+    const BackVal* v = file.at(s.gmem_index(m, g));
+    if (v && v->order > 0 && !s.folio_uniform(m, s.gmem_index(m, g), v->order, &b, to)) return true;
   }
   return false;
 }
@@ -481,9 +472,12 @@ FailurePlan SpecState::plan_failure(int64_t step, const Op& op) {
     const bool in_place = cfg.attr_mode == AttrMode::InPlace;
     for (const GfnRange& b : conversion_passes(*this, *m, *range)) {
       if (to == Attr::Private) {
-        if (in_place && pins.any_of(b.start, b.end(), [](uint32_t n) { return n > 0; })) p.err = -EAGAIN;
+        if (in_place && pins.any_of(b.start, b.end(), [](uint32_t n) { return n > 0; }))
+          p.err = -EAGAIN;
+        else
+          folio_must_split(*this, *m, b, to) && take(FaultSite::FolioSplit);
       } else if (!(straddles(*this, b) && take(FaultSite::SplitCacheTopup))) {
-        folio_must_split(*this, *m, b) && take(FaultSite::FolioSplit);
+        folio_must_split(*this, *m, b, to) && take(FaultSite::FolioSplit);
       }
       if (p.err) {
         p.failing_pass = b;

@@ -154,6 +154,52 @@ void SpecState::learn(StepCtx& c, const ChangePolicy& p) {
   check_internals(c);
 }
 
+void SpecState::check_observed_states(StepCtx& c) {
+  const Observation& o = *c.obs;
+  const GfnRange op = c.op ? op_range(*c.op) : GfnRange{};
+  const bool failed = c.out && c.out->err != 0;
+  if (o.has_attrs) {
+    for (const AttrWindow& w : o.attr_windows) {
+      IntervalMap<bool> shown;  // shared gfns as the target shows them
+      for (const GfnRange& r : w.shared) shown.assign(r.start, r.end(), true);
+      std::optional<std::pair<GfnRange, Attr>> bad;  // first gfn run whose attribute differs
+      auto differ = [&](uint64_t a, uint64_t b, Attr want) {
+        if (bad) return;
+        const bool want_shared = want == Attr::Shared;
+        const bool differs = want_shared ? !shown.all_of(a, b, [](bool) { return true; }) : shown.any(a, b);
+        if (differs) bad = std::make_pair(GfnRange{a, b - a}, want);
+      };
+      attrs.for_each(w.range.start, w.range.end(), differ);
+      attrs.for_each_gap(w.range.start, w.range.end(), [&](uint64_t a, uint64_t b) { differ(a, b, Attr::Shared); });
+      if (!bad) continue;
+      // Nothing but a conversion changes attributes, and it changes exactly its (converted) range.
+      const bool inside = op.overlaps(bad->first) && !failed;
+      c.report(inside ? "INV-PRECISE" : "INV-ATOMIC", bad->first,
+               describe(bad->first) + " is " + std::string(name(bad->second)) +
+                   (inside ? " after " + (c.op ? describe(*c.op) : std::string()) : " (only a conversion changes attributes, and only inside its range)"),
+               std::string("the target shows it ") + (bad->second == Attr::Shared ? "private" : "shared") + " in part");
+    }
+  }
+  if (!tdx || !o.has_leaves) return;
+  for (const LeafWindow& w : o.leaf_windows) {
+    if (!w.is_private || !w.accepted) continue;
+    IntervalMap<bool> shown;
+    for (const GfnRange& r : *w.accepted) shown.assign(r.start, r.end(), true);
+    std::optional<std::pair<GfnRange, AcceptState>> bad;
+    accept.for_each(w.range.start, w.range.end(), [&](uint64_t a, uint64_t b, AcceptState st) {
+      if (bad) return;
+      const bool ok = st == AcceptState::Accepted ? shown.all_of(a, b, [](bool) { return true; }) : !shown.any(a, b);
+      if (!ok) bad = std::make_pair(GfnRange{a, b - a}, st);
+    });
+    if (bad)
+      c.report("INV-ACCEPT", bad->first,
+               describe(bad->first) + " is " + (bad->second == AcceptState::Accepted ? "ACCEPTED" : "PENDING") +
+                   ": AUG makes PENDING, only a successful accept makes ACCEPTED, a split keeps it, a zap ends it",
+               std::string("the S-EPT shows ") + (bad->second == AcceptState::Accepted ? "PENDING" : "ACCEPTED") +
+                   " in part");
+  }
+}
+
 void SpecState::check_private_run(StepCtx& c, const LeafRun& r) {
   const GfnRange& g = r.range;
   const LeafVal v{r.level, r.pfn - g.start};
@@ -266,6 +312,21 @@ void SpecState::check_inhibit_over(StepCtx& c, const GfnRange& r) {
                leaf_words(leaf, pages_in(v.level), v) + " remains");
     }
   });
+}
+
+void SpecState::check_folios_uniform(StepCtx& c, const Memslot& m, const GfnRange& r) {
+  if (cfg.attr_mode != AttrMode::InPlace || !caps(Cap::Backing)) return;
+  for (Gfn g : {r.start, r.end() - 1}) {
+    const uint64_t idx = gmem_index(m, g);
+    const BackVal* v = backing.file(m.id).at(idx);
+    if (!v || v->order == 0 || folio_uniform(m, idx, v->order)) continue;
+    const uint64_t n = uint64_t{1} << v->order;
+    c.report("INV-ATTR", {g, 1},
+             "in place a huge folio holds pages of one attribute: converting part of it splits it (L4523, L5617-5621)",
+             "slot " + std::to_string(m.id) + " gmem [" + hex(idx & ~(n - 1)) + ", " + hex((idx & ~(n - 1)) + n) +
+                 ") stays an order-" + std::to_string(v->order) + " folio over private and shared gfns");
+    return;
+  }
 }
 
 void SpecState::check_private_gone(StepCtx& c, const GfnRange& r, const char* why) {

@@ -56,6 +56,7 @@ std::vector<Violation> Oracle::after_setup(const Observation& obs) {
       s.accept.assign(a, e, AcceptState::Accepted);  // TDH.MEM.PAGE.ADD pages are ACCEPTED
     });
   }
+  s.check_observed_states(c);
   check_kernel_log(c);
   s.runnable = true;
   return std::move(c.found);
@@ -96,6 +97,7 @@ std::vector<Violation> Oracle::step(int64_t step, const Op& op, const Outcome& o
     return std::move(c.found);
   }
   s.on_op(c);
+  s.check_observed_states(c);
   check_kernel_log(c);
   return std::move(c.found);
 }

@@ -95,6 +95,20 @@ bool SpecState::allows_private_2m(Gfn b) const {
   return false;
 }
 
+bool SpecState::folio_uniform(const Memslot& m, uint64_t idx, uint8_t order, const GfnRange* b, Attr to) const {
+  const uint64_t n = uint64_t{1} << order, lo = idx & ~(n - 1), hi = lo + n;
+  const uint64_t slot_lo = m.gmem_offset, slot_hi = m.gmem_offset + m.npages;
+  bool any_private = lo < slot_lo || hi > slot_hi, any_shared = false;
+  if (std::max(lo, slot_lo) >= std::min(hi, slot_hi)) return true;
+  const Gfn gs = gfn_of_index(m, std::max(lo, slot_lo)), ge = gfn_of_index(m, std::min(hi, slot_hi));
+  if (b && b->overlaps({gs, ge - gs})) (to == Attr::Shared ? any_shared : any_private) = true;
+  attrs.for_each(gs, ge, [&](uint64_t x, uint64_t y, Attr a) {
+    if (b && x >= b->start && y <= b->end()) return;  // wholly inside b: taken as `to`
+    (a == Attr::Shared ? any_shared : any_private) = true;
+  });
+  return !(any_shared && any_private);
+}
+
 size_t SpecState::pieces() const {
   return attrs.pieces() + priv.map().pieces() + shared.map().pieces() + backing.pieces() + accept.pieces() + thp_pmd_split.pieces() +
          inhibit_cap.pieces() + tables_4k.pieces() + tables_2m.pieces() + data.pieces() + pins.pieces() + pfns_in_4k_leaves.pieces();

@@ -135,6 +135,10 @@ struct SpecState {
   uint64_t host_index(const Memslot& m, Gfn g) const { return m.hva_offset + (g - m.base_gfn); }
   bool host_allows_shared(const Memslot& m, Gfn block, Level level) const;
   bool allows_private_2m(Gfn block) const;  // INV-LIVE preconditions, from the pre-step state
+  // In place: are the gfns of the order-`order` folio block holding gmem index idx all of one
+  // attribute (with `b` taken as `to`, when given)? Indices outside the slot stay private.
+  bool folio_uniform(const Memslot& m, uint64_t idx, uint8_t order, const GfnRange* b = nullptr,
+                     Attr to = Attr::Private) const;
   std::string describe_gfn(Gfn g) const;
   size_t pieces() const;
 
@@ -145,6 +149,12 @@ struct SpecState {
   void check_backed(StepCtx& c, Gfn a, Gfn b, const LeafVal& v);  // INV-CONTIG against gmem
   void check_inhibit_over(StepCtx& c, const GfnRange& r);          // INV-ACCEPT one-way inhibit
   void check_private_gone(StepCtx& c, const GfnRange& r, const char* why);  // INV-PRECISE
+  // In place, after converting r: the huge folios at its ends hold one attribute (INV-ATTR).
+  void check_folios_uniform(StepCtx& c, const Memslot& m, const GfnRange& r);
+
+  // The attributes and accept states the target shows, against the spec's, once the op's own
+  // rules have updated the spec (learn.cpp).
+  void check_observed_states(StepCtx& c);
 
   // ---- events, kernel log, internals (checks_events.cpp)
   // SEAMCALL statuses and KVM's reaction (INV-BUSY): consumes the injected ones and sets

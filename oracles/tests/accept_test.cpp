@@ -197,5 +197,29 @@ TEST(Data, PageSwappedUnderLeafIsReported) {
   EXPECT_REPORTS(v, "INV-DATA");
 }
 
+// The S-EPT states the target shows (PENDING / ACCEPTED) are checked after every step.
+TEST(ObservedAccept, StatesFollowAugAndAccept) {
+  Trace t(td());
+  t.setup();
+  t.step(Access{0x200}, ve(), mapped_2m(0x200).accepted({}));
+  t.step(Accept{0x200, L2M}, status(tdx::kSuccess), Obs().priv({0x200, k2M}, {leaf(0x200, L2M, pfn(0x200))}).accepted({{0x200, k2M}}));
+  EXPECT_CLEAN(t);
+}
+
+TEST(ObservedAccept, AcceptedPageShownPendingIsReported) {  // e.g. zapped and re-AUGed behind the guest's back
+  Trace t(td());
+  t.setup();
+  t.step(Access{0x200}, ve(), mapped_2m(0x200));
+  t.step(Accept{0x200, L2M}, status(tdx::kSuccess));
+  EXPECT_REPORTS(t.step(Access{0x200, true, 7}, ok(), Obs().priv({0x200, k2M}, {leaf(0x200, L2M, pfn(0x200))}).accepted({{0x200, 3}})),
+                 "INV-ACCEPT");
+}
+
+TEST(ObservedAccept, PendingPageShownAcceptedIsReported) {
+  Trace t(td());
+  t.setup();
+  EXPECT_REPORTS(t.step(Access{0x200}, ve(), mapped_2m(0x200).accepted({{0x200, k2M}})), "INV-ACCEPT");
+}
+
 }  // namespace
 }  // namespace tdxhp::test

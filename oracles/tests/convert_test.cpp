@@ -237,5 +237,63 @@ TEST(Boundary, LeafLeftAtTheFarEdgeIsReported) {
   EXPECT_LT(after, 64u);
 }
 
+// The attributes the target shows are checked after every step, not only when a later op
+// happens to touch them.
+TEST(ObservedAttrs, ConversionShowsExactlyItsRange) {
+  Trace t = with_accepted_2m({0x200});
+  t.step(Convert{{0x201, 1}, Attr::Shared}, ok(),
+         Obs().priv({0x200, k2M}, {leaf(0x200, L4K, pfn(0x200)), leaves(0x202, k2M - 2, L4K, pfn(0x202))})
+             .attrs({0x201, 1}, {{0x201, 1}}));
+  EXPECT_CLEAN(t);
+}
+
+TEST(ObservedAttrs, ConversionThatLeavesAGfnPrivateIsReported) {
+  Trace t = with_accepted_2m({0x200});
+  EXPECT_REPORTS(t.step(Convert{{0x201, 2}, Attr::Shared}, ok(),
+                        Obs().priv({0x200, k2M}, {leaf(0x200, L4K, pfn(0x200)), leaves(0x203, k2M - 3, L4K, pfn(0x203))})
+                            .attrs({0x201, 2}, {{0x201, 1}})),
+                 "INV-PRECISE");
+}
+
+TEST(ObservedAttrs, FailedConversionChangingAttributesIsReported) {  // MUT-BOOLRET's twin
+  Trace t = with_accepted_2m({0x200});
+  t.step(Inject{FaultSite::SplitCacheTopup, 0, 1}, ok());
+  EXPECT_REPORTS(t.step(Convert{{0x201, 1}, Attr::Shared}, fails(-ENOMEM), Obs().attrs({0x201, 1}, {{0x201, 1}})),
+                 "INV-ATOMIC");
+}
+
+TEST(ObservedAttrs, AttributeChangedOutsideTheOpIsReported) {
+  Trace t = with_accepted_2m({0x200});
+  EXPECT_REPORTS(t.step(Access{0x200, false}, reads(0x5a), Obs().attrs({0x300, 1}, {{0x300, 1}})), "INV-ATOMIC");
+}
+
+// In place, folios follow the attributes: a split when part of a huge folio goes shared, a
+// merge only when the whole block is private again (L4523, L4730-4737).
+TEST(InPlaceFolios, HugeFolioLeftMixedIsReported) {
+  Config c = td();
+  c.attr_mode = AttrMode::InPlace;
+  Trace t = with_accepted_2m({0x200}, c);
+  EXPECT_REPORTS(t.step(Convert{{0x201, 1}, Attr::Shared}, ok(),
+                        Obs().priv({0x200, k2M}, {leaf(0x200, L4K, pfn(0x200)), leaves(0x202, k2M - 2, L4K, pfn(0x202))})),
+                 "INV-ATTR");
+}
+
+TEST(InPlaceFolios, MergeOverAMixedBlockIsReported) {
+  Config c = td();
+  c.attr_mode = AttrMode::InPlace;
+  Trace t = with_accepted_2m({0x200}, c);
+  Obs split = Obs()
+                  .priv({0x200, k2M}, {leaf(0x200, L4K, pfn(0x200)), leaves(0x203, k2M - 3, L4K, pfn(0x203))})
+                  .gmem(0x200, k2M, {folios(0x200, k2M, pfn(0x200), 0)});
+  split.event(leaf_event(EventKind::SplitLeaf, 0x200, L2M)).event(folio_split(0x200, k2M, 9, 0));
+  t.step(Convert{{0x201, 2}, Attr::Shared}, ok(), split);
+  EXPECT_CLEAN(t);
+  Event merge = folio_split(0x200, k2M, 0, 9);
+  merge.kind = EventKind::FolioMerge;
+  EXPECT_REPORTS(t.step(Convert{{0x201, 1}, Attr::Private}, ok(),
+                        Obs().gmem(0x200, k2M, {folios(0x200, k2M, pfn(0x200), 9)}).event(merge)),
+                 "INV-ATTR");  // gfn 0x202 is still shared
+}
+
 }  // namespace
 }  // namespace tdxhp::test

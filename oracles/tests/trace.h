@@ -64,11 +64,22 @@ struct Obs {
     o.has_backing = true;
   }
   Obs& priv(GfnRange window, std::vector<LeafRun> runs = {}) {
-    o.leaf_windows.push_back({true, window, std::move(runs)});
+    o.leaf_windows.push_back({true, window, std::move(runs), std::nullopt});
+    return *this;
+  }
+  // The S-EPT states of the last private window: these gfns ACCEPTED, the rest PENDING.
+  Obs& accepted(std::vector<GfnRange> ranges) {
+    o.leaf_windows.back().accepted = std::move(ranges);
+    return *this;
+  }
+  // Complete attributes of `window`: these gfns shared, the rest private.
+  Obs& attrs(GfnRange window, std::vector<GfnRange> shared = {}) {
+    o.has_attrs = true;
+    o.attr_windows.push_back({window, std::move(shared)});
     return *this;
   }
   Obs& shared(GfnRange window, std::vector<LeafRun> runs = {}) {
-    o.leaf_windows.push_back({false, window, std::move(runs)});
+    o.leaf_windows.push_back({false, window, std::move(runs), std::nullopt});
     return *this;
   }
   Obs& gmem(uint64_t idx, uint64_t n, std::vector<BackingRun> runs = {}, uint32_t slot = 0) {

@@ -127,9 +127,7 @@ int SimHost::convert(const GfnRange& r, Attr to) {
 // under an mmu invalidation that also covers the huge blocks around its ends.
 int SimHost::convert_per_vm(const Memslot& m, const GfnRange& r, Attr to) {
   begin_invalidation(attr_invalidation_range(m, r));
-  if (to == Attr::Shared) return to_shared_steps(m, r, false);
-  to_private_steps(m, r);
-  return 0;
+  return to == Attr::Shared ? to_shared_steps(m, r, false) : to_private_steps(m, r);
 }
 
 // The gmem conversion ioctl in place (__kvm_gmem_set_attributes, guest_memfd.c :990-1027 of
@@ -157,14 +155,15 @@ int SimHost::convert_in_place(const Memslot& m, const GfnRange& r, Attr to) {
     } else {
       begin_invalidation(b);
     }
-    if (to == Attr::Shared) {
-      if (int e = to_shared_steps(m, b, true)) return e;
-    } else {
-      to_private_steps(m, b);
-    }
+    if (int e = to == Attr::Shared ? to_shared_steps(m, b, true) : to_private_steps(m, b)) return e;
     bs = be;
   }
   return 0;
+}
+
+void SimHost::set_attrs(const GfnRange& r, Attr a) {
+  attrs_.assign(r.start, r.end(), a);
+  core_.log.dirty_attrs.push_back(r);
 }
 
 void SimHost::begin_invalidation(const GfnRange& r) {
@@ -205,24 +204,7 @@ GfnRange SimHost::attr_invalidation_range(const Memslot& m, const GfnRange& r) c
 int SimHost::to_shared_steps(const Memslot& m, const GfnRange& r, bool in_place_batch) {
   GmemFile& f = gmem(m);
   const uint64_t is = index_of(m, r.start), ie = index_of(m, r.end());
-  // Would gmem index range [a, b) be all one attribute once r is shared?
-  auto uniform = [&](uint64_t a, uint64_t b) {
-    const uint64_t in = std::min(b, ie) > std::max(a, is) ? std::min(b, ie) - std::max(a, is) : 0;
-    bool rest_shared = true, rest_private = in == 0;  // all private only counts if r misses [a, b)
-    auto visit = [&](uint64_t x, uint64_t y) {  // index stretch outside r
-      if (x >= y) return;
-      const uint64_t lo = std::max(x, m.gmem_offset), hi = std::min(y, m.gmem_offset + m.npages);
-      if (lo > x || hi < y) rest_shared = false;  // indices outside the slot stay private
-      if (lo < hi) {
-        const Gfn gs = m.base_gfn + (lo - m.gmem_offset), ge = m.base_gfn + (hi - m.gmem_offset);
-        if (rest_shared && !attrs_.all_of(gs, ge, [](Attr v) { return v == Attr::Shared; })) rest_shared = false;
-        if (rest_private && !all_private(gs, ge)) rest_private = false;
-      }
-    };
-    visit(a, std::min(b, is));
-    visit(std::max(a, ie), b);
-    return rest_shared || rest_private;
-  };
+  const auto uniform = uniform_after(m, r, Attr::Shared);
   auto folio_split = [&] {
     return in_place_batch ? f.split_for_conversion(is, ie, uniform, core_.faults, core_.log) : 0;
   };
@@ -235,7 +217,7 @@ int SimHost::to_shared_steps(const Memslot& m, const GfnRange& r, bool in_place_
       // MUT-BOOLRET: `bool ret` turns -ENOMEM into 1 (L2056); the caller takes it as "done"
       // and sets the attributes with the private leaves still mapped.
       if (core_.mut(Mutant::BoolRet) && e < 0 && !core_.dead) {
-        attrs_.assign(r.start, r.end(), Attr::Shared);
+        set_attrs(r, Attr::Shared);
         return 1;
       }
       return e;
@@ -250,15 +232,43 @@ int SimHost::to_shared_steps(const Memslot& m, const GfnRange& r, bool in_place_
   if (in_place_batch) zap_shared(r.start, r.end());  // kvm_gmem_zap: KVM_FILTER_SHARED | PRIVATE
   if (core_.mut(Mutant::ZapThenFail) && !core_.mut(Mutant::SplitBeforeUnmap))
     if (int e = folio_split()) return e;
-  attrs_.assign(r.start, r.end(), Attr::Shared);
+  set_attrs(r, Attr::Shared);
   return 0;
 }
 
-// To private: zap the shared leaves (never private ones: attr_filter = KVM_FILTER_SHARED,
-// L3054-3055), set attributes; in place, merge folios where a whole block is private again.
-void SimHost::to_private_steps(const Memslot& m, const GfnRange& r) {
+// Would gmem index range [a, b) of m's file be all one attribute once r is `to`? Indices
+// outside the slot are never converted: they stay private.
+std::function<bool(uint64_t, uint64_t)> SimHost::uniform_after(const Memslot& m, const GfnRange& r, Attr to) const {
+  const uint64_t is = index_of(m, r.start), ie = index_of(m, r.end());
+  return [this, &m, is, ie, to](uint64_t a, uint64_t b) {
+    bool any_shared = false, any_private = false;
+    (to == Attr::Shared ? any_shared : any_private) = std::min(b, ie) > std::max(a, is);
+    auto visit = [&](uint64_t x, uint64_t y) {  // index stretch outside r
+      if (x >= y) return;
+      const uint64_t lo = std::max(x, m.gmem_offset), hi = std::min(y, m.gmem_offset + m.npages);
+      if (lo > x || hi < y) any_private = true;
+      if (lo < hi) {
+        const Gfn gs = m.base_gfn + (lo - m.gmem_offset), ge = m.base_gfn + (hi - m.gmem_offset);
+        if (!any_shared && attrs_.any_of(gs, ge, [](Attr v) { return v == Attr::Shared; })) any_shared = true;
+        if (!any_private && !attrs_.all_of(gs, ge, [](Attr v) { return v == Attr::Shared; })) any_private = true;
+      }
+    };
+    visit(a, std::min(b, is));
+    visit(std::max(a, ie), b);
+    return !(any_shared && any_private);
+  };
+}
+
+// To private: in place, split a folio the pass leaves mixed (may fail: -ENOMEM); zap the
+// shared leaves (never private ones: attr_filter = KVM_FILTER_SHARED, L3054-3055); set
+// attributes; in place, merge folios where a whole block is private again.
+int SimHost::to_private_steps(const Memslot& m, const GfnRange& r) {
+  if (in_place())
+    if (int e = gmem(m).split_for_conversion(index_of(m, r.start), index_of(m, r.end()),
+                                             uniform_after(m, r, Attr::Private), core_.faults, core_.log))
+      return e;
   zap_shared(r.start, r.end());
-  attrs_.assign(r.start, r.end(), Attr::Private);
+  set_attrs(r, Attr::Private);
   shared_data_.erase(r.start, r.end());
   if (in_place() && !core_.mut(Mutant::NoMerge)) {  // L4730-4737
     auto all_private_idx = [&](uint64_t a, uint64_t b) {
@@ -267,6 +277,7 @@ void SimHost::to_private_steps(const Memslot& m, const GfnRange& r) {
     };
     gmem(m).merge_after_private(index_of(m, r.start), index_of(m, r.end()), all_private_idx, core_.log);
   }
+  return 0;
 }
 
 int SimHost::punch(const GfnRange& r) {

@@ -36,6 +36,7 @@ LeafWindow window_of(const IntervalMap<Leaf>& root, bool is_private, const GfnRa
   LeafWindow w;
   w.is_private = is_private;
   w.range = r;
+  if (is_private) w.accepted.emplace();
   root.for_each(r.start, r.end(), [&](uint64_t a, uint64_t b, const Leaf& l) {
     if (!w.runs.empty() && w.runs.back().range.end() == a && w.runs.back().level == l.level &&
         w.runs.back().pfn + w.runs.back().range.npages == a + l.delta) {
@@ -43,6 +44,11 @@ LeafWindow window_of(const IntervalMap<Leaf>& root, bool is_private, const GfnRa
     } else {
       w.runs.push_back({{a, b - a}, l.level, a + l.delta});
     }
+    if (!is_private || !l.accepted) return;
+    if (!w.accepted->empty() && w.accepted->back().end() == a)
+      w.accepted->back().npages += b - a;
+    else
+      w.accepted->push_back({a, b - a});
   });
   return w;
 }
@@ -81,6 +87,18 @@ Observation SimHost::collect(bool everything) {
   o.has_leaves = true;
   for (const GfnRange& r : leaf_aligned(private_, priv)) o.leaf_windows.push_back(window_of(private_, true, r));
   for (const GfnRange& r : leaf_aligned(shared_, shared)) o.leaf_windows.push_back(window_of(shared_, false, r));
+
+  o.has_attrs = true;
+  std::vector<GfnRange> attr_spans = log.dirty_attrs;
+  if (everything)
+    for (const Memslot& m : core_.cfg.slots) attr_spans.push_back(m.range());
+  for (const GfnRange& r : merged(std::move(attr_spans))) {
+    AttrWindow w{r, {}};
+    attrs_.for_each(r.start, r.end(), [&](uint64_t a, uint64_t b, Attr x) {
+      if (x == Attr::Shared) w.shared.push_back({a, b - a});
+    });
+    o.attr_windows.push_back(std::move(w));
+  }
 
   o.has_backing = true;
   for (size_t i = 0; i < core_.cfg.slots.size(); ++i) {

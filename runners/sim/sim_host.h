@@ -100,8 +100,10 @@ class SimHost {
   int convert_per_vm(const Memslot& m, const GfnRange& r, Attr to);
   int convert_in_place(const Memslot& m, const GfnRange& r, Attr to);
   int to_shared_steps(const Memslot& m, const GfnRange& r, bool in_place_batch);
-  void to_private_steps(const Memslot& m, const GfnRange& r);
+  int to_private_steps(const Memslot& m, const GfnRange& r);
+  std::function<bool(uint64_t, uint64_t)> uniform_after(const Memslot& m, const GfnRange& r, Attr to) const;
   void begin_invalidation(const GfnRange& r);
+  void set_attrs(const GfnRange& r, Attr a);  // and report the range in the next observation
   GfnRange attr_invalidation_range(const Memslot& m, const GfnRange& r) const;
   int punch(const GfnRange& r);
   int prefault(const GfnRange& r);

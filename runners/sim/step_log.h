@@ -20,7 +20,7 @@ struct BackingSpan {
 struct StepLog {
   std::vector<Event> events;
   std::vector<std::string> kernel_log;
-  std::vector<GfnRange> dirty_private, dirty_shared;
+  std::vector<GfnRange> dirty_private, dirty_shared, dirty_attrs;
   std::vector<BackingSpan> dirty_backing;
   std::set<Pfn> pamt_changed;  // 2M-aligned pfns whose DPAMT refcount moved
   uint64_t restart_retries = 0;
@@ -66,6 +66,7 @@ struct StepLog {
     move_all(kernel_log, later.kernel_log);
     move_all(dirty_private, later.dirty_private);
     move_all(dirty_shared, later.dirty_shared);
+    move_all(dirty_attrs, later.dirty_attrs);
     move_all(dirty_backing, later.dirty_backing);
     pamt_changed.merge(later.pamt_changed);
     restart_retries += later.restart_retries;

@@ -96,7 +96,7 @@ std::vector<LeafWindow> LeafReplay::windows(const std::vector<GfnRange>& ranges)
   std::vector<LeafWindow> out;
   for (const GfnRange& r : ranges) {
     if (r.empty()) continue;
-    LeafWindow priv{true, r, {}}, shared{false, r, {}};
+    LeafWindow priv{true, r, {}, std::nullopt}, shared{false, r, {}, std::nullopt};  // no S-EPT states here
     leaves_.for_each(base_ + r.start, base_ + r.end(), [&](uint64_t a, uint64_t b, const Leaf& l) {
       LeafWindow& w = l.is_private ? priv : shared;
       LeafRun run{{a - base_, b - a}, l.level, a + l.delta};
