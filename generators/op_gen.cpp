@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "domain/case_file.h"
+#include "generators/swarm_gen.h"
 
 namespace tdxhp::gen {
 
@@ -319,11 +320,20 @@ rc::Gen<std::vector<Op>> ops(const OpContext& ctx) {
   // A handful of motifs per case: long enough to chain shapes, short enough to shrink fast.
   // Motifs pick from their full ranges whatever the case size (inRange scales with size).
   auto motifs = rc::gen::scale(0.12, rc::gen::container<std::vector<std::vector<Op>>>(rc::gen::resize(100, motif(ctx))));
-  auto flat = rc::gen::map(motifs, [](const std::vector<std::vector<Op>>& groups) {
+  auto by_motif = rc::gen::map(motifs, [](const std::vector<std::vector<Op>>& groups) {
     std::vector<Op> out;
     for (auto& g : groups) out.insert(out.end(), g.begin(), g.end());
     return out;
   });
+  const int swarm = std::clamp(ctx.profile.swarm_percent, 0, 100);
+  const Caps caps = ctx.profile.caps;
+  auto by_swarm = rc::gen::map(rc::gen::resize(100, swarm_ops(ctx)),
+                               [caps](std::vector<Op> v) { return keep_runnable(caps, std::move(v)); });
+  auto flat = swarm == 0 ? by_motif
+              : swarm == 100
+                  ? by_swarm
+                  : rc::gen::weightedOneOf<std::vector<Op>>({{static_cast<uint32_t>(100 - swarm), by_motif},
+                                                             {static_cast<uint32_t>(swarm), by_swarm}});
   // Motif shrinking drops whole motifs and simplifies their picks; dropping single ops after
   // that gets the sequence down to the few steps a person reads (fixture length).
   return rc::Gen<std::vector<Op>>([flat](const rc::Random& random, int size) {

@@ -20,6 +20,9 @@ struct GenProfile {
   int w_shared_huge = 2;      // huge shared host memory around a private 4K page, partly discarded (INV-ATTR, INV-CONTIG)
   int w_race = 2;             // a second vCPU's accept queued against a splitting conversion (INV-CACHE)
   bool vary_module = true;    // sometimes tdx_huge_page=N or no bit 51 (SC-OLD-MODULE)
+  // Percent of cases drawn by the swarm generator (generators/swarm_gen.h) instead of motifs:
+  // uniform ops from a per-case subset of op kinds, to reach shapes no motif aims at.
+  int swarm_percent = 30;
 };
 
 }  // namespace tdxhp::gen

@@ -91,6 +91,7 @@ std::optional<uint64_t> SimHost::accept_without_exit(Gfn g, Level a) const {
 uint64_t SimHost::accept_pending(Gfn g, Level a) {
   const Gfn s = align_down(g, a), e = s + pages_in(a);
   private_.update(s, e, [](uint64_t, uint64_t, Leaf& l) { l.accepted = true; });
+  core_.log.dirty_private.push_back({s, e - s});  // the S-EPT state changed: observe it
   private_data_.erase(s, e);
   core_.log.note(EventKind::Note, "TDG.MEM.PAGE.ACCEPT", "pages accepted", s, a);
   return tdx::kSuccess;

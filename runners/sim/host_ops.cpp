@@ -156,6 +156,7 @@ int SimHost::convert_in_place(const Memslot& m, const GfnRange& r, Attr to) {
       begin_invalidation(b);
     }
     if (int e = to == Attr::Shared ? to_shared_steps(m, b, true) : to_private_steps(m, b)) return e;
+    in_flight_.pass_done = true;
     bs = be;
   }
   return 0;

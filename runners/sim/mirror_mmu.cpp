@@ -159,7 +159,7 @@ void SimHost::map_shared(const Memslot& m, Gfn g) {
 // of a top-level op is where vCPU 1's held ops run (SEMANTICS.md "Queued guest ops"). Their
 // sub-steps are observed inside the hook, so this op's log so far is kept aside meanwhile.
 bool SimHost::mmu_lock_dropped(Gfn g, Level level) {
-  if (apply_depth_ != 1 || drop_hook_ran_ || !drop_hook_) return false;
+  if (apply_depth_ != 1 || drop_hook_ran_ || !drop_hook_ || in_flight_.pass_done) return false;
   drop_hook_ran_ = true;
   const std::function<void()> hook = drop_hook_;
   StepLog outer = std::move(core_.log);

@@ -138,6 +138,9 @@ class SimHost {
   struct InFlight {
     const GmemFile* locked = nullptr;
     std::optional<GfnRange> invalidating;
+    // A pass of the op has already changed state: vCPU 1 no longer runs at a drop point, since
+    // its sub-step is checked against the state the op started from (sim rule, SEMANTICS.md).
+    bool pass_done = false;
   } in_flight_;
   int apply_depth_ = 0;          // > 0 inside apply; 2 for a held op run at a drop point
   bool drop_hook_ran_ = false;   // this top-level op already dropped mmu_lock with the hook

@@ -84,20 +84,37 @@ TEST(Queued, FaultInsideTheInvalidationRangeRunsAfterTheOp) {
   EXPECT_EQ(r.vcpu1[1].outcome.err, -EFAULT);
 }
 
-// R1 (guest_memfd.c :1005-1026 vs :1525): in place, no fault gets a gmem pfn while the
-// conversion holds the invalidate lock, even far from the converted range. The shape found
-// by a uniform generator (shared/findings, naive-*): vCPU 1 would map a 2M leaf across the
-// start edge that the first batch had already handled.
-TEST(Queued, InPlaceConversionHoldsEveryFaultOfItsFile) {
+// The shape found by a uniform generator (shared/findings, naive-*): an in-place conversion of
+// [B+6, B+2M+1) meets its end edge in a second pass; vCPU 1's read of B must not map a 2M leaf
+// across the start edge the first pass already handled. The first pass changed state, so vCPU 1
+// runs after the conversion (sim rule) and maps 4K: the folio at B was split by pass 1.
+TEST(Queued, InPlaceSecondPassDoesNotLetVcpu1In) {
   Config c = td();
   c.attr_mode = AttrMode::InPlace;
   SimRun r = run({c, {Prefault{{kBase + 0x400, 1}}, Access{kBase + 0x200, false, 0, true},
                       Convert{{kBase + 0x206, 0x1fb}, Attr::Shared}}});
+  ASSERT_EQ(r.vcpu1.size(), 1u);
+  EXPECT_FALSE(r.vcpu1[0].at_drop);
+  EXPECT_EQ(private_level(r, kBase + 0x200), 0);
+  EXPECT_EQ(r.outcomes[2].err, 0);
+}
+
+// R1 (guest_memfd.c :1005-1026 vs :1525): in place, no fault gets a gmem pfn while the
+// conversion holds the invalidate lock, even far from the converted range.
+TEST(Queued, InPlaceConversionHoldsEveryFaultOfItsFile) {
+  Config c = td();
+  c.attr_mode = AttrMode::InPlace;
+  SimRun r = run({c, {Prefault{{kBase, 0x200}}, Access{kBase + 0x800, false, 0, true},
+                      Convert{{kBase + 0x10, 1}, Attr::Shared}}});
   ASSERT_EQ(r.vcpu1.size(), 2u);
   EXPECT_TRUE(r.vcpu1[0].at_drop && r.vcpu1[0].outcome.waiting);
   EXPECT_FALSE(r.vcpu1[1].at_drop);
-  EXPECT_EQ(private_level(r, kBase + 0x200), 0);  // the folio at B was split by the first batch
-  EXPECT_EQ(r.outcomes[2].err, 0);
+  EXPECT_EQ(private_level(r, kBase + 0x800), 1);
+  // Per-VM, the same fault is far from the invalidated blocks and runs at the drop point.
+  SimRun per_vm = run({td(), {Prefault{{kBase, 0x200}}, Access{kBase + 0x800, false, 0, true},
+                              Convert{{kBase + 0x10, 1}, Attr::Shared}}});
+  ASSERT_EQ(per_vm.vcpu1.size(), 1u);
+  EXPECT_TRUE(per_vm.vcpu1[0].at_drop);
 }
 
 TEST(Queued, HeldOpsRunInQueueOrderAndAWaitingOneHoldsBackTheRest) {
