@@ -242,32 +242,6 @@ struct OpChecker {
     if (err() == 0 && accepted && !c.out->ve) read_or_write(a);
   }
 
-  // TDG.MEM.PAGE.ACCEPT by what the S-EPT holds at gfn (DOMAIN.md 3, corrected from the module's
-  // check_tdaccept_failure(), intel/tdx-module tdg_mem_page_accept.c): the status it returns
-  // without an exit, or nullopt when the walk ends in an EPT violation exit carrying A.
-  std::optional<uint64_t> accept_without_exit(Gfn g, Level A) const {
-    const auto pre = s.priv.leaf_at(g);
-    auto state_of = [&](const GfnRange& leaf) {
-      if (s.accept.all_of(leaf.start, leaf.end(), [](AcceptState x) { return x == AcceptState::Accepted; }))
-        return AcceptState::Accepted;
-      return AcceptState::Pending;
-    };
-    if (pre) {
-      const GfnRange leaf{pre->first, pages_in(pre->second.level)};
-      if (pre->second.level > A)  // case 1.1: a guest-accessible larger leaf; case 1.2: exit
-        return state_of(leaf) == AcceptState::Accepted
-                   ? std::optional(tdx::with_level(tdx::kPageAlreadyAccepted, pre->second.level))
-                   : std::nullopt;
-      if (pre->second.level == A)
-        return state_of(leaf) == AcceptState::Accepted ? tdx::with_level(tdx::kPageAlreadyAccepted, A) : tdx::kSuccess;
-      return tdx::with_level(tdx::kPageSizeMismatch, A);  // case 3: a page table at A
-    }
-    // Case 3 also when gfn's 4K leaf is gone: the mirror page table under the 2M entry stays
-    // until the TD is torn down (INV-NOPROMOTE).
-    if (A == Level::L2M && s.tables_4k.at(align_down(g, Level::L2M))) return tdx::with_level(tdx::kPageSizeMismatch, A);
-    return std::nullopt;
-  }
-
   void check_status(const GfnRange& r, uint64_t want, const std::string& why) {
     if (err() == 0 && c.out->tdx_status == want) return;
     c.report("INV-ACCEPT", r, tdx_status_name(want) + " " + why, describe(*c.out));
@@ -292,10 +266,13 @@ struct OpChecker {
     }
     if (!s.caps(Cap::LeafLevels)) return s.learn(c, ChangePolicy::none());  // results depend on the mapping
 
+    // The module decides exit or not by the S-EPT as the accept starts, before a second vCPU
+    // runs inside the exit's mmu_lock drop (Oracle::begin).
+    const FailurePlan plan = s.planned(c.step, *c.op);
     const auto pre = s.priv.leaf_at(a.gfn);
-    if (auto want = accept_without_exit(a.gfn, A)) {
+    if (auto want = plan.accept_no_exit) {
       // No exit: no split, no GUEST_INHIBIT, no new leaf (module cases 1.1, 3, or a leaf of A).
-      check_status(r, *want, "for an accept at " + std::string(name(A)) + " over " + pre_words(a.gfn) + " (no exit)");
+      check_status(r, *want, "for an accept at " + std::string(name(A)) + " over " + plan.accept_pre + " (no exit)");
       const uint64_t inhibit_before = s.inhibit_blocks_seen;
       ChangePolicy p = ChangePolicy::failing();
       p.frozen = "an accept that takes no exit maps, splits and zaps nothing";
@@ -319,7 +296,7 @@ struct OpChecker {
     // a slot: it splits before it inhibits, so a split-cache top-up that fails with an
     // injected -ENOMEM returns before GUEST_INHIBIT is set and changes nothing guest-visible.
     const bool live = !pre && A == Level::L2M && s.allows_private_2m(a.gfn);
-    if (s.planned(c.step, *c.op).err == -ENOMEM) {  // the split of the larger leaf meets an armed top-up fault
+    if (plan.err == -ENOMEM) {  // the split of the larger leaf meets an armed top-up fault
       if (err() != -ENOMEM)
         c.report("INV-ACCEPT", r, "the exit's split meets the armed split-cache -ENOMEM: the accept fails with it",
                  describe(*c.out));
@@ -357,24 +334,19 @@ struct OpChecker {
                "bit 51, tdx_huge_page): a guest 2M accept yields a 2M leaf (L4526)",
                leaf_words(post->first, pages_in(now.level), now));
     if (now.level > A) return;  // check_inhibit_over reported the leaf left larger than A
-    // The guest re-executes the ACCEPT against the leaf KVM mapped (PENDING: fresh or split).
-    const uint64_t want = now.level == A ? tdx::kSuccess : tdx::with_level(tdx::kPageSizeMismatch, A);
+    // The guest re-executes the ACCEPT against the leaf KVM left: PENDING (fresh or split), or
+    // ACCEPTED when vCPU 1 accepted it meanwhile (at this exit's mmu_lock drop).
+    const bool now_accepted =
+        s.accept.all_of(leaf.start, leaf.end(), [](AcceptState x) { return x == AcceptState::Accepted; });
+    const uint64_t want = now.level < A ? tdx::with_level(tdx::kPageSizeMismatch, A)
+                          : now_accepted ? tdx::with_level(tdx::kPageAlreadyAccepted, A)
+                                         : tdx::kSuccess;
     check_status(r, want, "for an accept at " + std::string(name(A)) + " over " + leaf_words(leaf.start, leaf.npages, now) +
                               " (after the exit)");
     if (want == tdx::kSuccess && c.out->tdx_status == tdx::kSuccess) {
       s.accept.assign(leaf.start, leaf.end(), AcceptState::Accepted);
       s.data.assign(leaf.start, leaf.end(), DataToken{DataToken::Value, 0});
     }
-  }
-
-  std::string pre_words(Gfn g) const {
-    if (auto l = s.priv.leaf_at(g)) {
-      const GfnRange leaf{l->first, pages_in(l->second.level)};
-      const bool acc = s.accept.all_of(leaf.start, leaf.end(), [](AcceptState x) { return x == AcceptState::Accepted; });
-      return std::string(acc ? "ACCEPTED " : "PENDING ") + leaf_words(leaf.start, leaf.npages, l->second);
-    }
-    return s.tables_4k.at(align_down(g, Level::L2M)) ? "a mirror page table (no leaf at gfn " + hex(g) + ")"
-                                                     : "no mapping";
   }
 
   void pin(const GfnRange& r, int delta) {
@@ -491,13 +463,41 @@ FailurePlan SpecState::plan_failure(int64_t step, const Op& op) {
         straddles(*this, o->range))
       take(FaultSite::SplitCacheTopup);
   } else if (const auto* o = std::get_if<Accept>(&op)) {
+    if (o->queued || o->level > Level::L2M || !is_aligned(o->gfn, o->level)) return p;
+    p.accept_no_exit = accept_without_exit(o->gfn, o->level);
+    p.accept_pre = accept_words(o->gfn);
     const auto pre = priv.leaf_at(o->gfn);
-    const bool accepted = pre && accept.all_of(pre->first, pre->first + pages_in(pre->second.level),
-                                               [](AcceptState x) { return x == AcceptState::Accepted; });
-    if (!o->queued && o->level <= Level::L2M && pre && pre->second.level > o->level && !accepted)
+    if (!p.accept_no_exit && pre && pre->second.level > o->level)
       take(FaultSite::SplitCacheTopup);  // the exit path's split of the larger PENDING leaf
   }
   return p;
+}
+
+// TDG.MEM.PAGE.ACCEPT by what the S-EPT holds at gfn (DOMAIN.md 3, corrected from the module's
+// check_tdaccept_failure(), intel/tdx-module tdg_mem_page_accept.c): the status it returns
+// without an exit, or nullopt when the walk ends in an EPT violation exit carrying A.
+std::optional<uint64_t> SpecState::accept_without_exit(Gfn g, Level A) const {
+  if (const auto pre = priv.leaf_at(g)) {
+    const GfnRange leaf{pre->first, pages_in(pre->second.level)};
+    const bool accepted = accept.all_of(leaf.start, leaf.end(), [](AcceptState x) { return x == AcceptState::Accepted; });
+    if (pre->second.level > A)  // case 1.1: a guest-accessible larger leaf; case 1.2: exit
+      return accepted ? std::optional(tdx::with_level(tdx::kPageAlreadyAccepted, pre->second.level)) : std::nullopt;
+    if (pre->second.level == A) return accepted ? tdx::with_level(tdx::kPageAlreadyAccepted, A) : tdx::kSuccess;
+    return tdx::with_level(tdx::kPageSizeMismatch, A);  // case 3: a page table at A
+  }
+  // Case 3 also when gfn's 4K leaf is gone: the mirror page table under the 2M entry stays until
+  // the TD is torn down (INV-NOPROMOTE).
+  if (A == Level::L2M && tables_4k.at(align_down(g, Level::L2M))) return tdx::with_level(tdx::kPageSizeMismatch, A);
+  return std::nullopt;
+}
+
+std::string SpecState::accept_words(Gfn g) const {
+  if (auto l = priv.leaf_at(g)) {
+    const GfnRange leaf{l->first, pages_in(l->second.level)};
+    const bool acc = accept.all_of(leaf.start, leaf.end(), [](AcceptState x) { return x == AcceptState::Accepted; });
+    return std::string(acc ? "ACCEPTED " : "PENDING ") + leaf_words(leaf.start, leaf.npages, l->second);
+  }
+  return tables_4k.at(align_down(g, Level::L2M)) ? "a mirror page table (no leaf at gfn " + hex(g) + ")" : "no mapping";
 }
 
 std::optional<uint64_t> SpecState::take_armed(FaultSite site) {

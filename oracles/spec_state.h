@@ -84,6 +84,10 @@ struct FailurePlan {
   int64_t step = -1;
   int err = 0;
   std::optional<GfnRange> failing_pass;
+  // An accept: the status the module returns without an exit (nullopt: it exits), and the
+  // S-EPT it met, in words.
+  std::optional<uint64_t> accept_no_exit;
+  std::string accept_pre;
 };
 
 struct SpecState {
@@ -166,6 +170,8 @@ struct SpecState {
   // ---- ops (checks_ops.cpp): allowed outcomes from the pre-step state, then learning
   void on_op(StepCtx& c);
   FailurePlan plan_failure(int64_t step, const Op& op);  // consumes the armed faults it meets
+  std::optional<uint64_t> accept_without_exit(Gfn g, Level A) const;
+  std::string accept_words(Gfn g) const;
   FailurePlan planned(int64_t step, const Op& op);       // the plan begin() made, else a new one
   FailurePlan plan;
   void lower_cap_inhibit(Gfn block, Level block_level, Level cap);
