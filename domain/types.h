@@ -263,6 +263,7 @@ struct SimInternals {
   uint64_t split_cache_min = 0;
   uint64_t split_cache_underflows = 0; // dequeues that went below the minimum, cumulative
   uint64_t restart_retries = 0;        // INTERRUPTED_RESTARTABLE retries during this step
+  uint64_t fault_retries = 0;          // RET_PF_RETRY of one fault during this step (a stuck invalidation)
   uint64_t guest_inhibit_blocks = 0;   // lpage_info blocks (2M/1G) with GUEST_INHIBIT set; one-way, never drops
   bool td_runnable = false;
 };

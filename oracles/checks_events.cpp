@@ -172,6 +172,11 @@ void SpecState::check_internals(StepCtx& c) {
   if (!c.obs->internals) return;
   const SimInternals& in = *c.obs->internals;
   const GfnRange where = c.op ? op_range(*c.op) : GfnRange{};
+  if (in.fault_retries > kMaxRestartRetries)
+    c.report("INV-BUSY", where,
+             "a fault retries only while an invalidation is in progress: every invalidation ends (no error path "
+             "loops forever)",
+             std::to_string(in.fault_retries) + " retries of one fault in one step");
   if (in.restart_retries > kMaxRestartRetries)
     c.report("INV-BUSY", where,
              "TDX_INTERRUPTED_RESTARTABLE retried at most " + std::to_string(kMaxRestartRetries) + " times",

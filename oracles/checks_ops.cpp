@@ -51,12 +51,14 @@ struct OpChecker {
 
   void convert(const GfnRange& r, Attr to) {
     if (c.out->unsupported) return nothing_changes();
-    const Memslot* m = s.slot_of(r);
-    if (!m) {
-      expect_err({-EINVAL}, "INV-ATOMIC", r, "converting a range not inside one memslot fails");
+    const bool in_place = s.cfg.attr_mode == AttrMode::InPlace;
+    const auto parts = s.slot_parts(r);
+    if (r.empty() || (in_place && parts.empty())) {
+      expect_err({-EINVAL}, "INV-ATOMIC", r,
+                 r.empty() ? "converting an empty range fails" : "in place, a range with no memslot has no gmem to convert");
       return nothing_changes();
     }
-    if (s.all_attr(r, to)) {
+    if (s.converted_already(r, to)) {
       expect_err({0}, "INV-ATOMIC", r, "converting a range that is already " + std::string(name(to)) + " returns");
       return s.learn(c, ChangePolicy::none());
     }
@@ -66,22 +68,25 @@ struct OpChecker {
     expect_err({want}, "INV-ATOMIC", r,
                "convert to " + std::string(name(to)) + " returns" +
                    (failing ? " at the pass over " + describe(*failing) : std::string()));
-    // A failing pass stops the ioctl; the passes before it stay converted.
+    // A failing pass stops the conversion; the passes before it stay converted. Per VM the
+    // attributes of the whole range change, holes included; in place only gmem's.
     const GfnRange done{r.start, (failing && err() != 0 ? failing->start : r.end()) - r.start};
-    if (!done.empty()) {
-      s.attrs.assign(done.start, done.end(), to);
-      s.data.assign(done.start, done.end(), DataToken{});  // shared contents are unspecified until written
+    for (const auto& [m, part] : in_place ? s.slot_parts(done) : std::vector<std::pair<const Memslot*, GfnRange>>{{nullptr, done}}) {
+      if (part.empty()) continue;
+      s.attrs.assign(part.start, part.end(), to);
+      s.data.assign(part.start, part.end(), DataToken{});  // shared contents are unspecified until written
     }
     ChangePolicy p = ChangePolicy::none();
     p.failed = err() != 0;
     if (to == Attr::Shared) {
       if (!done.empty()) p.zap = done;
-      p.split_edges = r;  // a failing pass may leave its edge splits (invisible)
+      p.split_edges = r;  // a failing pass may leave its edge splits (invisible); no leaf crosses a slot edge
     }
     s.learn(c, p);
-    if (to == Attr::Shared && !done.empty()) s.check_private_gone(c, done, "convert to shared");
-    if (!done.empty()) s.check_folios_uniform(c, *m, done);
-    if (to == Attr::Private && !done.empty()) {
+    if (done.empty()) return;
+    if (to == Attr::Shared) s.check_private_gone(c, done, "convert to shared");
+    for (const auto& [m, part] : s.slot_parts(done)) s.check_folios_uniform(c, *m, part);
+    if (to == Attr::Private) {
       std::optional<GfnRange> left;
       s.shared.map().for_each(done.start, done.end(), [&](uint64_t a, uint64_t b, const LeafVal&) {
         if (!left) left = GfnRange{a, b - a};
@@ -439,21 +444,34 @@ FailurePlan SpecState::plan_failure(int64_t step, const Op& op) {
   if (const auto* o = std::get_if<Convert>(&op)) range = o->range, to = o->to;
   if (const auto* o = std::get_if<MapGpa>(&op)) range = o->range, to = o->to;
   if (range) {
-    const Memslot* m = slot_of(*range);
-    if (!m || all_attr(*range, to)) return p;
-    const bool in_place = cfg.attr_mode == AttrMode::InPlace;
-    for (const GfnRange& b : conversion_passes(*this, *m, *range)) {
-      if (to == Attr::Private) {
-        if (in_place && pins.any_of(b.start, b.end(), [](uint32_t n) { return n > 0; }))
-          p.err = -EAGAIN;
-        else
+    if (range->empty() || converted_already(*range, to)) return p;
+    const auto parts = slot_parts(*range);
+    if (cfg.attr_mode == AttrMode::PerVm) {
+      // One pass: every slot part's boundary split comes before any zap, so a failing split
+      // fails the whole conversion (the fix of docs/findings.md F2; v3 zaps slot by slot).
+      if (to == Attr::Shared)
+        for (const auto& [m, part] : parts)
+          if (straddles(*this, part) && take(FaultSite::SplitCacheTopup)) {
+            p.failing_pass = *range;
+            break;
+          }
+      return p;
+    }
+    for (const auto& [m, part] : parts) {  // in place: one gmem ioctl per slot, passes per folio
+      if (all_attr(part, to)) continue;
+      for (const GfnRange& b : conversion_passes(*this, *m, part)) {
+        if (to == Attr::Private) {
+          if (pins.any_of(b.start, b.end(), [](uint32_t n) { return n > 0; }))
+            p.err = -EAGAIN;
+          else
+            folio_must_split(*this, *m, b, to) && take(FaultSite::FolioSplit);
+        } else if (!(straddles(*this, b) && take(FaultSite::SplitCacheTopup))) {
           folio_must_split(*this, *m, b, to) && take(FaultSite::FolioSplit);
-      } else if (!(straddles(*this, b) && take(FaultSite::SplitCacheTopup))) {
-        folio_must_split(*this, *m, b, to) && take(FaultSite::FolioSplit);
-      }
-      if (p.err) {
-        p.failing_pass = b;
-        break;
+        }
+        if (p.err) {
+          p.failing_pass = b;
+          return p;
+        }
       }
     }
   } else if (const auto* o = std::get_if<PunchHole>(&op)) {

@@ -39,6 +39,29 @@ bool SpecState::covered_by_slots(const GfnRange& r) const {
   return !r.empty();
 }
 
+std::vector<std::pair<const Memslot*, GfnRange>> SpecState::slot_parts(const GfnRange& r) const {
+  std::vector<std::pair<const Memslot*, GfnRange>> out;
+  for (const Memslot& m : slots) {  // sorted by base_gfn
+    const Gfn s = std::max(r.start, m.base_gfn), e = std::min(r.end(), m.range().end());
+    if (s < e) out.push_back({&m, {s, e - s}});
+  }
+  return out;
+}
+
+bool SpecState::converted_already(const GfnRange& r, Attr to) const {
+  if (cfg.attr_mode == AttrMode::InPlace) {
+    for (const auto& [m, part] : slot_parts(r))
+      if (!all_attr(part, to)) return false;
+    return true;
+  }
+  bool all = attrs.all_of(r.start, r.end(), [to](Attr a) { return a == to; });
+  if (to == Attr::Shared) {  // gaps are shared too
+    all = true;
+    attrs.for_each(r.start, r.end(), [&](uint64_t, uint64_t, Attr a) { all = all && a == Attr::Shared; });
+  }
+  return all;
+}
+
 Attr SpecState::attr_at(Gfn g) const {
   const Attr* a = attrs.at(g);
   return a ? *a : Attr::Shared;
@@ -82,7 +105,11 @@ bool SpecState::allows_private_2m(Gfn b) const {
     delta = v.delta;
     if (v.order < 9) huge = false;
   });
-  if (!any) return true;
+  // A hole gets a fresh folio, which in place is split to 4K at once when its block holds
+  // mixed attributes (kvm_gmem_get_folio -> __maybe_split_fresh_folio).
+  if (!any)
+    return cfg.attr_mode != AttrMode::InPlace ||
+           folio_uniform(*m, idx, cfg.backing == BackingKind::Hugetlb1G ? 18 : 9);
   if (hole || !one_run || !is_aligned(idx + *delta, Level::L2M)) return false;
   if (huge || cfg.contract == Contract::Contiguous) return true;
   if (cfg.attr_mode == AttrMode::InPlace) {

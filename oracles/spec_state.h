@@ -126,6 +126,10 @@ struct SpecState {
   const Memslot* slot_at(Gfn g) const;
   const Memslot* slot_of(const GfnRange& r) const;  // the one slot wholly holding r, if any
   bool covered_by_slots(const GfnRange& r) const;
+  // The parts of r inside memslots, in gfn order.
+  std::vector<std::pair<const Memslot*, GfnRange>> slot_parts(const GfnRange& r) const;
+  // Is every gfn of r `to` already? Per VM gfns never set are shared; in place only gmem counts.
+  bool converted_already(const GfnRange& r, Attr to) const;
   uint64_t gmem_index(const Memslot& m, Gfn g) const { return m.gmem_offset + (g - m.base_gfn); }
   Gfn gfn_of_index(const Memslot& m, uint64_t idx) const { return m.base_gfn + (idx - m.gmem_offset); }
   Attr attr_at(Gfn g) const;

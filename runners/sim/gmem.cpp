@@ -47,7 +47,8 @@ Pfn GmemFile::ensure(uint64_t index, PfnAllocator& alloc, StepLog& log) {
   uint64_t head = index & ~(n - 1);
   // A huge folio is allocated whole; pages of it punched earlier cannot exist (aligned punch).
   Pfn p = alloc.alloc(order);
-  folios_.assign(head, head + n, FolioPiece{p - head, order, order});
+  const uint8_t now = mixed_ && mixed_(head, head + n) ? 0 : order;
+  folios_.assign(head, head + n, FolioPiece{p - head, now, order});
   log.dirty_backing.push_back({slot_, head, n});
   return index + (p - head);
 }

@@ -64,6 +64,9 @@ class GmemFile {
   GmemFile(uint32_t slot, uint64_t size_pages, BackingKind kind) : slot_(slot), size_(size_pages), kind_(kind) {}
 
   uint32_t slot() const { return slot_; }
+  // In place (kvm_gmem_get_folio -> __maybe_split_fresh_folio): a fresh huge folio over index
+  // block [a, b) whose attributes are mixed is split to 4K right away.
+  void split_fresh_when(std::function<bool(uint64_t, uint64_t)> mixed) { mixed_ = std::move(mixed); }
   uint64_t size() const { return size_; }
   BackingKind kind() const { return kind_; }
   uint8_t alloc_order_at(uint64_t index) const;
@@ -116,6 +119,7 @@ class GmemFile {
   BackingKind kind_;
   IntervalMap<FolioPiece> folios_;
   IntervalMap<uint32_t> pins_;
+  std::function<bool(uint64_t, uint64_t)> mixed_;
 };
 
 }  // namespace tdxhp::sim

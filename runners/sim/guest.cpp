@@ -16,6 +16,10 @@ Outcome SimHost::access(const Access& a) {
     return o;
   }
   const bool shared = *attrs_.at(a.gfn) == Attr::Shared;
+  if (!(shared ? shared_.at(a.gfn) : private_.at(a.gfn)) && fault_retries_forever(a.gfn)) {
+    o.err = -EINTR;
+    return o;
+  }
   if (!(shared ? shared_.at(a.gfn) : private_.at(a.gfn)) && fault_waits(a.gfn)) {
     o.waiting = true;  // vCPU 1's fault: runs again once the op it waits for has ended
     return o;
@@ -125,6 +129,10 @@ Outcome SimHost::accept(const Accept& a) {
   }
   if (*attrs_.at(a.gfn) == Attr::Shared) {  // private GPA, shared gfn: memory-fault exit
     o.err = -EFAULT;
+    return o;
+  }
+  if (fault_retries_forever(a.gfn)) {
+    o.err = -EINTR;
     return o;
   }
   if (fault_waits(a.gfn)) {  // vCPU 1: the fault retries until the op ends; the TDCALL then re-runs

@@ -27,8 +27,12 @@ int SimHost::setup(const Config& cfg, std::string* why) {
     return -EINVAL;
   }
   core_.cfg = cfg;
-  for (const Memslot& m : cfg.slots) {
+  for (const Memslot& m : core_.cfg.slots) {
     gmem_.push_back(std::make_unique<GmemFile>(m.id, m.gmem_offset + m.npages, cfg.backing));
+    if (in_place()) {
+      const auto uniform = uniform_after(m, {m.base_gfn, 0}, Attr::Private);
+      gmem_.back()->split_fresh_when([uniform](uint64_t a, uint64_t b) { return !uniform(a, b); });
+    }
     attrs_.assign(m.base_gfn, m.base_gfn + m.npages, cfg.initially_private ? Attr::Private : Attr::Shared);
   }
   core_.log.seamcall("TDH.MNG.CREATE", 0, Level::L4K, 0, tdx::kSuccess);
@@ -116,18 +120,80 @@ Outcome SimHost::apply(const Op& op) {
   return o;
 }
 
-int SimHost::convert(const GfnRange& r, Attr to) {
-  const Memslot* m = slot_covering(r);
-  if (!m) return -EINVAL;
-  if (attrs_.all_of(r.start, r.end(), [to](Attr a) { return a == to; })) return 0;
-  return in_place() ? convert_in_place(*m, r, to) : convert_per_vm(*m, r, to);
+// The parts of r that lie in memslots, in gfn order, with their slots.
+std::vector<std::pair<const Memslot*, GfnRange>> SimHost::slot_parts(const GfnRange& r) const {
+  std::vector<std::pair<const Memslot*, GfnRange>> out;
+  for (const Memslot& m : core_.cfg.slots) {
+    const Gfn s = std::max(r.start, m.base_gfn), e = std::min(r.end(), m.range().end());
+    if (s < e) out.push_back({&m, {s, e - s}});
+  }
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.second.start < b.second.start; });
+  return out;
 }
 
-// KVM_SET_MEMORY_ATTRIBUTES (kvm_vm_set_mem_attributes, L3040-3110): one pass over the range,
-// under an mmu invalidation that also covers the huge blocks around its ends.
-int SimHost::convert_per_vm(const Memslot& m, const GfnRange& r, Attr to) {
-  begin_invalidation(attr_invalidation_range(m, r));
-  return to == Attr::Shared ? to_shared_steps(m, r, false) : to_private_steps(m, r);
+int SimHost::convert(const GfnRange& r, Attr to) {
+  if (r.empty()) return -EINVAL;
+  const auto parts = slot_parts(r);
+  if (in_place()) {
+    // One gmem ioctl per slot's file, in gfn order; gfns outside every slot have no gmem to
+    // convert (tdxhp's VMM: a range with no slot at all is -EINVAL). The first error stops it.
+    if (parts.empty()) return -EINVAL;
+    for (const auto& [m, part] : parts)
+      if (!attrs_.all_of(part.start, part.end(), [to](Attr a) { return a == to; }))
+        if (int e = convert_in_place(*m, part, to)) return e;
+    return 0;
+  }
+  // KVM_SET_MEMORY_ATTRIBUTES takes any gfn range: attributes are per VM, slots or not. Gfns
+  // never set are shared (attribute 0).
+  bool already = true;
+  attrs_.for_each(r.start, r.end(), [&](uint64_t, uint64_t, Attr a) { already = already && a == to; });
+  attrs_.for_each_gap(r.start, r.end(), [&](uint64_t, uint64_t) { already = already && to == Attr::Shared; });
+  return already ? 0 : convert_per_vm(r, parts, to);
+}
+
+// KVM_SET_MEMORY_ATTRIBUTES (kvm_vm_set_mem_attributes, L3040-3110): one pass, under an mmu
+// invalidation that also covers the huge blocks around each slot part's ends. To shared, the
+// leaves crossing each slot part's edges are split and its private leaves zapped; to private,
+// its shared leaves are zapped. Then the attributes of the whole range change, holes included.
+int SimHost::convert_per_vm(const GfnRange& r, const std::vector<std::pair<const Memslot*, GfnRange>>& parts, Attr to) {
+  for (const auto& [m, part] : parts) begin_invalidation(attr_invalidation_range(*m, part));
+  if (to == Attr::Private) {
+    for (const auto& [m, part] : parts) zap_shared(part.start, part.end());
+    set_attrs(r, Attr::Private);
+    shared_data_.erase(r.start, r.end());
+    return 0;
+  }
+  auto split = [&](const GfnRange& part) -> int {
+    if (core_.mut(Mutant::NoSplitZap) || core_.mut(Mutant::NoAttrSplit)) return 0;
+    return split_cross_boundary(part, true);
+  };
+  auto zap = [&](const GfnRange& part) { return zap_private(part.start, part.end(), core_.mut(Mutant::NoAttrSplit)); };
+  int e = 0;
+  if (core_.mut(Mutant::SlotPartialZap)) {
+    // v3 splits and unmaps slot by slot (kvm_handle_gfn_range): a later slot's failed split
+    // returns after earlier slots lost their private pages (L3017-3027, docs/findings.md F2).
+    for (const auto& [m, part] : parts)
+      if ((e = split(part)) || (e = zap(part))) break;
+  } else {
+    // Every split first, then every zap: nothing is lost when a split fails.
+    for (const auto& [m, part] : parts)
+      if ((e = split(part))) break;
+    for (size_t i = 0; !e && i < parts.size(); ++i) e = zap(parts[i].second);
+  }
+  if (e) {
+    // MUT-BOOLRET: `bool ret` turns -ENOMEM into 1 (L2056); the caller takes it as "done" and
+    // sets the attributes with the private leaves still mapped.
+    if (core_.mut(Mutant::BoolRet) && e < 0 && !core_.dead) {
+      set_attrs(r, Attr::Shared);
+      return 1;
+    }
+    // v3 jumps past kvm_mmu_invalidate_end on this error (L3096-3098): the invalidation never
+    // ends and every later fault in its range retries forever (docs/findings.md F1).
+    if (core_.mut(Mutant::InvalidateLeak) && in_flight_.invalidating) leak_invalidation(*in_flight_.invalidating);
+    return e;
+  }
+  set_attrs(r, Attr::Shared);
+  return 0;
 }
 
 // The gmem conversion ioctl in place (__kvm_gmem_set_attributes, guest_memfd.c :990-1027 of
@@ -155,7 +221,7 @@ int SimHost::convert_in_place(const Memslot& m, const GfnRange& r, Attr to) {
     } else {
       begin_invalidation(b);
     }
-    if (int e = to == Attr::Shared ? to_shared_steps(m, b, true) : to_private_steps(m, b)) return e;
+    if (int e = to == Attr::Shared ? to_shared_steps(m, b) : to_private_steps(m, b)) return e;
     in_flight_.pass_done = true;
     bs = be;
   }
@@ -167,8 +233,22 @@ void SimHost::set_attrs(const GfnRange& r, Attr a) {
   core_.log.dirty_attrs.push_back(r);
 }
 
+void SimHost::leak_invalidation(const GfnRange& r) {
+  const Gfn lo = leaked_invalidation_ ? std::min(leaked_invalidation_->start, r.start) : r.start;
+  const Gfn hi = leaked_invalidation_ ? std::max(leaked_invalidation_->end(), r.end()) : r.end();
+  leaked_invalidation_ = GfnRange{lo, hi - lo};
+}
+
+bool SimHost::fault_retries_forever(Gfn g) {
+  if (!leaked_invalidation_ || !leaked_invalidation_->contains(g)) return false;
+  core_.log.fault_retries += 1000;  // the watchdog's signal ends KVM_RUN / KVM_PRE_FAULT_MEMORY
+  core_.log.note(EventKind::Note, "fault", "RET_PF_RETRY without end: gfn in an invalidation that never ended", g);
+  return true;
+}
+
 void SimHost::begin_invalidation(const GfnRange& r) {
   if (r.empty()) return;
+  if (leaked_invalidation_) leak_invalidation(r);  // in_progress never returns to 0: the range only grows
   if (!in_flight_.invalidating) {
     in_flight_.invalidating = r;
     return;
@@ -200,14 +280,14 @@ GfnRange SimHost::attr_invalidation_range(const Memslot& m, const GfnRange& r) c
   return {lo, hi - lo};
 }
 
-// To shared, for one pass (per-VM) or one batch (in place): split the private leaves that
-// straddle the edges, split the folio where it becomes mixed (in place), zap, set attributes.
-int SimHost::to_shared_steps(const Memslot& m, const GfnRange& r, bool in_place_batch) {
+// To shared, one in-place pass: split the private leaves that straddle its edges, split the
+// folio where it becomes mixed, zap, set attributes.
+int SimHost::to_shared_steps(const Memslot& m, const GfnRange& r) {
   GmemFile& f = gmem(m);
   const uint64_t is = index_of(m, r.start), ie = index_of(m, r.end());
   const auto uniform = uniform_after(m, r, Attr::Shared);
   auto folio_split = [&] {
-    return in_place_batch ? f.split_for_conversion(is, ie, uniform, core_.faults, core_.log) : 0;
+    return f.split_for_conversion(is, ie, uniform, core_.faults, core_.log);
   };
 
   // MUT-SPLIT-BEFORE-UNMAP: gmem splits the folio before KVM has split/zapped (L4519-4521).
@@ -230,7 +310,7 @@ int SimHost::to_shared_steps(const Memslot& m, const GfnRange& r, bool in_place_
   if (!core_.mut(Mutant::SplitBeforeUnmap) && !core_.mut(Mutant::ZapThenFail))
     if (int e = folio_split()) return e;
   if (int e = zap_private(r.start, r.end(), core_.mut(Mutant::NoAttrSplit))) return e;
-  if (in_place_batch) zap_shared(r.start, r.end());  // kvm_gmem_zap: KVM_FILTER_SHARED | PRIVATE
+  zap_shared(r.start, r.end());  // kvm_gmem_zap: KVM_FILTER_SHARED | PRIVATE
   if (core_.mut(Mutant::ZapThenFail) && !core_.mut(Mutant::SplitBeforeUnmap))
     if (int e = folio_split()) return e;
   set_attrs(r, Attr::Shared);
@@ -260,18 +340,22 @@ std::function<bool(uint64_t, uint64_t)> SimHost::uniform_after(const Memslot& m,
   };
 }
 
-// To private: in place, split a folio the pass leaves mixed (may fail: -ENOMEM); zap the
-// shared leaves (never private ones: attr_filter = KVM_FILTER_SHARED, L3054-3055); set
-// attributes; in place, merge folios where a whole block is private again.
+// To private, one in-place pass: split a folio the pass leaves mixed (may fail: -ENOMEM); zap
+// the shared leaves (never private ones: the per-VM path's KVM_FILTER_SHARED, L3054-3055); set
+// attributes; merge folios where a whole block is private again.
 int SimHost::to_private_steps(const Memslot& m, const GfnRange& r) {
-  if (in_place())
-    if (int e = gmem(m).split_for_conversion(index_of(m, r.start), index_of(m, r.end()),
-                                             uniform_after(m, r, Attr::Private), core_.faults, core_.log))
-      return e;
+  if (int e = gmem(m).split_for_conversion(index_of(m, r.start), index_of(m, r.end()),
+                                           uniform_after(m, r, Attr::Private), core_.faults, core_.log))
+    return e;
+  // The v3 stack's kvm_gmem_zap() uses KVM_FILTER_SHARED | KVM_FILTER_PRIVATE for every
+  // conversion (kvm_gmem_get_invalidate_filter, guest_memfd.c): private leaves overlapping a
+  // to-private pass are zapped whole, accepted data and all (docs/findings.md F3).
+  if (core_.mut(Mutant::PrivateZapToPrivate))
+    if (int e = zap_private(r.start, r.end(), false)) return e;
   zap_shared(r.start, r.end());
   set_attrs(r, Attr::Private);
   shared_data_.erase(r.start, r.end());
-  if (in_place() && !core_.mut(Mutant::NoMerge)) {  // L4730-4737
+  if (!core_.mut(Mutant::NoMerge)) {  // L4730-4737
     auto all_private_idx = [&](uint64_t a, uint64_t b) {
       const uint64_t lo = std::max(a, m.gmem_offset), hi = std::min(b, m.gmem_offset + m.npages);
       return lo >= hi || all_private(m.base_gfn + (lo - m.gmem_offset), m.base_gfn + (hi - m.gmem_offset));
@@ -312,6 +396,7 @@ int SimHost::prefault(const GfnRange& r) {
     } else if (private_.at(cur)) {
       cur = std::min(stop, private_.piece_end(cur));
     } else {
+      if (fault_retries_forever(cur)) return -EINTR;  // kvm_tdp_map_page loops until a signal
       if (int e = fault_private(*m, cur, core_.cfg.max_private_level)) return e;
       const Leaf* l = private_.at(cur);
       if (l->level == Level::L4K && !core_.mut(Mutant::Promote)) {
@@ -321,6 +406,8 @@ int SimHost::prefault(const GfnRange& r) {
         Gfn run_end = std::min({stop, align_down(cur, Level::L2M) + pages_in(Level::L2M), attrs_.piece_end(cur)});
         if (run_end > cur + 1)
           run_end = private_.at(cur + 1) ? cur + 1 : std::min(run_end, private_.next_start(cur + 1));
+        if (leaked_invalidation_ && leaked_invalidation_->overlaps({cur + 1, run_end > cur + 1 ? run_end - cur - 1 : 0}))
+          run_end = std::max(cur + 1, leaked_invalidation_->start);  // the next fault there retries forever
         if (run_end > cur + 1)
           if (int e = map_private_4k_run(*m, cur + 1, run_end)) return e;
         cur = run_end;

@@ -11,6 +11,8 @@ enum class Mutant : uint8_t {
   SplitBeforeUnmap, Promote, NoSplitZap, NoAttrSplit, HeadOnly, OneGMiss, Oversplit,
   IgnoreAccept, InhibitBeforeSplit, InhibitCleared, BuildHuge, NoFeatureGate, NoBusyRetry,
   RestartLoop, ZapThenFail, BoolRet, PamtLeak, CacheRace, HvaAlign, NoMerge, WrongRoot,
+  // Found in v3 by reading its tree (docs/findings.md): the clean sim has them fixed.
+  InvalidateLeak, SlotPartialZap, PrivateZapToPrivate,
   Count
 };
 constexpr size_t kMutantCount = static_cast<size_t>(Mutant::Count);

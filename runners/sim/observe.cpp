@@ -68,6 +68,7 @@ SimInternals SimHost::internals(bool everything) const {
   in.split_cache_min = tdx_.cache_min();
   in.split_cache_underflows = tdx_.cache_underflows();
   in.restart_retries = core_.log.restart_retries;
+  in.fault_retries = core_.log.fault_retries;
   in.td_runnable = core_.runnable && !core_.dead;
   in.guest_inhibit_blocks = inhibit_blocks_;
   return in;

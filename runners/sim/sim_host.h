@@ -97,13 +97,18 @@ class SimHost {
 
   // ---- host_ops.cpp
   int convert(const GfnRange& r, Attr to);
-  int convert_per_vm(const Memslot& m, const GfnRange& r, Attr to);
+  std::vector<std::pair<const Memslot*, GfnRange>> slot_parts(const GfnRange& r) const;
+  int convert_per_vm(const GfnRange& r, const std::vector<std::pair<const Memslot*, GfnRange>>& parts, Attr to);
   int convert_in_place(const Memslot& m, const GfnRange& r, Attr to);
-  int to_shared_steps(const Memslot& m, const GfnRange& r, bool in_place_batch);
+  int to_shared_steps(const Memslot& m, const GfnRange& r);
   int to_private_steps(const Memslot& m, const GfnRange& r);
   std::function<bool(uint64_t, uint64_t)> uniform_after(const Memslot& m, const GfnRange& r, Attr to) const;
   void begin_invalidation(const GfnRange& r);
   void set_attrs(const GfnRange& r, Attr a);  // and report the range in the next observation
+  // MUT-INVALIDATE-LEAK: an mmu invalidation that never ends (mmu_invalidate_in_progress stays
+  // up, so its range only grows); a fault in it retries forever.
+  void leak_invalidation(const GfnRange& r);
+  bool fault_retries_forever(Gfn g);
   GfnRange attr_invalidation_range(const Memslot& m, const GfnRange& r) const;
   int punch(const GfnRange& r);
   int prefault(const GfnRange& r);
@@ -142,6 +147,7 @@ class SimHost {
     // its sub-step is checked against the state the op started from (sim rule, SEMANTICS.md).
     bool pass_done = false;
   } in_flight_;
+  std::optional<GfnRange> leaked_invalidation_;
   int apply_depth_ = 0;          // > 0 inside apply; 2 for a held op run at a drop point
   bool drop_hook_ran_ = false;   // this top-level op already dropped mmu_lock with the hook
   Op running_op_;                // the top-level op, for the interleaving notes

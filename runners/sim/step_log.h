@@ -24,6 +24,7 @@ struct StepLog {
   std::vector<BackingSpan> dirty_backing;
   std::set<Pfn> pamt_changed;  // 2M-aligned pfns whose DPAMT refcount moved
   uint64_t restart_retries = 0;
+  uint64_t fault_retries = 0;
 
   void seamcall(const char* name, Gfn gfn, Level level, uint64_t npages, uint64_t status) {
     Event e;
@@ -70,6 +71,7 @@ struct StepLog {
     move_all(dirty_backing, later.dirty_backing);
     pamt_changed.merge(later.pamt_changed);
     restart_retries += later.restart_retries;
+    fault_retries += later.fault_retries;
   }
   void note(EventKind kind, const std::string& name, const std::string& text, Gfn gfn = 0, Level level = Level::L4K) {
     Event e;
