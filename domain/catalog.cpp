@@ -49,6 +49,13 @@ const std::vector<MutantInfo>& mutants() {
       {"MUT-HVA-ALIGN", "misaligned HVA disables private 2M", "INV-LIVE", "L4526-4527"},
       {"MUT-NO-MERGE", "gmem never merges folios after to-private, so 2M never returns", "INV-LIVE", "L4523-4524"},
       {"MUT-WRONG-ROOT", "accept-level split applied to the normal root, not the mirror", "INV-ACCEPT", "L14465-14466"},
+      // Defects of v3 itself, found by reading its tree (docs/findings.md); the clean sim has them fixed.
+      {"MUT-INVALIDATE-LEAK", "per-VM conversion whose split fails skips kvm_mmu_invalidate_end: later faults retry forever",
+       "INV-BUSY", "L3096-3098, docs/findings.md F1"},
+      {"MUT-SLOT-PARTIAL-ZAP", "per-VM conversion splits and zaps slot by slot: a later slot's -ENOMEM leaves earlier slots zapped",
+       "INV-ATOMIC,INV-DATA", "L3017-3027, docs/findings.md F2"},
+      {"MUT-PRIVATE-ZAP-TO-PRIVATE", "in-place to-private conversion zaps private leaves too (KVM_FILTER_SHARED|PRIVATE)",
+       "INV-NOOVERZAP,INV-DATA", "guest_memfd.c kvm_gmem_get_invalidate_filter, docs/findings.md F3"},
   };
   return v;
 }

@@ -192,7 +192,10 @@ rc::Gen<std::vector<Op>> motif(const OpContext& ctx) {
     const GfnRange r = huge1g ? GfnRange{region + k2M * *rc::gen::element<uint64_t>(1, 2), k2M} : *range_near(ctx, b);
     v.push_back(conversion(ctx, r, Attr::Shared));
     v.push_back(Access{region + neighbour, false, 0});
-    v.push_back(conversion(ctx, r, Attr::Private));
+    // Back to private: the range, or one page wider on each side, over still-private pages
+    // whose leaves must stay (only shared leaves may go).
+    const GfnRange back = *rc::gen::element(r, GfnRange{r.start - 1, r.npages + 2});
+    v.push_back(conversion(ctx, back, Attr::Private));
     v.push_back(Accept{b, Level::L2M});
     v.push_back(Access{region + neighbour, false, 0});
     return v;
@@ -209,7 +212,10 @@ rc::Gen<std::vector<Op>> motif(const OpContext& ctx) {
     const GfnRange r = *rc::gen::weightedElement<GfnRange>({{3, GfnRange{b + offset_in_block(), 1}}, {1, GfnRange{b, k2M}}});
     v.push_back(conversion(ctx, r, Attr::Shared));
     v.push_back(Access{r.start, true, token()});
-    v.push_back(conversion(ctx, r, Attr::Private));
+    // Back to private: the range, or one page wider on each side, over still-private pages
+    // whose leaves must stay (only shared leaves may go).
+    const GfnRange back = *rc::gen::element(r, GfnRange{r.start - 1, r.npages + 2});
+    v.push_back(conversion(ctx, back, Attr::Private));
     v.push_back(Accept{b, Level::L2M});
     v.push_back(Access{b + offset_in_block(), false, 0});
     return v;
@@ -242,12 +248,13 @@ rc::Gen<std::vector<Op>> motif(const OpContext& ctx) {
     else
       v.insert(v.end(), {Accept{b, Level::L2M}, Access{b, true, token()}});
     v.push_back(in);
-    if (!pending || *rc::gen::element(true, false))
-      v.push_back(conversion(ctx, {b + k, 1}, Attr::Shared));  // boundary split inside the 2M leaf
+    if (!pending || *rc::gen::element(true, false))  // boundary split inside the 2M leaf, or across its end
+      v.push_back(conversion(ctx, *rc::gen::element(GfnRange{b + k, 1}, GfnRange{b + k2M - 1, 2}), Attr::Shared));
     else
       v.push_back(Accept{b + k, Level::L4K});  // accept-exit split (DEMOTE) of the PENDING leaf
     v.push_back(Access{b, false, 0});
     v.push_back(Accept{b + k, Level::L4K});
+    v.push_back(Access{b + k2M + 3, false, 0});  // a fault in the next block, inside a failed conversion's invalidation
     return v;
   });
   // SC-PIN (L9600-9610): in place, pinned shared pages make a conversion to private -EAGAIN
@@ -289,6 +296,23 @@ rc::Gen<std::vector<Op>> motif(const OpContext& ctx) {
     v.push_back(Access{other + k, false, 0});
     return v;
   });
+  // A conversion across two slots (and the hole between, if any): slot A's last 2M block is
+  // accepted with data, slot B's first block mapped; an armed -ENOMEM may hit B's split. Per VM
+  // one conversion covers both; in place one gmem ioctl per slot (MUT-SLOT-PARTIAL-ZAP).
+  auto cross_slot = rc::gen::exec([ctx]() -> std::vector<Op> {
+    const auto& slots = ctx.config.slots;
+    if (slots.size() < 2) return {};
+    const size_t i = *rc::gen::inRange<size_t>(0, slots.size() - 1);
+    const Memslot &a = slots[i], &b = slots[i + 1];
+    const Gfn a_last = align_down(a.range().end() - 1, Level::L2M), b_first = align_down(b.base_gfn + k2M - 1, Level::L2M);
+    std::vector<Op> v{Access{a_last, false, 0}, Accept{a_last, Level::L2M}, Access{a_last + 3, true, token()},
+                      Prefault{{b_first, k2M}}};
+    if (*rc::gen::element(true, false)) v.push_back(Inject{FaultSite::SplitCacheTopup, 0, 1});
+    const Gfn end = b_first + *rc::gen::element<uint64_t>(1, k2M, 256);
+    v.push_back(conversion(ctx, {a_last, end - a_last}, Attr::Shared));
+    v.push_back(Access{a_last + 3, false, 0});
+    return v;
+  });
   using G = rc::Gen<std::vector<Op>>;
   std::vector<std::pair<uint32_t, G>> pool;
   auto add = [&](int w, G g) {
@@ -304,6 +328,7 @@ rc::Gen<std::vector<Op>> motif(const OpContext& ctx) {
   if (p.caps(Cap::Pin) && p.caps(Cap::Attributes)) add(p.w_pin, pin);
   if (p.caps(Cap::Attributes)) add(p.w_shared_huge, shared_huge);
   if (p.caps(Cap::Interleaving) && p.caps(Cap::Attributes)) add(p.w_race, race);
+  if (p.caps(Cap::Attributes) && ctx.config.slots.size() > 1) add(p.w_cross_slot, cross_slot);
   if (pool.empty()) add(1, single);
   const Caps caps = p.caps;
   uint32_t total = 0;

@@ -81,6 +81,12 @@ std::vector<Violation> Oracle::step(int64_t step, const Op& op, const Outcome& o
     s.learn(c, s.began_alive == step ? ChangePolicy::after_death() : ChangePolicy::failing());
     return std::move(c.found);
   }
+  if (outcome.err == -EINTR) {  // the watchdog interrupted an op that never ended
+    c.report("INV-BUSY", op_range(op), "every op ends: no fault or SEAMCALL retries forever",
+             describe(op) + " hung until interrupted (" + describe(outcome) + ")");
+    s.learn(c, ChangePolicy::after_death());
+    return std::move(c.found);
+  }
   if (obs.has_events) s.check_seamcalls(c);
   if (bug_on_seen(obs)) {
     s.dead = true;

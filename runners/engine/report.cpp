@@ -121,13 +121,13 @@ std::string to_text(const MutantMatrix& m) {
   for (auto& p : m.clean.properties)
     if (p.status == "fail") os << "  clean sim FAILS " << p.id << ": " << p.failure->message << "\n";
   os << "kill matrix (" << fixed(m.seconds_per_mutant, 1) << " s per mutant, " << m.repeats << " run(s) each):\n";
-  os << "  " << std::left << std::setw(26) << "mutant" << std::setw(8) << "killed" << std::setw(17) << "invariant"
+  os << "  " << std::left << std::setw(28) << "mutant" << std::setw(8) << "killed" << std::setw(17) << "invariant"
      << std::setw(20) << "property" << std::right << std::setw(7) << "cases" << std::setw(9) << "seconds"
      << std::setw(9) << "median" << std::setw(8) << "shrunk" << std::setw(9) << "fixture" << "\n";
   int killed = 0;
   for (auto& r : m.rows) {
     killed += r.killed;
-    os << "  " << std::left << std::setw(26) << r.id << std::setw(8) << (r.killed ? "yes" : "NO") << std::setw(17)
+    os << "  " << std::left << std::setw(28) << r.id << std::setw(8) << (r.killed ? "yes" : "NO") << std::setw(17)
        << (r.killed ? r.invariant : "-") << std::setw(20) << (r.killed ? r.property : "-") << std::right
        << std::setw(7) << r.cases << std::setw(9) << fixed(r.seconds) << std::setw(9) << fixed(median(r.kill_seconds))
        << std::setw(8) << r.shrunk_steps << std::setw(9)
