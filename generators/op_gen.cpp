@@ -194,7 +194,7 @@ rc::Gen<std::vector<Op>> motif(const OpContext& ctx) {
     v.push_back(Access{region + neighbour, false, 0});
     // Back to private: the range, or one page wider on each side, over still-private pages
     // whose leaves must stay (only shared leaves may go).
-    const GfnRange back = *rc::gen::element(r, GfnRange{r.start - 1, r.npages + 2});
+    const GfnRange back = r.start > 0 ? *rc::gen::element(r, GfnRange{r.start - 1, r.npages + 2}) : r;
     v.push_back(conversion(ctx, back, Attr::Private));
     v.push_back(Accept{b, Level::L2M});
     v.push_back(Access{region + neighbour, false, 0});
@@ -214,7 +214,7 @@ rc::Gen<std::vector<Op>> motif(const OpContext& ctx) {
     v.push_back(Access{r.start, true, token()});
     // Back to private: the range, or one page wider on each side, over still-private pages
     // whose leaves must stay (only shared leaves may go).
-    const GfnRange back = *rc::gen::element(r, GfnRange{r.start - 1, r.npages + 2});
+    const GfnRange back = r.start > 0 ? *rc::gen::element(r, GfnRange{r.start - 1, r.npages + 2}) : r;
     v.push_back(conversion(ctx, back, Attr::Private));
     v.push_back(Accept{b, Level::L2M});
     v.push_back(Access{b + offset_in_block(), false, 0});
