@@ -112,6 +112,12 @@ Op op_of(const Field& f) {
   if (kind == "map-gpa") return MapGpa{range_of(f), attr_of(f.at("to"))};
   if (kind == "pin") return Pin{range_of(f)};
   if (kind == "unpin") return Unpin{range_of(f)};
+  if (kind == "delete-slot" || kind == "add-slot") {
+    const uint64_t id = f.at("slot").u64();
+    if (id > UINT32_MAX) f.at("slot").fail("expected a memslot id, got " + std::to_string(id));
+    if (kind == "delete-slot") return DeleteSlot{static_cast<uint32_t>(id)};
+    return AddSlot{static_cast<uint32_t>(id)};
+  }
   if (kind == "inject") {
     Inject in;
     in.site = f.at("site").one_of<FaultSite>(parse_fault_site, {"block", "track", "demote", "remove", "wbinvd", "aug",
@@ -136,7 +142,8 @@ Op op_of(const Field& f) {
     return in;
   }
   f.at("op").fail("unknown op kind \"" + kind +
-                  "\" (known: convert, punch, prefault, access, accept, map-gpa, pin, unpin, inject, discard-shared)");
+                  "\" (known: convert, punch, prefault, access, accept, map-gpa, pin, unpin, inject, discard-shared, "
+                  "delete-slot, add-slot)");
 }
 
 Config config_of(const Field& f) {
@@ -206,6 +213,8 @@ json op_json(const Op& op) {
           json r = {{"gfn", hex(o.gfn)}, {"level", std::string(name(o.level))}};
           if (o.queued) r["queued"] = true;
           return r;
+        } else if constexpr (std::is_same_v<T, DeleteSlot> || std::is_same_v<T, AddSlot>) {
+          return {{"slot", o.slot}};
         } else {
           json r = {{"site", std::string(name(o.site))}, {"count", o.count}};
           if (!is_seamcall_site(o.site))
@@ -283,6 +292,8 @@ std::string validate_op(const Op& op) {
           return check(o.range);
         else if constexpr (requires { o.gfn; })
           return check({o.gfn, 1});
+        else if constexpr (requires { o.slot; })
+          return std::string();
         else
           return o.count == 0 ? "inject count must be at least 1" : "";  // validity of the pair: the op's own rule
       },

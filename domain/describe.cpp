@@ -28,7 +28,7 @@ constexpr std::string_view kCap[] = {"private-memory", "accept", "attributes", "
                                      "punch-hole", "prefault", "map-gpa", "pin", "fault-injection",
                                      "huge-backing", "leaf-levels", "backing", "internals",
                                      "event-log", "kernel-log", "guest-data",
-                                     "shared-discard", "interleaving"};
+                                     "shared-discard", "interleaving", "slot-lifecycle"};
 static_assert(std::size(kCap) == kCapCount);
 }  // namespace
 
@@ -43,7 +43,8 @@ std::string_view name(Cap v) { return kCap[static_cast<int>(v)]; }
 
 std::string_view op_kind(const Op& op) {
   static constexpr std::string_view kOps[] = {"convert", "punch",  "prefault", "access", "accept",
-                                              "map-gpa", "pin",    "unpin",    "inject", "discard-shared"};
+                                              "map-gpa", "pin",    "unpin",    "inject", "discard-shared",
+                                              "delete-slot", "add-slot"};
   static_assert(std::size(kOps) == std::variant_size_v<Op>);
   return kOps[op.index()];
 }
@@ -100,6 +101,10 @@ std::string describe(const Op& op) {
           return "pin " + describe(o.range);
         else if constexpr (std::is_same_v<T, Unpin>)
           return "unpin " + describe(o.range);
+        else if constexpr (std::is_same_v<T, DeleteSlot>)
+          return "delete memslot " + std::to_string(o.slot);
+        else if constexpr (std::is_same_v<T, AddSlot>)
+          return "add memslot " + std::to_string(o.slot) + " back";
         else
           return "inject " + (is_seamcall_site(o.site) ? tdx_status_name(o.status) : std::string("-ENOMEM")) + " at " +
                  std::string(name(o.site)) + " x" + std::to_string(o.count);

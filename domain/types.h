@@ -121,6 +121,10 @@ struct MapGpa    { GfnRange range; Attr to = Attr::Shared; };  // guest TDVMCALL
 struct Pin       { GfnRange range; };                          // host pins gmem pages (SC-PIN)
 struct Unpin     { GfnRange range; };
 struct DiscardShared { GfnRange range; };                      // host madvise(MADV_DONTNEED) on the shared HVA
+// KVM_SET_USER_MEMORY_REGION2 on a memslot of the config: delete it (size 0), or add it back
+// with the config's geometry and gmem binding (SEMANTICS.md "Memslots").
+struct DeleteSlot { uint32_t slot = 0; };
+struct AddSlot    { uint32_t slot = 0; };
 
 // Where an injected fault hits: the SEAMCALLs KVM issues on the S-EPT (they return a TDX
 // status), and two kernel allocations (they fail with -ENOMEM).
@@ -133,7 +137,8 @@ constexpr bool is_seamcall_site(FaultSite s) { return s < FaultSite::SplitCacheT
 // fails with -ENOMEM and takes status 0.
 struct Inject { FaultSite site = FaultSite::Demote; uint64_t status = tdx::kOperandBusy; uint32_t count = 1; };
 
-using Op = std::variant<Convert, PunchHole, Prefault, Access, Accept, MapGpa, Pin, Unpin, Inject, DiscardShared>;
+using Op = std::variant<Convert, PunchHole, Prefault, Access, Accept, MapGpa, Pin, Unpin, Inject, DiscardShared,
+                        DeleteSlot, AddSlot>;
 
 // A second vCPU's guest op (SEMANTICS.md "Queued guest ops").
 inline bool is_queued(const Op& op) {
@@ -303,8 +308,9 @@ enum class Cap : uint8_t {
   GuestData,         // guest reads back data
   SharedDiscard,     // DiscardShared: madvise on host memory behind shared gfns
   Interleaving,      // queued guest ops run at mmu_lock drop points
+  SlotLifecycle,     // DeleteSlot / AddSlot
 };
-constexpr int kCapCount = 18;
+constexpr int kCapCount = 19;
 
 struct Caps {
   std::set<Cap> has;

@@ -46,6 +46,7 @@ bool runnable(const Caps& caps, const Op& op) {
         if constexpr (std::is_same_v<T, MapGpa>) return caps(Cap::MapGpa);
         if constexpr (std::is_same_v<T, Pin> || std::is_same_v<T, Unpin>) return caps(Cap::Pin);
         if constexpr (std::is_same_v<T, Inject>) return caps(Cap::FaultInjection);
+        if constexpr (std::is_same_v<T, DeleteSlot> || std::is_same_v<T, AddSlot>) return caps(Cap::SlotLifecycle);
         return true;
       },
       op);
@@ -313,6 +314,21 @@ rc::Gen<std::vector<Op>> motif(const OpContext& ctx) {
     v.push_back(Access{a_last + 3, false, 0});
     return v;
   });
+  // A memslot deleted and added back (SEMANTICS.md "Memslots"): its leaves go, its page tables
+  // stay (a 2M accept over one is still a size mismatch), its GUEST_INHIBIT goes.
+  auto slot_cycle = rc::gen::exec([ctx]() -> std::vector<Op> {
+    const Gfn b = pick_block(ctx);
+    const Memslot& m = slot_for(ctx.config, b);
+    const uint64_t k = offset_in_block();
+    std::vector<Op> v{Access{b, false, 0}, *rc::gen::element<Op>(Accept{b + k, Level::L4K}, Accept{b, Level::L2M}),
+                      Access{b + k, true, token()}, DeleteSlot{m.id}};
+    if (*rc::gen::element(true, false)) v.push_back(Access{b + k, false, 0});  // no slot: -EFAULT
+    if (*rc::gen::element(true, false)) v.push_back(conversion(ctx, {b, k2M}, Attr::Shared));
+    if (*rc::gen::element(true, false)) v.push_back(conversion(ctx, {b, k2M}, Attr::Private));
+    v.insert(v.end(), {AddSlot{m.id}, Access{b + k, false, 0}, Accept{b, Level::L2M}, Accept{b + k, Level::L4K},
+                       Access{b + k, false, 0}});
+    return v;
+  });
   using G = rc::Gen<std::vector<Op>>;
   std::vector<std::pair<uint32_t, G>> pool;
   auto add = [&](int w, G g) {
@@ -329,6 +345,7 @@ rc::Gen<std::vector<Op>> motif(const OpContext& ctx) {
   if (p.caps(Cap::Attributes)) add(p.w_shared_huge, shared_huge);
   if (p.caps(Cap::Interleaving) && p.caps(Cap::Attributes)) add(p.w_race, race);
   if (p.caps(Cap::Attributes) && ctx.config.slots.size() > 1) add(p.w_cross_slot, cross_slot);
+  if (p.caps(Cap::SlotLifecycle)) add(p.w_slot_cycle, slot_cycle);
   if (pool.empty()) add(1, single);
   const Caps caps = p.caps;
   uint32_t total = 0;

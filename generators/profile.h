@@ -20,6 +20,7 @@ struct GenProfile {
   int w_shared_huge = 2;      // huge shared host memory around a private 4K page, partly discarded (INV-ATTR, INV-CONTIG)
   int w_race = 2;             // a second vCPU's accept queued against a splitting conversion (INV-CACHE)
   int w_cross_slot = 2;       // one conversion across two slots (and the hole between)
+  int w_slot_cycle = 1;       // a memslot deleted and added back
   bool vary_module = true;    // sometimes tdx_huge_page=N or no bit 51 (SC-OLD-MODULE)
   // Percent of cases drawn by the swarm generator (generators/swarm_gen.h) instead of motifs:
   // uniform ops from a per-case subset of op kinds, to reach shapes no motif aims at.

@@ -11,9 +11,10 @@ constexpr uint64_t k2M = pages_in(Level::L2M);
 constexpr uint64_t k1G = pages_in(Level::L1G);
 
 enum class Kind : uint8_t {
-  Convert, MapGpa, Punch, Prefault, Read, Write, Accept, Pin, Unpin, Inject, Discard, QueuedAccess, QueuedAccept
+  Convert, MapGpa, Punch, Prefault, Read, Write, Accept, Pin, Unpin, Inject, Discard, QueuedAccess, QueuedAccept,
+  DeleteSlot, AddSlot
 };
-constexpr int kKinds = 13;
+constexpr int kKinds = 15;
 
 bool possible(const Caps& c, Kind k) {
   switch (k) {
@@ -30,6 +31,8 @@ bool possible(const Caps& c, Kind k) {
     case Kind::Discard: return c(Cap::SharedDiscard);
     case Kind::QueuedAccess: return c(Cap::Interleaving);
     case Kind::QueuedAccept: return c(Cap::Interleaving) && c(Cap::Accept);
+    case Kind::DeleteSlot:
+    case Kind::AddSlot: return c(Cap::SlotLifecycle);
   }
   return false;
 }
@@ -93,6 +96,8 @@ Op swarm_op(const OpContext& ctx, Kind k) {
     case Kind::Discard: return DiscardShared{any_range(ctx)};
     case Kind::QueuedAccess: return Access{any_gfn(ctx), *rc::gen::arbitrary<bool>(), 7, true};
     case Kind::QueuedAccept: return Accept{align_down(any_gfn(ctx), Level::L4K), level(), true};
+    case Kind::DeleteSlot: return DeleteSlot{(*rc::gen::elementOf(ctx.config.slots)).id};
+    case Kind::AddSlot: return AddSlot{(*rc::gen::elementOf(ctx.config.slots)).id};
   }
   return Access{any_gfn(ctx)};
 }

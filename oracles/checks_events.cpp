@@ -50,9 +50,7 @@ void SpecState::check_events(StepCtx& c) {
       case EventKind::FolioMerge: {
         // L4730-4737: gmem merges a block back only when all of it is private after the op
         // (gmem indices outside the slot are never converted: private).
-        const Memslot* m = nullptr;
-        for (const Memslot& x : slots)
-          if (x.id == e.slot) m = &x;
+        const Memslot* m = slot_by_id(e.slot);
         if (!m) break;
         const uint64_t lo = std::max(e.gfn, m->gmem_offset), hi = std::min(e.gfn + e.npages, m->gmem_offset + m->npages);
         if (lo >= hi || all_attr({gfn_of_index(*m, lo), hi - lo}, Attr::Private)) break;
@@ -62,9 +60,7 @@ void SpecState::check_events(StepCtx& c) {
         break;
       }
       case EventKind::FolioSplit: {
-        const Memslot* m = nullptr;
-        for (const Memslot& s : slots)
-          if (s.id == e.slot) m = &s;
+        const Memslot* m = slot_by_id(e.slot);
         if (!m) break;
         // Only the part of the folio this slot maps: the file may run past the slot's end.
         const uint64_t lo = std::max(e.gfn, m->gmem_offset), hi = std::min(e.gfn + e.npages, m->gmem_offset + m->npages);

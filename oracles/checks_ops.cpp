@@ -310,8 +310,9 @@ struct OpChecker {
     ChangePolicy p;
     p.split_edges = r;
     // GUEST_INHIBIT at A+1 (and A+2 for 4K) for the blocks around gfn; one-way.
-    if (A == Level::L4K) s.lower_cap_inhibit(align_down(a.gfn, Level::L2M), Level::L2M, Level::L4K);
-    s.lower_cap_inhibit(align_down(a.gfn, Level::L1G), Level::L1G, Level::L2M);
+    const Memslot& slot = *s.slot_at(a.gfn);
+    if (A == Level::L4K) s.lower_cap_inhibit(slot, align_down(a.gfn, Level::L2M), Level::L2M, Level::L4K);
+    s.lower_cap_inhibit(slot, align_down(a.gfn, Level::L1G), Level::L1G, Level::L2M);
     if (s.attr_at(a.gfn) != Attr::Private) {  // then the fault: a private GPA on a shared gfn
       if (err() != -EFAULT)
         c.report("INV-ACCEPT", r, "accept of a shared gfn: GUEST_INHIBIT set, then a memory-fault exit, -EFAULT",
@@ -370,6 +371,50 @@ struct OpChecker {
     }
     s.learn(c, ChangePolicy::none());
   }
+  // SEMANTICS.md "Memslots": deleting a slot zaps its leaves (its private pages leave the TD)
+  // and drops its lpage_info (GUEST_INHIBIT); the mirror's page tables stay until teardown;
+  // gmem keeps its folios and attributes.
+  void operator()(const DeleteSlot& o) {
+    if (c.out->unsupported) return nothing_changes();
+    const Memslot* m = s.slot_by_id(o.slot);
+    const size_t i = m ? static_cast<size_t>(m - s.slots.data()) : 0;
+    if (!m || !s.live[i]) {
+      expect_err({-EINVAL}, "INV-ATOMIC", {}, "deleting memslot " + std::to_string(o.slot) + ", which is not there, fails");
+      return nothing_changes();
+    }
+    expect_err({0}, "INV-ATOMIC", m->range(), "deleting memslot " + std::to_string(o.slot) + " succeeds");
+    const GfnRange r = m->range();
+    s.live[i] = false;
+    s.inhibit_cap.erase(r.start, r.end());
+    std::erase_if(s.inhibited, [&](const auto& b) { return std::get<0>(b) == o.slot; });
+    s.inhibit_blocks_seen = 0;  // the one step GUEST_INHIBIT may go: with its slot's lpage_info
+    s.attrs.for_each(r.start, r.end(), [&](uint64_t a, uint64_t b, Attr x) {
+      if (x == Attr::Private) s.data.assign(a, b, DataToken{});  // removed from the TD: content gone
+    });
+    s.learn(c, ChangePolicy::zapping(r));
+    s.check_private_gone(c, r, "memslot deletion");
+    std::optional<GfnRange> left;
+    s.shared.map().for_each(r.start, r.end(), [&](uint64_t a, uint64_t b, const LeafVal&) {
+      if (!left) left = GfnRange{a, b - a};
+    });
+    if (left)
+      c.report("INV-SLOT", *left, "after deleting memslot " + std::to_string(o.slot) + " no leaf maps it",
+               "shared leaves remain at " + describe(*left));
+  }
+  void operator()(const AddSlot& o) {
+    if (c.out->unsupported) return nothing_changes();
+    const Memslot* m = s.slot_by_id(o.slot);
+    if (!m) {
+      expect_err({-EINVAL}, "INV-ATOMIC", {}, "memslot " + std::to_string(o.slot) + " is not in the config");
+      return nothing_changes();
+    }
+    const size_t i = static_cast<size_t>(m - s.slots.data());
+    expect_err({s.live[i] ? -EEXIST : 0}, "INV-ATOMIC", m->range(),
+               s.live[i] ? "adding a memslot that is there fails" : "adding a deleted memslot back succeeds");
+    if (err() == 0) s.live[i] = true;
+    s.learn(c, ChangePolicy::none());
+  }
+
   void operator()(const Pin& o) { pin(o.range, +1); }
   void operator()(const Unpin& o) { pin(o.range, -1); }
 
@@ -534,9 +579,12 @@ FailurePlan SpecState::planned(int64_t step, const Op& op) {
   return plan_failure(step, op);
 }
 
-void SpecState::lower_cap_inhibit(Gfn block, Level block_level, Level cap) {
-  lower_cap(inhibit_cap, block, block + pages_in(block_level), cap);
-  inhibited.insert({block_level, block});
+// GUEST_INHIBIT lives in the slot's lpage_info (L2303-2313): the cap covers the block's gfns in
+// that slot; a block's gfns in another slot are another slot's business.
+void SpecState::lower_cap_inhibit(const Memslot& m, Gfn block, Level block_level, Level cap) {
+  const Gfn s = std::max(block, m.base_gfn), e = std::min(block + pages_in(block_level), m.range().end());
+  lower_cap(inhibit_cap, s, e, cap);
+  inhibited.insert({m.id, block_level, block});
 }
 
 void SpecState::on_op(StepCtx& c) { std::visit(OpChecker{*this, c}, *c.op); }

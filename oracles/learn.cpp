@@ -48,9 +48,7 @@ void SpecState::learn(StepCtx& c, const ChangePolicy& p) {
   IntervalMap<bool> dirty;  // gfns whose leaves or backing changed: INV-CONTIG re-check
   if (o.has_backing) {
     for (const BackingWindow& w : o.backing_windows) {
-      const Memslot* m = nullptr;
-      for (const Memslot& s : slots)
-        if (s.id == w.slot) m = &s;
+      const Memslot* m = slot_by_id(w.slot);
       for (const BackChange& x : backing.apply(w)) {
         if (!m) continue;
         const uint64_t lo = std::max(x.start, m->gmem_offset), hi = std::min(x.end, m->gmem_offset + m->npages);

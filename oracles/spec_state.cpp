@@ -8,6 +8,7 @@ namespace tdxhp::oracle_detail {
 
 SpecState::SpecState(const Config& c, const Caps& k) : cfg(c), caps(k), tdx(k(Cap::Accept)), slots(c.slots) {
   std::sort(slots.begin(), slots.end(), [](auto& a, auto& b) { return a.base_gfn < b.base_gfn; });
+  live.assign(slots.size(), true);
   const bool priv = c.initially_private && k(Cap::PrivateMemory);
   for (const Memslot& m : slots) {
     attrs.assign(m.base_gfn, m.range().end(), priv ? Attr::Private : Attr::Shared);
@@ -20,7 +21,13 @@ const Memslot* SpecState::slot_at(Gfn g) const {
   auto it = std::upper_bound(slots.begin(), slots.end(), g, [](Gfn x, const Memslot& m) { return x < m.base_gfn; });
   if (it == slots.begin()) return nullptr;
   --it;
-  return it->range().contains(g) ? &*it : nullptr;
+  return it->range().contains(g) && live[static_cast<size_t>(it - slots.begin())] ? &*it : nullptr;
+}
+
+const Memslot* SpecState::slot_by_id(uint32_t id) const {
+  for (const Memslot& m : slots)
+    if (m.id == id) return &m;
+  return nullptr;
 }
 
 const Memslot* SpecState::slot_of(const GfnRange& r) const {
@@ -41,9 +48,10 @@ bool SpecState::covered_by_slots(const GfnRange& r) const {
 
 std::vector<std::pair<const Memslot*, GfnRange>> SpecState::slot_parts(const GfnRange& r) const {
   std::vector<std::pair<const Memslot*, GfnRange>> out;
-  for (const Memslot& m : slots) {  // sorted by base_gfn
+  for (size_t i = 0; i < slots.size(); ++i) {  // sorted by base_gfn
+    const Memslot& m = slots[i];
     const Gfn s = std::max(r.start, m.base_gfn), e = std::min(r.end(), m.range().end());
-    if (s < e) out.push_back({&m, {s, e - s}});
+    if (s < e && live[i]) out.push_back({&m, {s, e - s}});
   }
   return out;
 }
@@ -159,7 +167,8 @@ GfnRange op_range(const Op& op) {
         using T = std::decay_t<decltype(o)>;
         if constexpr (std::is_same_v<T, Access>) return {o.gfn, 1};
         else if constexpr (std::is_same_v<T, Accept>) return {o.gfn, pages_in(o.level)};
-        else if constexpr (std::is_same_v<T, Inject>) return {};
+        else if constexpr (std::is_same_v<T, Inject> || std::is_same_v<T, DeleteSlot> || std::is_same_v<T, AddSlot>)
+          return {};
         else return o.range;
       },
       op);

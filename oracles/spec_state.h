@@ -8,6 +8,7 @@
 #include <optional>
 #include <map>
 #include <set>
+#include <tuple>
 #include <string>
 #include <vector>
 
@@ -96,7 +97,8 @@ struct SpecState {
   Config cfg;
   Caps caps;
   bool tdx = false;  // Cap::Accept: PENDING/ACCEPTED, mirror root, S-EPT rules
-  std::vector<Memslot> slots;  // sorted by base_gfn
+  std::vector<Memslot> slots;  // every slot of the config, sorted by base_gfn
+  std::vector<bool> live;      // per slots[i]: present (DeleteSlot removes it, AddSlot brings it back)
 
   IntervalMap<Attr> attrs;
   LeafView priv, shared;
@@ -120,10 +122,11 @@ struct SpecState {
   bool dead = false;
   uint64_t cache_underflows = 0;
   uint64_t inhibit_blocks_seen = 0;           // SimInternals.guest_inhibit_blocks, one-way
-  std::set<std::pair<Level, Gfn>> inhibited;  // (level, block) the oracle knows are inhibited
+  std::set<std::tuple<uint32_t, Level, Gfn>> inhibited;  // (slot id, level, block) known inhibited
 
   // ---- queries (spec_state.cpp)
-  const Memslot* slot_at(Gfn g) const;
+  const Memslot* slot_at(Gfn g) const;  // live slots only, as the other slot queries
+  const Memslot* slot_by_id(uint32_t id) const;  // live or not: its gmem file outlives it
   const Memslot* slot_of(const GfnRange& r) const;  // the one slot wholly holding r, if any
   bool covered_by_slots(const GfnRange& r) const;
   // The parts of r inside memslots, in gfn order.
@@ -178,7 +181,7 @@ struct SpecState {
   std::string accept_words(Gfn g) const;
   FailurePlan planned(int64_t step, const Op& op);       // the plan begin() made, else a new one
   FailurePlan plan;
-  void lower_cap_inhibit(Gfn block, Level block_level, Level cap);
+  void lower_cap_inhibit(const Memslot& m, Gfn block, Level block_level, Level cap);
 };
 
 std::string leaf_words(Gfn start, uint64_t npages, const LeafVal& v, bool is_private = true);

@@ -115,6 +115,7 @@ Caps caps_for(const std::string& flavour, const tkvm_host& h) {
   no(Cap::FaultInjection, "real kernel: SEAMCALL/allocation faults cannot be injected");
   no(Cap::Internals, "DPAMT, split cache and S-EPT internals are visible only in the sim");
   no(Cap::EventLog, "per-step event log is the sim's");
+  no(Cap::SlotLifecycle, "the kvm worker does not delete or re-add memslots (yet)");
   if ((tdx || swprot) && h.shared_discard)
     yes(Cap::SharedDiscard);
   else
@@ -428,6 +429,8 @@ class KvmTarget final : public Target {
   bool to_request(const Pin&, WorkerRequest&) { return false; }
   bool to_request(const Unpin&, WorkerRequest&) { return false; }
   bool to_request(const Inject&, WorkerRequest&) { return false; }
+  bool to_request(const DeleteSlot&, WorkerRequest&) { return false; }
+  bool to_request(const AddSlot&, WorkerRequest&) { return false; }
 
   std::string flavour_;
   tkvm_host host_;

@@ -56,17 +56,15 @@ Outcome SimHost::access(const Access& a) {
 // tdx_honor_guest_accept_level (L2436-2503): split the faulting block down to the accept level
 // on the mirror root, then set GUEST_INHIBIT above it (at A+1, and A+2 for a 4K accept).
 int SimHost::honor_guest_accept_level(const Memslot& m, Gfn g, Level a) {
-  (void)m;
   if (a != Level::L4K && a != Level::L2M) return 0;
   const Level up = static_cast<Level>(static_cast<int>(a) + 1);
   auto set_bits = [&] {
-    set_inhibit(g, up);
-    if (a == Level::L4K) set_inhibit(g, Level::L1G);
+    set_inhibit(m, g, up);
+    if (a == Level::L4K) set_inhibit(m, g, Level::L1G);
   };
   // MUT-INHIBIT-BEFORE-SPLIT: the bits go in before the test that guards the split.
   if (core_.mut(Mutant::InhibitBeforeSplit)) set_bits();
-  const bool inhibited = up == Level::L2M ? inhibit_2m_.at(g) != nullptr : inhibit_1g_.at(g) != nullptr;
-  if (inhibited) return 0;
+  if (inhibited(m, g, up)) return 0;
   // attr_filter = KVM_FILTER_PRIVATE: the split is for the mirror root (L14465-14466).
   if (int r = split_cross_boundary({align_down(g, a), pages_in(a)}, !core_.mut(Mutant::WrongRoot))) return r;
   set_bits();

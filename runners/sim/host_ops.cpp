@@ -11,7 +11,7 @@ namespace tdxhp::sim {
 
 const Memslot* SimHost::slot_of(Gfn g) const {
   for (const Memslot& m : core_.cfg.slots)
-    if (m.range().contains(g)) return &m;
+    if (m.range().contains(g) && live_[slot_index(m)]) return &m;
   return nullptr;
 }
 
@@ -27,6 +27,8 @@ int SimHost::setup(const Config& cfg, std::string* why) {
     return -EINVAL;
   }
   core_.cfg = cfg;
+  live_.assign(cfg.slots.size(), true);
+  lpage_.assign(cfg.slots.size(), LpageInfo{});
   for (const Memslot& m : core_.cfg.slots) {
     gmem_.push_back(std::make_unique<GmemFile>(m.id, m.gmem_offset + m.npages, cfg.backing));
     if (in_place()) {
@@ -109,6 +111,10 @@ Outcome SimHost::apply(const Op& op) {
           o.err = pin(x.range, -1);
         } else if constexpr (std::is_same_v<T, DiscardShared>) {
           o.err = discard_shared(x.range);
+        } else if constexpr (std::is_same_v<T, DeleteSlot>) {
+          o.err = delete_slot(x.slot);
+        } else if constexpr (std::is_same_v<T, AddSlot>) {
+          o.err = add_slot(x.slot);
         } else {
           static_assert(std::is_same_v<T, Inject>);
           o.err = core_.faults.arm(x);
@@ -125,7 +131,7 @@ std::vector<std::pair<const Memslot*, GfnRange>> SimHost::slot_parts(const GfnRa
   std::vector<std::pair<const Memslot*, GfnRange>> out;
   for (const Memslot& m : core_.cfg.slots) {
     const Gfn s = std::max(r.start, m.base_gfn), e = std::min(r.end(), m.range().end());
-    if (s < e) out.push_back({&m, {s, e - s}});
+    if (s < e && live_[slot_index(m)]) out.push_back({&m, {s, e - s}});
   }
   std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.second.start < b.second.start; });
   return out;
@@ -423,6 +429,35 @@ int SimHost::pin(const GfnRange& r, int delta) {
   const Memslot* m = slot_covering(r);
   if (!m) return -EINVAL;
   gmem(*m).pin(index_of(*m, r.start), index_of(*m, r.end()), delta);
+  return 0;
+}
+
+// KVM_SET_USER_MEMORY_REGION2 with size 0: kvm_arch_flush_shadow_memslot() zaps every leaf of the
+// slot, private ones through BLOCK/TRACK/REMOVE (their pages leave the TD), but a TD's mirror
+// page tables stay until teardown (kvm_mmu_zap_memslot zaps leaves only; tdx_sept_free_private_spt
+// refuses while the HKID is assigned, upstream tdx.c). The slot's lpage_info (GUEST_INHIBIT,
+// MIXED) goes with it; guest_memfd keeps its folios and, in place, its attributes; per-VM
+// attributes belong to the VM (SEMANTICS.md "Memslots").
+int SimHost::delete_slot(uint32_t id) {
+  const Memslot* m = nullptr;
+  for (const Memslot& x : core_.cfg.slots)
+    if (x.id == id && live_[slot_index(x)]) m = &x;
+  if (!m) return -EINVAL;  // no such slot to delete
+  if (int e = zap_private(m->base_gfn, m->range().end(), false)) return e;
+  zap_shared(m->base_gfn, m->range().end());
+  clear_inhibit(*m, m->base_gfn, m->range().end());  // its lpage_info goes with it
+  live_[slot_index(*m)] = false;
+  return 0;
+}
+
+int SimHost::add_slot(uint32_t id) {
+  const Memslot* m = nullptr;
+  for (const Memslot& x : core_.cfg.slots)
+    if (x.id == id) m = &x;
+  if (!m) return -EINVAL;                        // not a slot of this config
+  if (live_[slot_index(*m)]) return -EEXIST;     // tdxhp's VMM adds only a deleted slot back
+  live_[slot_index(*m)] = true;                  // fresh lpage_info: no GUEST_INHIBIT
+  core_.log.dirty_attrs.push_back(m->range());   // its gfns are memory again
   return 0;
 }
 

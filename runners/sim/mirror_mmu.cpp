@@ -60,7 +60,7 @@ Level SimHost::private_max_level(const Memslot& m, Gfn g, Level cap) {
     if ((m.base_gfn & (n - 1)) != (m.gmem_offset & (n - 1))) continue;     // gfn vs gmem index
     if (core_.mut(Mutant::HvaAlign) && (m.hva_offset & (n - 1)) != 0) continue;  // L4526-4527
     if (!all_private(block, block + n)) continue;                            // MIXED (L4436)
-    if ((l == Level::L1G ? inhibit_1g_ : inhibit_2m_).at(g)) continue;  // GUEST_INHIBIT at this level
+    if (inhibited(m, g, l)) continue;  // GUEST_INHIBIT at this level
     if (!core_.mut(Mutant::Promote) && has_page_table(block, l)) continue;  // seed 000
     if (!backing_allows(m, block, l)) continue;
     return l;
@@ -278,15 +278,9 @@ int SimHost::zap_private(Gfn s, Gfn e, bool only_inside) {
     private_data_.erase(p.a, p.b);
     core_.log.leaf(EventKind::ZapLeaf, true, p.a, p.l.level, p.b - p.a);
   }
-  if (core_.mut(Mutant::InhibitCleared) && !pieces.empty()) {
-    // The bug: lpage_info GUEST_INHIBIT reset with the mapping (L274-277 says one-way).
-    for (auto* map : {&inhibit_2m_, &inhibit_1g_}) {
-      Level lv = map == &inhibit_2m_ ? Level::L2M : Level::L1G;
-      Gfn a = align_down(s, lv), b = align_down(e + pages_in(lv) - 1, lv);
-      map->for_each(a, b, [&](uint64_t x, uint64_t y, bool) { inhibit_blocks_ -= (y - x) / pages_in(lv); });
-      map->erase(a, b);
-    }
-  }
+  if (core_.mut(Mutant::InhibitCleared) && !pieces.empty())
+    if (const Memslot* m = slot_of(s))  // the bug: GUEST_INHIBIT reset with the mapping (L274-277: one-way)
+      clear_inhibit(*m, s, e);
   return 0;
 }
 
@@ -299,8 +293,17 @@ void SimHost::zap_shared(Gfn s, Gfn e) {
   shared_.erase(s, e);
 }
 
-void SimHost::set_inhibit(Gfn g, Level level) {
-  IntervalMap<bool>& map = level == Level::L2M ? inhibit_2m_ : inhibit_1g_;
+void SimHost::clear_inhibit(const Memslot& m, Gfn s, Gfn e) {
+  for (Level lv : {Level::L2M, Level::L1G}) {
+    IntervalMap<bool>& map = inhibit_map(m, lv);
+    const Gfn a = align_down(s, lv), b = align_down(e + pages_in(lv) - 1, lv);
+    map.for_each(a, b, [&](uint64_t x, uint64_t y, bool) { inhibit_blocks_ -= (y - x) / pages_in(lv); });
+    map.erase(a, b);
+  }
+}
+
+void SimHost::set_inhibit(const Memslot& m, Gfn g, Level level) {
+  IntervalMap<bool>& map = inhibit_map(m, level);
   const Gfn b = align_down(g, level);
   if (map.at(b)) return;
   map.assign(b, b + pages_in(level), true);

@@ -79,7 +79,7 @@ Observation SimHost::collect(bool everything) {
   StepLog& log = core_.log;
   std::vector<GfnRange> priv, shared;
   if (everything) {
-    for (const Memslot& m : core_.cfg.slots) priv.push_back(m.range());
+    for (const Memslot& m : core_.cfg.slots) priv.push_back(m.range());  // setup: every slot is live
     shared = priv;
   } else {
     priv = log.dirty_private;

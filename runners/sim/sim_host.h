@@ -85,7 +85,7 @@ class SimHost {
   int split_cross_boundary(const GfnRange& r, bool mirror);
   int zap_private(Gfn s, Gfn e, bool only_inside);
   void zap_shared(Gfn s, Gfn e);
-  void set_inhibit(Gfn g, Level level);
+  void set_inhibit(const Memslot& m, Gfn g, Level level);
 
   // ---- guest.cpp
   Outcome access(const Access& a);
@@ -114,6 +114,8 @@ class SimHost {
   int prefault(const GfnRange& r);
   int pin(const GfnRange& r, int delta);
   int discard_shared(const GfnRange& r);
+  int delete_slot(uint32_t id);
+  int add_slot(uint32_t id);
   void mark_thp_pmd_splits(const Memslot& m, uint64_t hs, uint64_t he);
 
   // ---- observe.cpp
@@ -125,12 +127,21 @@ class SimHost {
   PfnAllocator alloc_;
   TdxModule tdx_;
   std::vector<std::unique_ptr<GmemFile>> gmem_;
+  std::vector<bool> live_;           // per config slot: present (deleted by DeleteSlot)
   IntervalMap<Attr> attrs_;          // per-gfn attributes (KVM's, or gmem's in place)
   IntervalMap<Leaf> private_;        // mirror root leaves (== S-EPT)
   IntervalMap<Leaf> shared_;         // direct root leaves
   IntervalMap<Pfn> pt_2m_, pt_1g_;   // mirror regions with a page table under them -> its S-EPT page
-  IntervalMap<bool> inhibit_2m_, inhibit_1g_;  // lpage_info GUEST_INHIBIT (one-way)
+  // Per config slot, its lpage_info's GUEST_INHIBIT bits at 2M and 1G (one-way while the slot
+  // lives; hugepage_set_guest_inhibit(slot, gfn, level), L2303-2313).
+  struct LpageInfo {
+    IntervalMap<bool> inhibit[2];  // [0] 2M blocks, [1] 1G blocks
+  };
+  std::vector<LpageInfo> lpage_;
   uint64_t inhibit_blocks_ = 0;
+  IntervalMap<bool>& inhibit_map(const Memslot& m, Level l) { return lpage_[slot_index(m)].inhibit[l == Level::L1G]; }
+  bool inhibited(const Memslot& m, Gfn g, Level l) const { return lpage_[slot_index(m)].inhibit[l == Level::L1G].at(g); }
+  void clear_inhibit(const Memslot& m, Gfn s, Gfn e);  // the blocks of [s, e) lose their bits
   IntervalMap<PageData> private_data_;
   IntervalMap<uint64_t> shared_data_;
   // Per-VM THP shared memory: gfns whose 2M host block had its PMD split by a partial
