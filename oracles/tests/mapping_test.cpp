@@ -237,5 +237,31 @@ TEST(NoPromote, TwoMegOverOldPageTableIsReported) {  // MUT-PROMOTE
   EXPECT_REPORTS(v, "INV-NOPROMOTE");
 }
 
+// SEMANTICS.md "Memslots".
+TEST(Memslot, DeletionMustZapItsLeaves) {
+  Trace t(td());
+  t.setup();
+  t.step(Access{0x200}, ve(), mapped_2m(0x200));
+  t.step(DeleteSlot{0}, ok(), Obs().priv({0x200, k2M}));
+  t.step(Access{0x200}, fails(-EFAULT));
+  t.step(AddSlot{0}, ok());
+  t.step(Access{0x200}, ve(), mapped_2m(0x200));
+  EXPECT_CLEAN(t);
+  Trace kept(td());
+  kept.setup();
+  kept.step(Access{0x200}, ve(), mapped_2m(0x200));
+  EXPECT_REPORTS(kept.step(DeleteSlot{0}, ok()), "INV-PRECISE");  // its 2M leaf is still mapped
+}
+
+TEST(Memslot, PageTableOutlivesTheSlot) {  // INV-NOPROMOTE across delete and add back
+  Trace t(td());
+  t.setup();
+  t.step(Access{0x200}, ve(), Obs().priv({0x200, 1}, {leaf(0x200, L4K, pfn(0x200))}).gmem(0x200, k2M, {folios(0x200, k2M, pfn(0x200), 9)}));
+  t.step(DeleteSlot{0}, ok(), Obs().priv({0x200, 1}));
+  t.step(AddSlot{0}, ok());
+  EXPECT_CLEAN(t);
+  EXPECT_REPORTS(t.step(Access{0x200}, ve(), mapped_2m(0x200)), "INV-NOPROMOTE");
+}
+
 }  // namespace
 }  // namespace tdxhp::test

@@ -98,5 +98,30 @@ TEST(MaxLevel, BuildPagesAreFourK) {  // L4348-4351, L4401
   EXPECT_EQ(private_level(r, kBase + 0x203), 0);
 }
 
+// SEMANTICS.md "Memslots": deleting a slot zaps its leaves and drops its GUEST_INHIBIT; the
+// mirror page table under a 2M region stays, so the re-added slot still maps it 4K.
+TEST(Memslot, DeleteZapsLeavesKeepsPageTablesAddBackRefaults) {
+  Config c = td();
+  SimRun r = run({c, {Access{kBase, false, 0}, Accept{kBase + 5, Level::L4K}, DeleteSlot{0}, Access{kBase, false, 0},
+                      AddSlot{0}, AddSlot{0}, Accept{kBase, Level::L2M}, Access{kBase + 5, false, 0}}});
+  EXPECT_EQ(r.outcomes[2].err, 0);
+  EXPECT_EQ(r.outcomes[3].err, -EFAULT);  // no slot: a memory-fault exit
+  EXPECT_EQ(r.outcomes[4].err, 0);
+  EXPECT_EQ(r.outcomes[5].err, -EEXIST);
+  EXPECT_EQ(r.outcomes[6].tdx_status, tdx::kPageSizeMismatch | 1);  // the page table outlived the slot
+  EXPECT_TRUE(r.outcomes[7].ve);  // refaulted PENDING
+  EXPECT_EQ(private_level(r, kBase + 5), 0);
+  EXPECT_EQ(r.observations[3].internals->guest_inhibit_blocks, 0u);  // the slot's lpage_info went with it
+  EXPECT_GT(r.observations[2].internals->guest_inhibit_blocks, 0u);
+}
+
+TEST(Memslot, DeletingAMissingSlotIsEinval) {
+  SimRun r = run({td(), {DeleteSlot{7}, DeleteSlot{0}, DeleteSlot{0}, AddSlot{7}}});
+  EXPECT_EQ(r.outcomes[0].err, -EINVAL);
+  EXPECT_EQ(r.outcomes[1].err, 0);
+  EXPECT_EQ(r.outcomes[2].err, -EINVAL);
+  EXPECT_EQ(r.outcomes[3].err, -EINVAL);
+}
+
 }  // namespace
 }  // namespace tdxhp::simtest
