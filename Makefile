@@ -20,7 +20,7 @@ VM_SMOKE_SECONDS ?= 30   # per property (three runs)
 VM_FUZZ_SECONDS  ?= 600
 VM_DRIVER := /usr/bin/python3 runners/vm/tdxhp_vm.py
 
-.PHONY: all deps build test-build fuzz test bench clean vm-deps vm-smoke vm-fuzz
+.PHONY: all deps build test-build fuzz test bench clean vm-deps vm-smoke vm-fuzz soak
 
 all: build
 
@@ -68,6 +68,18 @@ vm-smoke:
 
 vm-fuzz: vm-deps
 	$(VM_DRIVER) run --seconds $(VM_FUZZ_SECONDS) --out out/vm-fuzz --jobs $(JOBS)
+
+# A clean soak: every property, default generator (motifs + swarm), one run per seed, $(JOBS) at a
+# time. Not part of `make test` (20 x 60 s). Fails if any seed fails; cases land in out/soak/.
+SOAK_SEEDS   ?= $(shell seq 1 20)
+SOAK_SECONDS ?= 60
+soak: build
+	@rm -rf out/soak && mkdir -p out/soak
+	@printf '%s\n' $(SOAK_SEEDS) | xargs -P $(JOBS) -I{} sh -c \
+	  '$(strip $(BUILD))/runners/cli/tdxhp run --target sim --seconds $(SOAK_SECONDS) --seed {} --no-progress \
+	     --out out/soak/seed-{} > out/soak/seed-{}.log 2>&1; echo "seed {}: exit $$? $$(grep -h ^verdict out/soak/seed-{}.log)"' \
+	  | sort -n -k2 | tee out/soak/summary.txt
+	@! grep -qv ': exit 0 ' out/soak/summary.txt || { echo "soak: a seed failed; cases in out/soak/seed-*/cases"; exit 1; }
 
 bench: build
 	$(strip $(BUILD))/bench/tdxhp_bench
