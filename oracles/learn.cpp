@@ -247,7 +247,8 @@ void SpecState::check_private_run(StepCtx& c, const LeafRun& r) {
                  " (seed 000, L1342)",
              leaf_words(leaf, pages_in(r.level), v) + " replaced the non-leaf entry");
   }
-  // The mirror now has page tables above these leaves; they are freed only with the slot.
+  // The mirror now has page tables above these leaves; a TD frees them only at teardown
+  // (SEMANTICS.md "Memslots").
   if (r.level == Level::L4K) tables_4k.assign(align_down(g.start, Level::L2M), align_up(g.end(), Level::L2M), true);
   if (r.level < Level::L1G) tables_2m.assign(align_down(g.start, Level::L1G), align_up(g.end(), Level::L1G), true);
 }
