@@ -473,7 +473,8 @@ int tkvm_set_attributes(struct tkvm_vm *vm, uint64_t gfn, uint64_t npages, bool 
 		.attributes = to_private ? KVM_MEMORY_ATTRIBUTE_PRIVATE : 0,
 	};
 
-	if (npages == 0 || !slot_of(vm, gfn, npages))
+	/* Attributes belong to the VM: any gfn range, slots or holes (kvm_vm_set_mem_attributes). */
+	if (npages == 0)
 		return -EINVAL;
 	if (ioctl(vm->vm->fd, KVM_SET_MEMORY_ATTRIBUTES, &attr))
 		return note_dead(vm, -errno);
