@@ -49,6 +49,8 @@ const std::vector<MutantInfo>& mutants() {
       {"MUT-HVA-ALIGN", "misaligned HVA disables private 2M", "INV-LIVE", "L4526-4527"},
       {"MUT-NO-MERGE", "gmem never merges folios after to-private, so 2M never returns", "INV-LIVE", "L4523-4524"},
       {"MUT-WRONG-ROOT", "accept-level split applied to the normal root, not the mirror", "INV-ACCEPT", "L14465-14466"},
+      {"MUT-UNLOCKED-CONVERT", "in-place conversion in one pass without guest_memfd's invalidate lock: a fault lands between edge splits",
+       "INV-ORDER,INV-NOOVERZAP", "conversion-race-analysis.md R1-R3, guest_memfd.c :1005-1026"},
       // Defects of v3 itself, found by reading its tree (docs/findings.md); the clean sim has them fixed.
       {"MUT-INVALIDATE-LEAK", "per-VM conversion whose split fails skips kvm_mmu_invalidate_end: later faults retry forever",
        "INV-BUSY", "L3096-3098, docs/findings.md F1"},

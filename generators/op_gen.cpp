@@ -288,6 +288,11 @@ rc::Gen<std::vector<Op>> motif(const OpContext& ctx) {
     const Gfn b = pick_block(ctx);
     const Gfn other = b ^ k2M;
     const uint64_t k = *rc::gen::element<uint64_t>(1, 256, 511);
+    // The conversion race of shared/findings (MUT-UNLOCKED-CONVERT): vCPU 1 faults at b while a
+    // conversion from inside b's block splits the 2M leaf past its end edge.
+    if (*rc::gen::element(false, true))
+      return {Prefault{{b + k2M, 1}}, Access{b, false, 0, true}, conversion(ctx, {b + k, k2M - k + 1}, Attr::Shared),
+              Access{b, false, 0}};
     std::vector<Op> v{Accept{b, Level::L2M}, *rc::gen::element<Op>(Prefault{{other, k2M}}, Access{other, false, 0})};
     if (*rc::gen::element(true, false))
       v.push_back(Accept{other + k, Level::L4K, true});

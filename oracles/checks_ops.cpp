@@ -200,8 +200,18 @@ struct OpChecker {
     if (c.out->unsupported) return nothing_changes();
     if (o.range.empty())
       expect_err({-EINVAL}, "INV-ATOMIC", o.range, "an empty prefault fails");
-    else if (!s.covered_by_slots(o.range))
-      expect_err({-ENOENT}, "INV-ATOMIC", o.range, "prefaulting gfns outside every memslot fails");
+    else if (!s.covered_by_slots(o.range)) {
+      // The first gfn outside every slot stops it: -ENOENT when shared (a no-slot fault),
+      // -EFAULT when private (no gmem can back it: a memory-fault exit).
+      Gfn hole = o.range.start;
+      for (const auto& [m, part] : s.slot_parts(o.range)) {
+        if (part.start > hole) break;
+        hole = part.end();
+      }
+      const bool priv = s.attr_at(hole) == Attr::Private;
+      expect_err({priv ? -EFAULT : -ENOENT}, "INV-ATOMIC", o.range,
+                 "prefaulting gfn " + hex(hole) + ", outside every memslot and " + (priv ? "private" : "shared") + ", fails");
+    }
     else
       expect_err({0}, "INV-ATOMIC", o.range, "prefault of memslot gfns succeeds (L187-191)");
     s.learn(c, ChangePolicy::none());  // may map; maps made before an -ENOENT stay

@@ -209,8 +209,11 @@ int SimHost::convert_per_vm(const GfnRange& r, const std::vector<std::pair<const
 // the ioctl: the batches before it stay converted (the ioctl reports the error offset).
 int SimHost::convert_in_place(const Memslot& m, const GfnRange& r, Attr to) {
   GmemFile& f = gmem(m);
-  in_flight_.locked = &f;
-  const uint64_t batch = f.conversion_batch();
+  // MUT-UNLOCKED-CONVERT: the whole range in one pass, under an invalidation of exactly the
+  // range and without the invalidate lock: R1-R3 broken (how the sim once modelled it).
+  const bool unlocked = core_.mut(Mutant::UnlockedConvert);
+  if (!unlocked) in_flight_.locked = &f;
+  const uint64_t batch = unlocked ? 0 : f.conversion_batch();
   for (Gfn bs = r.start; bs < r.end();) {
     Gfn be = r.end();
     if (batch) {
@@ -395,7 +398,10 @@ int SimHost::prefault(const GfnRange& r) {
   if (r.empty()) return -EINVAL;
   for (Gfn cur = r.start; cur < r.end();) {
     const Memslot* m = slot_of(cur);
-    if (!m) return -ENOENT;
+    // No slot: a shared gfn is an emulated (no-slot) fault, -ENOENT; a private one (per-VM
+    // attributes cover holes too) cannot be private without gmem: a memory-fault exit, -EFAULT
+    // (kvm_mmu_faultin_pfn_private: !kvm_slot_can_be_private(NULL)).
+    if (!m) return attrs_.at(cur) && *attrs_.at(cur) == Attr::Private ? -EFAULT : -ENOENT;
     const Gfn stop = std::min(r.end(), m->base_gfn + m->npages);
     if (*attrs_.at(cur) == Attr::Shared) {
       cur = std::min(stop, attrs_.piece_end(cur));

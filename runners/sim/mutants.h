@@ -10,7 +10,7 @@ namespace tdxhp::sim {
 enum class Mutant : uint8_t {
   SplitBeforeUnmap, Promote, NoSplitZap, NoAttrSplit, HeadOnly, OneGMiss, Oversplit,
   IgnoreAccept, InhibitBeforeSplit, InhibitCleared, BuildHuge, NoFeatureGate, NoBusyRetry,
-  RestartLoop, ZapThenFail, BoolRet, PamtLeak, CacheRace, HvaAlign, NoMerge, WrongRoot,
+  RestartLoop, ZapThenFail, BoolRet, PamtLeak, CacheRace, HvaAlign, NoMerge, WrongRoot, UnlockedConvert,
   // Found in v3 by reading its tree (docs/findings.md): the clean sim has them fixed.
   InvalidateLeak, SlotPartialZap, PrivateZapToPrivate,
   Count
