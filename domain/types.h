@@ -152,12 +152,6 @@ inline Op dequeued(Op op) {
   if (auto* a = std::get_if<Accept>(&op)) a->queued = false;
   return op;
 }
-// gfns a queueable guest op touches (empty for any other op).
-inline GfnRange guest_touched(const Op& op) {
-  if (const auto* a = std::get_if<Access>(&op)) return {a->gfn, 1};
-  if (const auto* a = std::get_if<Accept>(&op)) return {a->gfn, pages_in(a->level)};
-  return {};
-}
 
 struct Scenario {
   Config config;

@@ -85,10 +85,8 @@ struct FailurePlan {
   int64_t step = -1;
   int err = 0;
   std::optional<GfnRange> failing_pass;
-  // An accept: the status the module returns without an exit (nullopt: it exits), and the
-  // S-EPT it met, in words.
+  // An accept: the status the module returns without an exit (nullopt: it exits).
   std::optional<uint64_t> accept_no_exit;
-  std::string accept_pre;
 };
 
 struct SpecState {

@@ -38,7 +38,7 @@ struct SimRun {
 
 Scenario scenario_of(const std::string& case_path);
 // Plays the engine's vCPU 1 (properties/lockstep.cpp) too: queued ops are held and run at
-// the next op's first mmu_lock drop unless they touch its invalidation range, else after it.
+// the next op's first mmu_lock drop, or after it from the first one that must wait.
 SimRun run(const Scenario& s, const std::vector<std::string>& mutants = {}, uint64_t seed = 0);
 std::string fixture_dir();
 // Level of the private leaf at gfn, or -1 when unmapped.
