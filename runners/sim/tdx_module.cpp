@@ -70,8 +70,7 @@ int TdxModule::add_page(Gfn gfn, Pfn pfn) {
   return 0;
 }
 
-// tdx_mem_page_aug: BUSY is -EBUSY and the fault is retried (RET_PF_RETRY); any other error is
-// TDX_BUG_ON.
+// tdx_mem_page_aug: BUSY retries the fault (RET_PF_RETRY), see fault_path_call.
 int TdxModule::aug(Gfn gfn, Level level, Pfn pfn) {
   // KVM_BUG_ON in tdx_sept_set_private_spte: no huge AUG before RUNNABLE (L4395-4402).
   if (level != Level::L4K && (!c_.runnable || !c_.cfg.tdx_huge_page) && !c_.mut(Mutant::BuildHuge)) {
@@ -79,48 +78,41 @@ int TdxModule::aug(Gfn gfn, Level level, Pfn pfn) {
     return -EIO;
   }
   if (level == Level::L4K) pamt_get(pfn, 1);
-  const int err = aug_call(gfn, level, pages_in(level));
+  const int err = fault_path_call("TDH.MEM.PAGE.AUG", FaultSite::Aug, gfn, level, pages_in(level));
   if (err && level == Level::L4K) pamt_put(pfn, 1);  // L3339-3342: only a 4K AUG got a pair
   return err;
 }
 
 int TdxModule::aug_4k_run(Gfn gfn, uint64_t npages, const std::vector<std::pair<Pfn, uint64_t>>& pfn_runs) {
   for (auto [pfn, n] : pfn_runs) pamt_get(pfn, n);
-  const int err = aug_call(gfn, Level::L4K, npages);
+  const int err = fault_path_call("TDH.MEM.PAGE.AUG", FaultSite::Aug, gfn, Level::L4K, npages);
   if (err)
     for (auto [pfn, n] : pfn_runs) pamt_put(pfn, n);
   return err;
 }
 
-int TdxModule::aug_call(Gfn gfn, Level level, uint64_t npages) {
-  uint64_t err = seamcall("TDH.MEM.PAGE.AUG", FaultSite::Aug, gfn, level, npages);
-  while (tdx::status_class(err) == tdx::kOperandBusy) {  // each retry is a fresh fault
-    c_.log.note(EventKind::Note, "fault", "AUG busy: -EBUSY, the fault is retried", gfn, level);
-    err = seamcall("TDH.MEM.PAGE.AUG", FaultSite::Aug, gfn, level, npages);
+// A SEAMCALL on KVM's fault path (tdx_mem_page_aug, tdx_sept_link_private_spt): BUSY is
+// -EBUSY and the fault is retried, each retry a fresh call; any other error is TDX_BUG_ON.
+int TdxModule::fault_path_call(const char* name, FaultSite site, Gfn gfn, Level level, uint64_t npages) {
+  uint64_t err = seamcall(name, site, gfn, level, npages);
+  while (tdx::status_class(err) == tdx::kOperandBusy) {
+    c_.log.note(EventKind::Note, "fault", std::string(name) + " busy: -EBUSY, the fault is retried", gfn, level);
+    err = seamcall(name, site, gfn, level, npages);
   }
-  return bug_unless_ok(err, "TDH.MEM.PAGE.AUG");
+  return bug_unless_ok(err, name);
 }
 
-// tdx_sept_link_private_spt: BUSY is -EBUSY and the fault retried; any other error is TDX_BUG_ON.
-int TdxModule::sept_add(Gfn gfn, Level level) {
-  uint64_t err = seamcall("TDH.MEM.SEPT.ADD", FaultSite::SeptAdd, gfn, level, 1);
-  while (tdx::status_class(err) == tdx::kOperandBusy) {
-    c_.log.note(EventKind::Note, "fault", "SEPT.ADD busy: -EBUSY, the fault is retried", gfn, level);
-    err = seamcall("TDH.MEM.SEPT.ADD", FaultSite::SeptAdd, gfn, level, 1);
-  }
-  return bug_unless_ok(err, "TDH.MEM.SEPT.ADD");
+int TdxModule::sept_add(Gfn gfn, Level level) { return fault_path_call("TDH.MEM.SEPT.ADD", FaultSite::SeptAdd, gfn, level, 1); }
+
+int TdxModule::no_vcpus_or_bug(const char* name, FaultSite site, Gfn gfn, Level level, uint64_t npages) {
+  return bug_unless_ok(do_no_vcpus(name, site, gfn, level, npages, true), name);
 }
 
 // tdx_sept_remove_private_spte: BLOCK, TRACK and REMOVE each through tdh_do_no_vcpus (BUSY: kick,
 // retry once), then WBINVD; whatever still fails is TDX_BUG_ON.
 int TdxModule::remove(Gfn gfn, Level level, uint64_t npages, Pfn pfn) {
-  if (int e = bug_unless_ok(do_no_vcpus("TDH.MEM.RANGE.BLOCK", FaultSite::Block, gfn, level, npages, true),
-                            "TDH.MEM.RANGE.BLOCK"))
-    return e;
-  if (int e = track(gfn, level, npages)) return e;
-  if (int e = bug_unless_ok(do_no_vcpus("TDH.MEM.PAGE.REMOVE", FaultSite::Remove, gfn, level, npages, true),
-                            "TDH.MEM.PAGE.REMOVE"))
-    return e;
+  if (int e = block_and_track(gfn, level, npages)) return e;
+  if (int e = no_vcpus_or_bug("TDH.MEM.PAGE.REMOVE", FaultSite::Remove, gfn, level, npages)) return e;
   if (int e = bug_unless_ok(seamcall("TDH.PHYMEM.PAGE.WBINVD", FaultSite::Wbinvd, gfn, level, npages),
                             "TDH.PHYMEM.PAGE.WBINVD"))
     return e;
@@ -128,10 +120,10 @@ int TdxModule::remove(Gfn gfn, Level level, uint64_t npages, Pfn pfn) {
   return 0;
 }
 
-// tdx_track: TRACK through tdh_do_no_vcpus, then every vCPU is kicked (TLB shootdown).
-int TdxModule::track(Gfn gfn, Level level, uint64_t npages) {
-  if (int e = bug_unless_ok(do_no_vcpus("TDH.MEM.TRACK", FaultSite::Track, gfn, level, npages, true), "TDH.MEM.TRACK"))
-    return e;
+// BLOCK, then tdx_track: TRACK, and every vCPU is kicked (TLB shootdown).
+int TdxModule::block_and_track(Gfn gfn, Level level, uint64_t npages) {
+  if (int e = no_vcpus_or_bug("TDH.MEM.RANGE.BLOCK", FaultSite::Block, gfn, level, npages)) return e;
+  if (int e = no_vcpus_or_bug("TDH.MEM.TRACK", FaultSite::Track, gfn, level, npages)) return e;
   c_.log.note(EventKind::Kick, "kick", "TLB shootdown after TRACK", gfn, level);
   return 0;
 }
@@ -141,10 +133,7 @@ int TdxModule::split(Gfn gfn, Level level, Pfn guest_pfn, Pfn sept_page) {
     c_.bug_on("split of a " + std::string(name(level)) + " leaf at " + hex(gfn) + " before RUNNABLE");
     return -EIO;
   }
-  if (int e = bug_unless_ok(do_no_vcpus("TDH.MEM.RANGE.BLOCK", FaultSite::Block, gfn, level, pages_in(level), true),
-                            "TDH.MEM.RANGE.BLOCK"))
-    return e;
-  if (int e = track(gfn, level, pages_in(level))) return e;
+  if (int e = block_and_track(gfn, level, pages_in(level))) return e;
   pamt_get(sept_page, 1, true);  // tdx_pamt_get(new_sept_page)
 
   uint64_t err;

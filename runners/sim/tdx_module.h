@@ -65,8 +65,9 @@ class TdxModule {
   uint64_t do_no_vcpus(const char* name, FaultSite site, Gfn gfn, Level level, uint64_t npages, bool retry);
   // TDX_BUG_ON: 0 on success, else KVM_BUG_ON (the TD is dead) and -EIO (L1604-1614).
   int bug_unless_ok(uint64_t err, const char* name);
-  int aug_call(Gfn gfn, Level level, uint64_t npages);
-  int track(Gfn gfn, Level level, uint64_t npages);
+  int fault_path_call(const char* name, FaultSite site, Gfn gfn, Level level, uint64_t npages);
+  int no_vcpus_or_bug(const char* name, FaultSite site, Gfn gfn, Level level, uint64_t npages);
+  int block_and_track(Gfn gfn, Level level, uint64_t npages);
   // `sept`: the page is an S-EPT page; its refs are kept apart from guest memory's, whose
   // refcount must equal the 4K guest mappings (what pamt_changes reports, SEMANTICS.md).
   void pamt_get(Pfn first, uint64_t npages, bool sept = false) { pamt_adjust(first, npages, sept, true); }
