@@ -71,11 +71,16 @@ struct OpChecker {
     // A failing pass stops the conversion; the passes before it stay converted. Per VM the
     // attributes of the whole range change, holes included; in place only gmem's.
     const GfnRange done{r.start, (failing && err() != 0 ? failing->start : r.end()) - r.start};
-    for (const auto& [m, part] : in_place ? s.slot_parts(done) : std::vector<std::pair<const Memslot*, GfnRange>>{{nullptr, done}}) {
-      if (part.empty()) continue;
-      s.attrs.assign(part.start, part.end(), to);
-      s.data.assign(part.start, part.end(), DataToken{});  // shared contents are unspecified until written
-    }
+    const auto done_parts = s.slot_parts(done);
+    auto convert_span = [&](const GfnRange& span) {
+      if (span.empty()) return;
+      s.attrs.assign(span.start, span.end(), to);
+      s.data.assign(span.start, span.end(), DataToken{});  // shared contents are unspecified until written
+    };
+    if (in_place)
+      for (const auto& [m, part] : done_parts) convert_span(part);
+    else
+      convert_span(done);
     ChangePolicy p = ChangePolicy::none();
     p.failed = err() != 0;
     if (to == Attr::Shared) {
@@ -85,13 +90,9 @@ struct OpChecker {
     s.learn(c, p);
     if (done.empty()) return;
     if (to == Attr::Shared) s.check_private_gone(c, done, "convert to shared");
-    for (const auto& [m, part] : s.slot_parts(done)) s.check_folios_uniform(c, *m, part);
+    for (const auto& [m, part] : done_parts) s.check_folios_uniform(c, *m, part);
     if (to == Attr::Private) {
-      std::optional<GfnRange> left;
-      s.shared.map().for_each(done.start, done.end(), [&](uint64_t a, uint64_t b, const LeafVal&) {
-        if (!left) left = GfnRange{a, b - a};
-      });
-      if (left)
+      if (const auto left = s.first_shared_leaf(done))
         c.report("INV-ATTR", *left, "converting to private zaps the shared leaves of " + describe(done),
                  "shared leaves remain over now-private " + describe(*left));
     }
@@ -257,9 +258,15 @@ struct OpChecker {
     if (err() == 0 && accepted && !c.out->ve) read_or_write(a);
   }
 
-  void check_status(const GfnRange& r, uint64_t want, const std::string& why) {
+  // INV-ACCEPT unless the accept completed with `want`; why() words the case, only on a report.
+  template <class Why>
+  void check_status(const GfnRange& r, uint64_t want, Why&& why) {
     if (err() == 0 && c.out->tdx_status == want) return;
-    c.report("INV-ACCEPT", r, tdx_status_name(want) + " " + why, describe(*c.out));
+    c.report("INV-ACCEPT", r, tdx_status_name(want) + " " + why(), describe(*c.out));
+  }
+  void mark_accepted(const GfnRange& leaf) {
+    s.accept.assign(leaf.start, leaf.end(), AcceptState::Accepted);
+    s.data.assign(leaf.start, leaf.end(), DataToken{DataToken::Value, 0});  // TDX accept zeroes the page
   }
 
   void operator()(const Accept& a) {
@@ -274,9 +281,10 @@ struct OpChecker {
     if (c.out->unsupported) return nothing_changes();
     // verify_page_info_input(gpa, LVL_PT, LVL_PD): only 4K and 2M, aligned.
     if (A > Level::L2M || !is_aligned(a.gfn, A)) {
-      check_status(r, tdx::kOperandInvalid | tdx::kOperandIdRcx,
-                   A > Level::L2M ? "for a 1G accept: the module takes 4K and 2M only"
-                                  : "for an accept at a gfn not " + std::string(name(A)) + "-aligned");
+      check_status(r, tdx::kOperandInvalid | tdx::kOperandIdRcx, [&] {
+        return A > Level::L2M ? std::string("for a 1G accept: the module takes 4K and 2M only")
+                              : "for an accept at a gfn not " + std::string(name(A)) + "-aligned";
+      });
       return nothing_changes();
     }
     if (!s.caps(Cap::LeafLevels)) return s.learn(c, ChangePolicy::none());  // results depend on the mapping
@@ -288,8 +296,9 @@ struct OpChecker {
     if (auto want = plan.accept_no_exit) {
       // No exit: no split, no GUEST_INHIBIT, no new leaf (module cases 1.1, 3, or a leaf of A).
       // No exit means no mmu_lock drop: the S-EPT now is the one the accept met.
-      if (err() != 0 || c.out->tdx_status != *want)
-        check_status(r, *want, "for an accept at " + std::string(name(A)) + " over " + s.accept_words(a.gfn) + " (no exit)");
+      check_status(r, *want, [&] {
+        return "for an accept at " + std::string(name(A)) + " over " + s.accept_words(a.gfn) + " (no exit)";
+      });
       const uint64_t inhibit_before = s.inhibit_blocks_seen;
       ChangePolicy p = ChangePolicy::failing();
       p.frozen = "an accept that takes no exit maps, splits and zaps nothing";
@@ -297,11 +306,8 @@ struct OpChecker {
       if (c.obs->internals && c.obs->internals->guest_inhibit_blocks > inhibit_before)
         c.report("INV-ACCEPT", r, "an accept that takes no exit sets no GUEST_INHIBIT (only the exit path does, L2436-2503)",
                  std::to_string(c.obs->internals->guest_inhibit_blocks - inhibit_before) + " block(s) newly inhibited");
-      if (*want == tdx::kSuccess && err() == 0 && c.out->tdx_status == tdx::kSuccess) {
-        const GfnRange leaf{pre->first, pages_in(pre->second.level)};
-        s.accept.assign(leaf.start, leaf.end(), AcceptState::Accepted);
-        s.data.assign(leaf.start, leaf.end(), DataToken{DataToken::Value, 0});  // TDX accept zeroes the page
-      }
+      if (*want == tdx::kSuccess && err() == 0 && c.out->tdx_status == tdx::kSuccess)
+        mark_accepted({pre->first, pages_in(pre->second.level)});
       return;
     }
     if (!s.slot_at(a.gfn)) {
@@ -354,17 +360,15 @@ struct OpChecker {
     if (now.level > A) return;  // check_inhibit_over reported the leaf left larger than A
     // The guest re-executes the ACCEPT against the leaf KVM left: PENDING (fresh or split), or
     // ACCEPTED when vCPU 1 accepted it meanwhile (at this exit's mmu_lock drop).
-    const bool now_accepted =
-        s.accept.all_of(leaf.start, leaf.end(), [](AcceptState x) { return x == AcceptState::Accepted; });
+    const bool now_accepted = s.all_accepted(leaf);
     const uint64_t want = now.level < A ? tdx::with_level(tdx::kPageSizeMismatch, A)
                           : now_accepted ? tdx::with_level(tdx::kPageAlreadyAccepted, A)
                                          : tdx::kSuccess;
-    check_status(r, want, "for an accept at " + std::string(name(A)) + " over " + leaf_words(leaf.start, leaf.npages, now) +
-                              " (after the exit)");
-    if (want == tdx::kSuccess && c.out->tdx_status == tdx::kSuccess) {
-      s.accept.assign(leaf.start, leaf.end(), AcceptState::Accepted);
-      s.data.assign(leaf.start, leaf.end(), DataToken{DataToken::Value, 0});
-    }
+    check_status(r, want, [&] {
+      return "for an accept at " + std::string(name(A)) + " over " + leaf_words(leaf.start, leaf.npages, now) +
+             " (after the exit)";
+    });
+    if (want == tdx::kSuccess && c.out->tdx_status == tdx::kSuccess) mark_accepted(leaf);
   }
 
   void pin(const GfnRange& r, int delta) {
@@ -405,11 +409,7 @@ struct OpChecker {
     });
     s.learn(c, ChangePolicy::zapping(r));
     s.check_private_gone(c, r, "memslot deletion");
-    std::optional<GfnRange> left;
-    s.shared.map().for_each(r.start, r.end(), [&](uint64_t a, uint64_t b, const LeafVal&) {
-      if (!left) left = GfnRange{a, b - a};
-    });
-    if (left)
+    if (const auto left = s.first_shared_leaf(r))
       c.report("INV-SLOT", *left, "after deleting memslot " + std::to_string(o.slot) + " no leaf maps it",
                "shared leaves remain at " + describe(*left));
   }
@@ -553,7 +553,7 @@ FailurePlan SpecState::plan_failure(int64_t step, const Op& op) {
 std::optional<uint64_t> SpecState::accept_without_exit(Gfn g, Level A) const {
   if (const auto pre = priv.leaf_at(g)) {
     const GfnRange leaf{pre->first, pages_in(pre->second.level)};
-    const bool accepted = accept.all_of(leaf.start, leaf.end(), [](AcceptState x) { return x == AcceptState::Accepted; });
+    const bool accepted = all_accepted(leaf);
     if (pre->second.level > A)  // case 1.1: a guest-accessible larger leaf; case 1.2: exit
       return accepted ? std::optional(tdx::with_level(tdx::kPageAlreadyAccepted, pre->second.level)) : std::nullopt;
     if (pre->second.level == A) return accepted ? tdx::with_level(tdx::kPageAlreadyAccepted, A) : tdx::kSuccess;
@@ -568,8 +568,7 @@ std::optional<uint64_t> SpecState::accept_without_exit(Gfn g, Level A) const {
 std::string SpecState::accept_words(Gfn g) const {
   if (auto l = priv.leaf_at(g)) {
     const GfnRange leaf{l->first, pages_in(l->second.level)};
-    const bool acc = accept.all_of(leaf.start, leaf.end(), [](AcceptState x) { return x == AcceptState::Accepted; });
-    return std::string(acc ? "ACCEPTED " : "PENDING ") + leaf_words(leaf.start, leaf.npages, l->second);
+    return std::string(all_accepted(leaf) ? "ACCEPTED " : "PENDING ") + leaf_words(leaf.start, leaf.npages, l->second);
   }
   return tables_4k.at(align_down(g, Level::L2M)) ? "a mirror page table (no leaf at gfn " + hex(g) + ")" : "no mapping";
 }

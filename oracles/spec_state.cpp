@@ -79,6 +79,18 @@ bool SpecState::all_attr(const GfnRange& r, Attr a) const {
   return attrs.all_of(r.start, r.end(), [&](Attr v) { return v == a; });
 }
 
+bool SpecState::all_accepted(const GfnRange& r) const {
+  return accept.all_of(r.start, r.end(), [](AcceptState x) { return x == AcceptState::Accepted; });
+}
+
+std::optional<GfnRange> SpecState::first_shared_leaf(const GfnRange& r) const {
+  std::optional<GfnRange> first;
+  shared.map().for_each(r.start, r.end(), [&](uint64_t a, uint64_t b, const LeafVal&) {
+    if (!first) first = GfnRange{a, b - a};
+  });
+  return first;
+}
+
 Level SpecState::max_level_now() const {
   Level l = cfg.max_private_level;
   // L4401-4403, L4442-4463: 4K only before RUNNABLE, with tdx_huge_page=N, or without bit 51.

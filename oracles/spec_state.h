@@ -135,6 +135,8 @@ struct SpecState {
   Gfn gfn_of_index(const Memslot& m, uint64_t idx) const { return m.base_gfn + (idx - m.gmem_offset); }
   Attr attr_at(Gfn g) const;
   bool all_attr(const GfnRange& r, Attr a) const;
+  bool all_accepted(const GfnRange& r) const;
+  std::optional<GfnRange> first_shared_leaf(const GfnRange& r) const;  // its part inside r
   void arm(const Inject& in) { armed[size_t(in.site)].push_back({in.status, in.count}); }
   std::optional<uint64_t> take_armed(FaultSite site);  // consumes one attempt; nullopt when none
   Level max_level_now() const;  // INV-LEVELCAP for the current lifecycle and config
