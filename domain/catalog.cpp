@@ -29,7 +29,8 @@ const std::vector<InvariantInfo>& invariants() {
 const std::vector<MutantInfo>& mutants() {
   static const std::vector<MutantInfo> v = {
       {"MUT-SPLIT-BEFORE-UNMAP", "gmem splits the folio while KVM still maps it huge", "INV-ORDER,INV-CONTIG", "L4519-4521, L10964-10968"},
-      {"MUT-PROMOTE", "mirror root allowed to merge 4K leaves into 2M", "INV-NOPROMOTE", "seed 000, L1342"},
+      {"MUT-PROMOTE", "mirror root allowed to merge 4K leaves into 2M (the TDX module refuses the 2M AUG: KVM_BUG_ON)",
+       "INV-NOPROMOTE,INV-BUSY", "seed 000, L1342"},
       {"MUT-NO-SPLIT-ZAP", "partial convert/punch zaps the whole 2M leaf instead of splitting", "INV-NOOVERZAP,INV-DATA", "L6970-6991, L3055-3062"},
       {"MUT-NO-ATTR-SPLIT", "attribute change leaves a 2M leaf over mixed attributes", "INV-ATTR,INV-PRECISE", "L3053-3063"},
       {"MUT-HEAD-ONLY", "boundary split handles the start but not the end", "INV-NOOVERZAP", "L2085, seed 003"},
@@ -58,6 +59,15 @@ const std::vector<MutantInfo>& mutants() {
        "INV-ATOMIC,INV-DATA", "L3017-3027, docs/findings.md F2"},
       {"MUT-PRIVATE-ZAP-TO-PRIVATE", "in-place to-private conversion zaps private leaves too (KVM_FILTER_SHARED|PRIVATE)",
        "INV-NOOVERZAP,INV-DATA", "guest_memfd.c kvm_gmem_get_invalidate_filter, docs/findings.md F3"},
+      // Kernel-side mistakes that only the TDX module's refusals or the PAMT books reveal.
+      {"MUT-NO-TRACK", "REMOVE or DEMOTE after BLOCK without TDH.MEM.TRACK and the kick: TDX_TLB_TRACKING_NOT_DONE, KVM_BUG_ON",
+       "INV-BUSY", "L1604-1614, L3920, seed 004"},
+      {"MUT-NO-BLOCK", "DEMOTE or REMOVE without TDH.MEM.RANGE.BLOCK first: TDX_GPA_RANGE_NOT_BLOCKED, KVM_BUG_ON",
+       "INV-BUSY", "L1604-1609, seed 004"},
+      {"MUT-STALE-SPLIT", "split walk acts on the entry read before the top-up's mmu_lock drop: DEMOTE of a block vCPU 1 split",
+       "INV-BUSY", "L3455-3460, L365-380"},
+      {"MUT-PAMT-PUT-2M", "removing a 2M private leaf puts a DPAMT pair (only 4K leaves hold one)", "INV-PAMT", "L3349-3352"},
+      {"MUT-AUG-FAIL-PAMT", "a failed 2M AUG puts a DPAMT pair it never got", "INV-PAMT", "L3339-3342"},
   };
   return v;
 }

@@ -153,6 +153,15 @@ constexpr StatusName kStatusNames[] = {
     {tdx::kEptEntryStateIncorrect, "TDX_EPT_ENTRY_STATE_INCORRECT", "ept-entry-state-incorrect"},
     {tdx::kInterruptedRestartable, "TDX_INTERRUPTED_RESTARTABLE", "interrupted-restartable"},
     {tdx::kSwError, "TDX_SW_ERROR", "sw-error"},
+    {tdx::kEptWalkFailed, "TDX_EPT_WALK_FAILED", "ept-walk-failed"},
+    {tdx::kPreviousTlbEpochBusy, "TDX_PREVIOUS_TLB_EPOCH_BUSY", "previous-tlb-epoch-busy"},
+    {tdx::kPageMetadataIncorrect, "TDX_PAGE_METADATA_INCORRECT", "page-metadata-incorrect"},
+    {tdx::kPageNotFree, "TDX_PAGE_NOT_FREE", "page-not-free"},
+    {tdx::kOpStateIncorrect, "TDX_OP_STATE_INCORRECT", "op-state-incorrect"},
+    {tdx::kHpaRangeNotFree, "TDX_HPA_RANGE_NOT_FREE", "hpa-range-not-free"},
+    {tdx::kMissingPamtPagePair, "TDX_MISSING_PAMT_PAGE_PAIR", "missing-pamt-page-pair"},
+    {tdx::kNoPamtPagePair, "TDX_NO_PAMT_PAGE_PAIR", "no-pamt-page-pair"},
+    {tdx::kPamtPageNotEmpty, "TDX_PAMT_PAGE_NOT_EMPTY", "pamt-page-not-empty"},
 };
 }  // namespace
 
@@ -162,14 +171,17 @@ std::string tdx_status_name(uint64_t s) {
       std::string out = n.n;
       uint64_t low = s & ~tdx::kStatusMask;
       const bool level_bits = n.v == tdx::kPageSizeMismatch || n.v == tdx::kPageAlreadyAccepted;
-      const bool operand_bits = n.v == tdx::kOperandInvalid || n.v == tdx::kOperandBusy;
-      if (level_bits && low <= 2)
-        out += "|" + std::string(name(static_cast<Level>(low)));
-      else if (operand_bits && low == tdx::kOperandIdRcx)
-        out += "|RCX";
-      else if (low)
-        out += "|" + hex(low);
-      return out;
+      if (level_bits && low <= 2) return out + "|" + std::string(name(static_cast<Level>(low)));
+      // Everything else carries the operand id of the register or object at fault.
+      switch (low) {
+        case 0: return out;
+        case tdx::kOperandIdRcx: return out + "|RCX";
+        case tdx::kOperandIdRdx: return out + "|RDX";
+        case tdx::kOperandIdR8: return out + "|R8";
+        case tdx::kOperandIdSeptTree: return out + "|SEPT_TREE";
+        case tdx::kOperandIdTdEpoch: return out + "|TD_EPOCH";
+        default: return out + "|" + hex(low);
+      }
     }
   return hex(s);
 }

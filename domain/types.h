@@ -95,10 +95,26 @@ constexpr uint64_t kGpaRangeBlocked = 0xC0000B0C00000000ULL;
 constexpr uint64_t kEptEntryStateIncorrect = 0xC0000B0D00000000ULL;
 constexpr uint64_t kInterruptedRestartable = 0x8000000400000000ULL;  // asm/shared/tdx_errno.h
 constexpr uint64_t kSwError = 0x8000FF0000000000ULL;  // TDX_ERROR | GENMASK(47, 40)
+// More module statuses (intel/tdx-module include/auto_gen/tdx_error_codes_defs.h, 1.5.x).
+constexpr uint64_t kEptWalkFailed = 0xC0000B0000000000ULL;
+constexpr uint64_t kPreviousTlbEpochBusy = 0x8000020100000000ULL;  // not OPERAND_BUSY: KVM does not retry it
+constexpr uint64_t kPageMetadataIncorrect = 0xC000030000000000ULL;
+constexpr uint64_t kPageNotFree = 0xC000030300000000ULL;
+constexpr uint64_t kOpStateIncorrect = 0xC000060800000000ULL;
+// Dynamic PAMT (TDX module 2.0 / 1.5.28+). HPA_RANGE_NOT_FREE is the kernel's value
+// (arch/x86/include/asm/shared/tdx_errno.h of the DPAMT series). The other three are named in
+// the module's tdh_phymem_pamt_add/remove.c and helpers.c, but no stored source gives their
+// numeric codes: the sim uses private codes (class 0xFE), printed by name; KVM only tests them
+// against TDX_SUCCESS, and no check compares their value.
+constexpr uint64_t kHpaRangeNotFree = 0xC000030400000000ULL;
+constexpr uint64_t kMissingPamtPagePair = 0xC000FE0100000000ULL;  // sim-private code
+constexpr uint64_t kNoPamtPagePair = 0xC000FE0200000000ULL;       // sim-private code
+constexpr uint64_t kPamtPageNotEmpty = 0xC000FE0300000000ULL;     // sim-private code
 constexpr uint64_t kStatusMask = 0xFFFFFFFF00000000ULL;
 // Low bits the module ORs in: the operand id of the register at fault (api_error_with_operand_id),
 // or the S-EPT level a walk stopped at (0 4K, 1 2M, 2 1G).
-constexpr uint64_t kOperandIdRcx = 1;
+constexpr uint64_t kOperandIdRax = 0, kOperandIdRcx = 1, kOperandIdRdx = 2, kOperandIdR8 = 8;
+constexpr uint64_t kOperandIdSeptTree = 146, kOperandIdTdEpoch = 169;
 constexpr uint64_t with_level(uint64_t status, Level l) { return status | static_cast<uint64_t>(l); }
 constexpr uint64_t status_class(uint64_t s) { return s & kStatusMask; }
 constexpr uint64_t kLeafVmcall = 0, kLeafVeinfoGet = 3, kLeafMemPageAccept = 6;
@@ -252,7 +268,7 @@ struct SimInternals {
   // (at setup: every nonzero one).
   struct PamtRef {
     Pfn pfn_2m = 0;
-    uint32_t refcount = 0;
+    int32_t refcount = 0;  // an atomic_t: a put too many shows as a negative count
   };
   std::vector<PamtRef> pamt_changes;
   uint64_t pamt_pages_in_use = 0;      // DPAMT backing pages held now

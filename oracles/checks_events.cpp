@@ -200,8 +200,8 @@ void SpecState::check_internals(StepCtx& c) {
     uint64_t mapped_4k = 0;
     pfns_in_4k_leaves.for_each(pfn_2m, pfn_2m + 512, [&](uint64_t a, uint64_t b, bool) { mapped_4k += b - a; });
     auto it = pamt_refcount.find(pfn_2m);
-    const uint32_t refcount = it == pamt_refcount.end() ? 0 : it->second;
-    if (mapped_4k != refcount)
+    const int64_t refcount = it == pamt_refcount.end() ? 0 : it->second;
+    if (static_cast<int64_t>(mapped_4k) != refcount)
       c.report("INV-PAMT", where,
                "DPAMT refcount of 2M pfn range " + hex(pfn_2m) + " = its " + std::to_string(mapped_4k) +
                    " private 4K mappings (L3328-3352, L4311)",

@@ -112,7 +112,7 @@ struct SpecState {
   IntervalMap<uint32_t> pins;
   IntervalMap<bool> pfns_in_4k_leaves; // host pfn -> mapped by a private 4K leaf (INV-PAMT)
   IntervalMap<bool> thp_pmd_split;     // per-VM THP shared memory: 2M host blocks mapped 4K since a partial discard
-  std::map<Pfn, uint32_t> pamt_refcount;  // last DPAMT refcount the target reported per 2M pfn range
+  std::map<Pfn, int32_t> pamt_refcount;  // last DPAMT refcount the target reported per 2M pfn range
   std::set<Pfn> pamt_touched;             // 2M pfn ranges whose 4K mappings changed this step
   // Injected faults per site, in arming order: (status, attempts left); status 0 is -ENOMEM.
   std::array<std::deque<std::pair<uint64_t, uint32_t>>, kFaultSites> armed;

@@ -128,7 +128,7 @@ Config dpamt_td() {
   c.features.dynamic_pamt = true;
   return c;
 }
-SimInternals pamt(Pfn pfn_2m, uint32_t refcount) {
+SimInternals pamt(Pfn pfn_2m, int32_t refcount) {
   SimInternals in;
   in.pamt_changes.push_back({pfn_2m, refcount});
   in.guest_inhibit_blocks = 2;  // the 4K accept exit inhibits its 2M and 1G blocks

@@ -40,7 +40,8 @@ Outcome SimHost::access(const Access& a) {
       return o;
     }
   }
-  if (!private_.at(a.gfn)->accepted) {  // touching a PENDING page: #VE in the guest
+  const SeptLeaf* sept = tdx_.seam().leaf(a.gfn);
+  if (sept && sept->state == SeptState::Pending) {  // touching a PENDING page: #VE in the guest
     o.ve = true;
     return o;
   }
@@ -71,28 +72,10 @@ int SimHost::honor_guest_accept_level(const Memslot& m, Gfn g, Level a) {
   return 0;
 }
 
-// What TDG.MEM.PAGE.ACCEPT at level A does with the S-EPT entry it walks to, before any exit
-// (intel/tdx-module src/td_dispatcher/vm_exits/tdg_mem_page_accept.c, check_tdaccept_failure();
-// the same in releases 1.5.01 and 2.0.04). nullopt: the walk ends in an EPT violation exit
-// carrying A (case 1.2: a PENDING leaf larger than A; case 2: no entry at A).
-std::optional<uint64_t> SimHost::accept_without_exit(Gfn g, Level a) const {
-  if (const Leaf* leaf = private_.at(g)) {
-    if (leaf->level > a)  // walk stopped early at a larger leaf: case 1.1 if guest-accessible
-      return leaf->accepted ? std::optional(tdx::with_level(tdx::kPageAlreadyAccepted, leaf->level)) : std::nullopt;
-    if (leaf->level == a)  // a leaf of A: ACCEPTED, or PENDING (accept_pending accepts it)
-      return leaf->accepted ? tdx::with_level(tdx::kPageAlreadyAccepted, a) : tdx::kSuccess;
-  }
-  // Case 3: a non-leaf entry at A (a page table under a 2M accept), even with gfn's own 4K
-  // leaf zapped: TDX_PAGE_SIZE_MISMATCH, no exit.
-  if (a == Level::L2M && has_page_table(align_down(g, Level::L2M), Level::L2M))
-    return tdx::with_level(tdx::kPageSizeMismatch, a);
-  return std::nullopt;
-}
-
 // A PENDING leaf of A becomes MAPPED; init_sept_4k_page() zeroes each page.
 uint64_t SimHost::accept_pending(Gfn g, Level a) {
   const Gfn s = align_down(g, a), e = s + pages_in(a);
-  private_.update(s, e, [](uint64_t, uint64_t, Leaf& l) { l.accepted = true; });
+  tdx_.seam().accept(g, a);
   core_.log.dirty_private.push_back({s, e - s});  // the S-EPT state changed: observe it
   private_data_.erase(s, e);
   core_.log.note(EventKind::Note, "TDG.MEM.PAGE.ACCEPT", "pages accepted", s, a);
@@ -106,7 +89,7 @@ Outcome SimHost::accept(const Accept& a) {
     o.tdx_status = tdx::kOperandInvalid | tdx::kOperandIdRcx;
     return o;
   }
-  if (auto st = accept_without_exit(a.gfn, a.level)) {
+  if (auto st = tdx_.seam().accept_without_exit(a.gfn, a.level)) {
     o.tdx_status = *st == tdx::kSuccess ? accept_pending(a.gfn, a.level) : *st;
     return o;
   }
@@ -144,7 +127,7 @@ Outcome SimHost::accept(const Accept& a) {
     }
   }
   // The guest re-executes the ACCEPT against what KVM left.
-  if (auto st = accept_without_exit(a.gfn, a.level)) {
+  if (auto st = tdx_.seam().accept_without_exit(a.gfn, a.level)) {
     o.tdx_status = *st == tdx::kSuccess ? accept_pending(a.gfn, a.level) : *st;
     return o;
   }

@@ -27,6 +27,7 @@ int SimHost::setup(const Config& cfg, std::string* why) {
     return -EINVAL;
   }
   core_.cfg = cfg;
+  tdx_.seam().configure(cfg.features.dynamic_pamt, cfg.max_private_level == Level::L1G);
   live_.assign(cfg.slots.size(), true);
   lpage_.assign(cfg.slots.size(), LpageInfo{});
   for (const Memslot& m : core_.cfg.slots) {
@@ -48,14 +49,17 @@ int SimHost::setup(const Config& cfg, std::string* why) {
       }
       if (private_.at(g)) continue;
       const Pfn pfn = gmem(*m).ensure(index_of(*m, g), alloc_, core_.log);
-      ensure_page_tables(g, Level::L4K);
-      tdx_.add_page(g, pfn);
-      private_.assign(g, g + 1, Leaf{Level::L4K, pfn - g, true});
+      if (ensure_page_tables(g, Level::L4K) || tdx_.add_page(g, pfn)) {
+        if (why) *why = "TD build failed at " + hex(g) + " (KVM_BUG_ON)";
+        return -EIO;
+      }
+      private_.assign(g, g + 1, Leaf{Level::L4K, pfn - g});
       private_data_.assign(g, g + 1, PageData{0, true});
       core_.log.leaf(EventKind::MapLeaf, true, g, Level::L4K, 1);
     }
   }
   core_.log.seamcall("TDH.MR.FINALIZE", 0, Level::L4K, 0, tdx::kSuccess);  // KVM_TDX_FINALIZE_VM
+  tdx_.finalize();
   core_.runnable = true;
   set_up_ = true;
   first_observation_ = true;
@@ -524,6 +528,7 @@ Observation SimHost::teardown() {
     core_.log.seamcall("TDH.PHYMEM.PAGE.RECLAIM", a, l.level, b - a, tdx::kSuccess);
     core_.log.leaf(EventKind::ZapLeaf, true, a, l.level, b - a);
   });
+  tdx_.begin_teardown();
   std::vector<std::pair<Pfn, uint64_t>> fours;  // 4K leaves hold DPAMT refs
   private_.for_each([&](uint64_t a, uint64_t b, const Leaf& l) {
     if (l.level == Level::L4K) fours.push_back({a + l.delta, b - a});

@@ -22,8 +22,11 @@ int SimHost::ensure_page_tables(Gfn g, Level leaf_level) {
     Gfn b = align_down(g, region);
     if (pts.at(b)) return 0;
     Pfn p = tdx_.alloc_sept_page();
-    tdx_.sept_page_in_use(p);
-    if (int e = tdx_.sept_add(b, lower(region))) {
+    if (int e = tdx_.sept_page_in_use(p)) {
+      tdx_.free_sept_page(p, false);
+      return e;
+    }
+    if (int e = tdx_.sept_add(b, region, p)) {
       tdx_.free_sept_page(p, true);
       return e;
     }
@@ -81,7 +84,7 @@ int SimHost::fault_private(const Memslot& m, Gfn g, Level cap) {
   const Pfn pfn = f.pfn(index_of(m, block));
   if (int r = ensure_page_tables(block, l)) return r;
   if (int r = tdx_.aug(block, l, pfn)) return r;
-  private_.assign(block, block + n, Leaf{l, pfn - block, false});
+  private_.assign(block, block + n, Leaf{l, pfn - block});
   core_.log.leaf(EventKind::MapLeaf, true, block, l, n);
   return 0;
 }
@@ -100,7 +103,7 @@ int SimHost::map_private_4k_run(const Memslot& m, Gfn s, Gfn e) {
   }
   if (int r = tdx_.aug_4k_run(s, e - s, pfn_runs)) return r;
   for (Gfn g = s; auto [pfn, n] : pfn_runs) {
-    private_.assign(g, g + n, Leaf{Level::L4K, pfn - g, false});
+    private_.assign(g, g + n, Leaf{Level::L4K, pfn - g});
     g += n;
   }
   core_.log.leaf(EventKind::MapLeaf, true, s, Level::L4K, e - s);
@@ -151,7 +154,7 @@ void SimHost::map_shared(const Memslot& m, Gfn g) {
   }
   const Gfn block = align_down(g, chosen);
   const Pfn pfn = in_place() ? f.pfn(index_of(m, block)) : host_pfn(block);
-  shared_.assign(block, block + pages_in(chosen), Leaf{chosen, pfn - block, false});
+  shared_.assign(block, block + pages_in(chosen), Leaf{chosen, pfn - block});
   core_.log.leaf(EventKind::MapLeaf, false, block, chosen, pages_in(chosen));
 }
 
@@ -196,8 +199,9 @@ int SimHost::split_private_leaf(Gfn g) {
     const bool vcpu1_ran = mmu_lock_dropped(block, leaf.level);  // ... and so may vCPU 1
     if (core_.dead) return -EIO;  // vCPU 1 hit a KVM_BUG_ON meanwhile: the op stops here
     if (topup_err) return topup_err;
-    if (vcpu1_ran) {
-      // tdp_iter_restart: vCPU 1 may have split (or accepted) this leaf meanwhile; the caller
+    // MUT-STALE-SPLIT: the walk goes on with the entry it read before the drop.
+    if (vcpu1_ran && !core_.mut(Mutant::StaleSplit)) {
+      // tdp_iter_restart: vCPU 1 may have split (or zapped) this leaf meanwhile; the caller
       // looks at the gfn afresh and splits only what still straddles.
       const Leaf* now = private_.at(g);
       if (!now || now->level != leaf.level || align_down(g, now->level) != block) return 0;

@@ -13,6 +13,8 @@ enum class Mutant : uint8_t {
   RestartLoop, ZapThenFail, BoolRet, PamtLeak, CacheRace, HvaAlign, NoMerge, WrongRoot, UnlockedConvert,
   // Found in v3 by reading its tree (docs/findings.md): the clean sim has them fixed.
   InvalidateLeak, SlotPartialZap, PrivateZapToPrivate,
+  // Kernel-side mistakes that only the TDX module's refusals or the PAMT books reveal.
+  NoTrack, NoBlock, StaleSplit, PamtPut2M, AugFailPamt,
   Count
 };
 constexpr size_t kMutantCount = static_cast<size_t>(Mutant::Count);

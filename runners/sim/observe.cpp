@@ -32,19 +32,23 @@ std::vector<GfnRange> leaf_aligned(const IntervalMap<Leaf>& root, std::vector<Gf
   return merged(std::move(v));
 }
 
-LeafWindow window_of(const IntervalMap<Leaf>& root, bool is_private, const GfnRange& r) {
+LeafWindow window_of(const IntervalMap<Leaf>& root, const SeamModule* sept, const GfnRange& r) {
   LeafWindow w;
-  w.is_private = is_private;
+  w.is_private = sept != nullptr;
   w.range = r;
-  if (is_private) w.accepted.emplace();
   root.for_each(r.start, r.end(), [&](uint64_t a, uint64_t b, const Leaf& l) {
     if (!w.runs.empty() && w.runs.back().range.end() == a && w.runs.back().level == l.level &&
         w.runs.back().pfn + w.runs.back().range.npages == a + l.delta) {
-      w.runs.back().range.npages += b - a;  // same run, only the accept state differs
+      w.runs.back().range.npages += b - a;
     } else {
       w.runs.push_back({{a, b - a}, l.level, a + l.delta});
     }
-    if (!is_private || !l.accepted) return;
+  });
+  if (!sept) return w;
+  // The accept state is the module's: MAPPED (or blocked from MAPPED) leaves are accepted.
+  w.accepted.emplace();
+  sept->leaves().for_each(r.start, r.end(), [&](uint64_t a, uint64_t b, const SeptLeaf& l) {
+    if (l.state != SeptState::Mapped && l.state != SeptState::Blocked) return;
     if (!w.accepted->empty() && w.accepted->back().end() == a)
       w.accepted->back().npages += b - a;
     else
@@ -86,8 +90,8 @@ Observation SimHost::collect(bool everything) {
     shared = log.dirty_shared;
   }
   o.has_leaves = true;
-  for (const GfnRange& r : leaf_aligned(private_, priv)) o.leaf_windows.push_back(window_of(private_, true, r));
-  for (const GfnRange& r : leaf_aligned(shared_, shared)) o.leaf_windows.push_back(window_of(shared_, false, r));
+  for (const GfnRange& r : leaf_aligned(private_, priv)) o.leaf_windows.push_back(window_of(private_, &tdx_.seam(), r));
+  for (const GfnRange& r : leaf_aligned(shared_, shared)) o.leaf_windows.push_back(window_of(shared_, nullptr, r));
 
   o.has_attrs = true;
   std::vector<GfnRange> attr_spans = log.dirty_attrs;

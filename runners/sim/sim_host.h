@@ -20,12 +20,11 @@
 
 namespace tdxhp::sim {
 
-// One run of same-level leaves whose pfns are gfn + delta. `accepted` is the TDX page state
-// (PENDING / ACCEPTED) of private leaves; shared leaves keep it false.
+// One run of same-level leaves whose pfns are gfn + delta. KVM does not know the accept state
+// of a private page: the TDX module's S-EPT (SeamModule) holds it.
 struct Leaf {
   Level level = Level::L4K;
   uint64_t delta = 0;
-  bool accepted = false;
   bool operator==(const Leaf&) const = default;
 };
 
@@ -90,8 +89,6 @@ class SimHost {
   // ---- guest.cpp
   Outcome access(const Access& a);
   Outcome accept(const Accept& a);
-  // TDG.MEM.PAGE.ACCEPT's status without an exit, or nullopt for the EPT violation exit.
-  std::optional<uint64_t> accept_without_exit(Gfn g, Level a) const;
   uint64_t accept_pending(Gfn g, Level a);
   int honor_guest_accept_level(const Memslot& m, Gfn g, Level a);
 

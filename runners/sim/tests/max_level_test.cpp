@@ -71,8 +71,13 @@ TEST(MaxLevel, NoPromotionOverBuildTimePageTable) {  // seed 000, L1342
   // The 2M entry is still a page table: the module answers the 2M accept itself (case 3).
   EXPECT_EQ(r.outcomes[2].tdx_status, tdx::kPageSizeMismatch | 1);
   EXPECT_EQ(private_level(r, kBase), 0);  // the guest's fault maps 4K
+  // MUT-PROMOTE: KVM zaps the 4K leaves and AUGs 2M over the page table; the module refuses
+  // (tdh_mem_page_aug: the 2M entry is NL_MAPPED, not FREE) and the TD dies.
   SimRun promo = run({c, ops}, {"MUT-PROMOTE"});
-  EXPECT_EQ(private_level(promo, kBase), 1);
+  EXPECT_TRUE(promo.bug_on);
+  EXPECT_NE(promo.events.find("TDH.MEM.PAGE.AUG gfn 0x100000 2M x512 -> TDX_EPT_ENTRY_STATE_INCORRECT|RCX"), std::string::npos)
+      << promo.events;
+  EXPECT_NE(private_level(promo, kBase), 1);
 }
 
 TEST(MaxLevel, FourKFolioLimitsUnderFolioContract) {  // L678, L4636
