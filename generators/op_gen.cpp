@@ -288,11 +288,17 @@ rc::Gen<std::vector<Op>> motif(const OpContext& ctx) {
     const Gfn b = pick_block(ctx);
     const Gfn other = b ^ k2M;
     const uint64_t k = *rc::gen::element<uint64_t>(1, 256, 511);
+    const int variant = *rc::gen::inRange(0, 3);
     // The conversion race of shared/findings (MUT-UNLOCKED-CONVERT): vCPU 1 faults at b while a
     // conversion from inside b's block splits the 2M leaf past its end edge.
-    if (*rc::gen::element(false, true))
+    if (variant == 0)
       return {Prefault{{b + k2M, 1}}, Access{b, false, 0, true}, conversion(ctx, {b + k, k2M - k + 1}, Attr::Shared),
               Access{b, false, 0}};
+    // Both split the same PENDING 2M leaf: vCPU 1's 4K accept at the host's top-up drop, so the
+    // host must look at the entry afresh (tdp_iter_restart; MUT-STALE-SPLIT).
+    if (variant == 1)
+      return {Prefault{{b, k2M}}, Accept{b + (k ^ 1), Level::L4K, true}, conversion(ctx, {b + k, 1}, Attr::Shared),
+              Access{b + (k ^ 1), false, 0}};
     std::vector<Op> v{Accept{b, Level::L2M}, *rc::gen::element<Op>(Prefault{{other, k2M}}, Access{other, false, 0})};
     if (*rc::gen::element(true, false))
       v.push_back(Accept{other + k, Level::L4K, true});
