@@ -319,7 +319,8 @@ rc::Gen<std::vector<Op>> motif(const OpContext& ctx) {
     const Gfn a_last = align_down(a.range().end() - 1, Level::L2M), b_first = align_down(b.base_gfn + k2M - 1, Level::L2M);
     std::vector<Op> v{Access{a_last, false, 0}, Accept{a_last, Level::L2M}, Access{a_last + 3, true, token()},
                       Prefault{{b_first, k2M}}};
-    if (*rc::gen::element(true, false)) v.push_back(Inject{FaultSite::SplitCacheTopup, 0, 1});
+    // Mostly with the -ENOMEM: the failing split is what tells a per-slot zap from all-splits-first.
+    if (*rc::gen::weightedElement<int>({{3, 1}, {1, 0}})) v.push_back(Inject{FaultSite::SplitCacheTopup, 0, 1});
     const Gfn end = b_first + *rc::gen::element<uint64_t>(1, k2M, 256);
     v.push_back(conversion(ctx, {a_last, end - a_last}, Attr::Shared));
     v.push_back(Access{a_last + 3, false, 0});
