@@ -243,7 +243,8 @@ std::string describe(const Event& e) {
       break;
     default:
       if (e.kind != EventKind::Seamcall) s += e.is_private ? " private" : " shared";
-      s += " gfn " + hex(e.gfn) + " " + std::string(name(e.level));
+      // TDH.PHYMEM.PAMT.* name a 2M physical range, not a gfn.
+      s += (e.name.rfind("TDH.PHYMEM.PAMT.", 0) == 0 ? " pfn " : " gfn ") + hex(e.gfn) + " " + std::string(name(e.level));
       if (e.npages) s += " x" + std::to_string(e.npages);
       if (e.kind == EventKind::Seamcall) s += " -> " + tdx_status_name(e.status);
   }

@@ -210,7 +210,8 @@ int TdxModule::remove(Gfn gfn, Level level, uint64_t npages, Pfn pfn) {
   if (int e = no_vcpus_or_bug("TDH.MEM.PAGE.REMOVE", FaultSite::Remove, gfn, level, npages,
                               [&] { return seam_.page_remove(gfn, level, npages); }))
     return e;
-  const uint64_t wb = seamcall("TDH.PHYMEM.PAGE.WBINVD", FaultSite::Wbinvd, gfn, level, npages,
+  // WBINVD is issued per 4K page of the removed leaves: logged at 4K, one event for the run.
+  const uint64_t wb = seamcall("TDH.PHYMEM.PAGE.WBINVD", FaultSite::Wbinvd, gfn, Level::L4K, npages,
                                [&] { return seam_.page_wbinvd(pfn, npages); });
   if (int e = bug_unless_ok(wb, "TDH.PHYMEM.PAGE.WBINVD")) return e;
   if (level == Level::L4K) {
