@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -16,6 +17,17 @@ namespace tdxhp {
 using nlohmann::json;
 
 namespace {
+
+// At most this much of a bad value goes into an error message: a short, escaped prefix, and
+// for an array or object only its kind (printing a deeply nested value recurses).
+constexpr size_t kQuoteChars = 40;
+std::string quote(const json& j) {
+  if (j.is_array()) return "an array of " + std::to_string(j.size());
+  if (j.is_object()) return "an object";
+  std::string s = j.dump(-1, ' ', true, json::error_handler_t::replace);  // ASCII, control characters escaped
+  return s.size() <= kQuoteChars ? s : s.substr(0, kQuoteChars) + "...";
+}
+std::string quote(const std::string& s) { return quote(json(s)); }
 
 // A cursor into the document that knows its own path ("ops[3].level") for error messages.
 struct Field {
@@ -39,19 +51,15 @@ struct Field {
   uint64_t u64() const {
     if (j.is_number_unsigned()) return j.get<uint64_t>();
     if (j.is_number_integer()) {
-      if (j.get<int64_t>() < 0) fail("must not be negative, got " + j.dump());
+      if (j.get<int64_t>() < 0) fail("must not be negative, got " + quote(j));
       return j.get<uint64_t>();
     }
     if (j.is_string()) {
       const std::string s = j.get<std::string>();
-      if (!s.empty()) {
-        errno = 0;
-        char* end = nullptr;
-        unsigned long long v = std::strtoull(s.c_str(), &end, 0);
-        if (errno == 0 && end && *end == '\0' && s[0] != '-') return v;
-      }
-      fail("expected a number (decimal or 0x hex), got \"" + s + "\"");
+      if (auto v = parse_u64(s)) return *v;
+      fail("expected a number (decimal or 0x hex, at most 2^64-1), got " + quote(s));
     }
+    if (j.is_number_float()) fail("expected a whole number, got " + quote(j));
     fail("expected a number, got " + std::string(j.type_name()));
   }
   std::string str() const {
@@ -59,7 +67,7 @@ struct Field {
     return j.get<std::string>();
   }
   bool boolean() const {
-    if (!j.is_boolean()) fail("expected true or false, got " + j.dump());
+    if (!j.is_boolean()) fail("expected true or false, got " + quote(j));
     return j.get<bool>();
   }
   const json& array() const {
@@ -72,7 +80,7 @@ struct Field {
     if (auto v = parse(s)) return *v;
     std::string all;
     for (auto n : names) all += (all.empty() ? "" : ", ") + std::string(n);
-    fail("expected one of " + all + ", got \"" + s + "\"");
+    fail("expected one of " + all + ", got " + quote(s));
   }
 };
 
@@ -128,12 +136,12 @@ Op op_of(const Field& f) {
       const Field st = f.has("status") ? f.at("status") : f.at("fault");
       const auto v = parse_tdx_status(st.str());
       if (!v || *v == tdx::kSuccess)
-        st.fail("expected a TDX error status (" + tdx_status_names() + ", or a 0x value), got \"" +
-                st.str().substr(0, 40) + "\"");
+        st.fail("expected a TDX error status (" + tdx_status_names() + ", or a 0x value), got " + quote(st.str()));
       in.status = *v;
     } else {
       if (f.has("status")) f.at("status").fail("an allocation site fails with -ENOMEM, not a TDX status");
-      if (f.at("fault").str() != "enomem") f.at("fault").fail("expected \"enomem\" at " + std::string(name(in.site)));
+      if (f.at("fault").str() != "enomem")
+        f.at("fault").fail("expected \"enomem\" at " + std::string(name(in.site)) + ", got " + quote(f.at("fault").str()));
       in.status = 0;
     }
     uint64_t count = f.has("count") ? f.at("count").u64() : 1;
@@ -141,8 +149,8 @@ Op op_of(const Field& f) {
     in.count = static_cast<uint32_t>(count);
     return in;
   }
-  f.at("op").fail("unknown op kind \"" + kind +
-                  "\" (known: convert, punch, prefault, access, accept, map-gpa, pin, unpin, inject, discard-shared, "
+  f.at("op").fail("unknown op kind " + quote(kind) +
+                  " (known: convert, punch, prefault, access, accept, map-gpa, pin, unpin, inject, discard-shared, "
                   "delete-slot, add-slot)");
 }
 
@@ -150,10 +158,14 @@ Config config_of(const Field& f) {
   Config c;
   const json& slots = f.at("slots").array();
   if (slots.empty()) f.at("slots").fail("at least one memslot is needed");
+  if (slots.size() > kMaxSlots)
+    f.at("slots").fail("at most " + std::to_string(kMaxSlots) + " memslots, got " + std::to_string(slots.size()));
   for (size_t i = 0; i < slots.size(); ++i) {
     Field s = f.at("slots").index(i);
     Memslot m;
-    m.id = s.has("id") ? static_cast<uint32_t>(s.at("id").u64()) : static_cast<uint32_t>(i);
+    const uint64_t id = s.has("id") ? s.at("id").u64() : i;
+    if (id > UINT32_MAX) s.at("id").fail("expected a memslot id (at most 2^32-1), got " + std::to_string(id));
+    m.id = static_cast<uint32_t>(id);
     GfnRange r = range_of(s);
     m.base_gfn = r.start;
     m.npages = r.npages;
@@ -265,17 +277,52 @@ std::vector<std::string> strings_of(const Field& f) {
 }  // namespace
 
 std::string validate_config(const Config& c) {
+  if (c.slots.size() > kMaxSlots) return "slots: at most " + std::to_string(kMaxSlots) + " memslots";
   for (size_t i = 0; i < c.slots.size(); ++i) {
     const Memslot& a = c.slots[i];
-    if (a.npages == 0) return "slots[" + std::to_string(i) + "].npages: a memslot needs at least one page";
+    const std::string at = "slots[" + std::to_string(i) + "]";
+    if (a.npages == 0) return at + ".npages: a memslot needs at least one page";
     if (a.base_gfn >= kGfnLimit || a.npages > kGfnLimit - a.base_gfn)
-      return "slots[" + std::to_string(i) + "]: " + describe(a.range()) + " runs past the 52-bit GPA space";
+      return at + ": " + describe(a.range()) + " runs past the 52-bit GPA space";
+    // The guest_memfd file and the shared HVA mapping are as large as the GPA space at most.
+    if (a.gmem_offset > kGfnLimit - a.npages)
+      return at + ".gmem_offset: " + hex(a.gmem_offset) + " + " + hex(a.npages) + " pages runs past the largest " +
+             "guest_memfd tdxhp models (2^40 pages)";
+    if (a.hva_offset > kGfnLimit - a.npages)
+      return at + ".hva_offset: " + hex(a.hva_offset) + " + " + hex(a.npages) + " pages runs past 2^40 pages";
     for (size_t k = 0; k < i; ++k) {
       if (c.slots[k].range().overlaps(a.range()))
         return "slots[" + std::to_string(i) + "]: " + describe(a.range()) + " overlaps slots[" + std::to_string(k) +
                "] " + describe(c.slots[k].range());
       if (c.slots[k].id == a.id) return "slots[" + std::to_string(i) + "].id: duplicate id " + std::to_string(a.id);
     }
+  }
+  // TDH.MEM.PAGE.ADD runs once per 4K build page, into private memory of a slot.
+  uint64_t build_total = 0;
+  for (size_t i = 0; i < c.build_pages.size(); ++i) {
+    const GfnRange& r = c.build_pages[i];
+    const std::string at = "build_pages[" + std::to_string(i) + "]";
+    if (r.npages > kMaxBuildPages || (build_total += r.npages) > kMaxBuildPages)
+      return at + ".npages: at most " + std::to_string(kMaxBuildPages) + " build pages in all";
+    const bool in_slot = std::any_of(c.slots.begin(), c.slots.end(), [&](const Memslot& m) { return m.range().covers(r); });
+    if (!in_slot) return at + ": " + describe(r) + " is not inside one memslot";
+    if (!c.initially_private) return at + ": build pages are private memory; initially_private is false";
+  }
+  return {};
+}
+
+std::string validate_scenario(const Scenario& s) {
+  if (std::string err = validate_config(s.config); !err.empty()) return "config." + err;
+  if (s.ops.size() > kMaxOps) return "ops: at most " + std::to_string(kMaxOps) + " ops, got " + std::to_string(s.ops.size());
+  const uint64_t folio = pages_in(page_level(s.config.backing));
+  for (size_t i = 0; i < s.ops.size(); ++i) {
+    const std::string at = "ops[" + std::to_string(i) + "]";
+    if (std::string err = validate_op(s.ops[i]); !err.empty()) return at + ": " + err;
+    // A prefault allocates every folio of its range: bound what one op may make the model hold.
+    if (const auto* p = std::get_if<Prefault>(&s.ops[i]); p && p->range.npages / folio > kMaxPrefaultFolios)
+      return at + ".npages: a prefault faults in at most " + std::to_string(kMaxPrefaultFolios) + " folios (" +
+             describe(GfnRange{0, kMaxPrefaultFolios * folio}) + " of " + std::string(name(s.config.backing)) +
+             "), got " + describe(p->range);
   }
   return {};
 }
@@ -302,10 +349,16 @@ std::string validate_op(const Op& op) {
 
 CaseFile parse_case(const std::string& text, const std::string& origin) {
   json doc;
+  // A case file is 4 levels deep; refusing deep nesting while parsing keeps every later walk
+  // (and its error message) bounded.
+  const json::parser_callback_t depth_guard = [&](int depth, json::parse_event_t, json&) {
+    if (depth > kMaxDepth) throw CaseError(origin + ": nesting deeper than " + std::to_string(kMaxDepth) + " levels");
+    return true;
+  };
   try {
-    doc = json::parse(text);
-  } catch (const json::parse_error& e) {
-    throw CaseError(origin + ": not valid JSON: " + e.what());
+    doc = json::parse(text, depth_guard);
+  } catch (const json::exception& e) {
+    throw CaseError(origin + ": not valid JSON: " + std::string(e.what()).substr(0, 200));
   }
   Field root{doc, "", origin};
   if (!doc.is_object()) root.fail("expected a JSON object at the top level");
@@ -318,7 +371,10 @@ CaseFile parse_case(const std::string& text, const std::string& origin) {
   if (root.has("description")) c.description = root.at("description").str();
   c.scenario.config = config_of(root.at("config"));
   Field ops = root.at("ops");
+  if (ops.array().size() > kMaxOps)
+    ops.fail("at most " + std::to_string(kMaxOps) + " ops, got " + std::to_string(ops.array().size()));
   for (size_t i = 0; i < ops.array().size(); ++i) c.scenario.ops.push_back(op_of(ops.index(i)));
+  if (std::string err = validate_scenario(c.scenario); !err.empty()) throw CaseError(origin + ": " + err);
   if (root.has("seed")) c.seed = root.at("seed").u64();
   if (root.has("reproduce")) c.reproduce = root.at("reproduce").str();
   if (root.has("target")) c.target = root.at("target").str();

@@ -48,7 +48,17 @@ void save_case(const std::string& path, const CaseFile&);
 
 // Structural checks shared by the parser and the generators: slots in range, not overlapping.
 // Returns an error message naming the field, or empty when valid.
+// Limits of what a case may ask for (exit 2 beyond them): KVM allows 32764 memslots per address
+// space, tdxhp models fewer; the others bound what one case makes the model hold.
+constexpr size_t kMaxSlots = 256;
+constexpr size_t kMaxOps = 100000;
+constexpr uint64_t kMaxBuildPages = 65536;         // 256 MiB of TDH.MEM.PAGE.ADD
+constexpr uint64_t kMaxPrefaultFolios = 1u << 18;  // folios one prefault may allocate
+constexpr int kMaxDepth = 16;                      // JSON nesting of a case file
+
 std::string validate_config(const Config&);
 std::string validate_op(const Op&);
+// Config and ops together, with the path of the offending field ("ops[2].npages: ...").
+std::string validate_scenario(const Scenario&);
 
 }  // namespace tdxhp

@@ -186,19 +186,26 @@ std::string tdx_status_name(uint64_t s) {
   return hex(s);
 }
 
+std::optional<uint64_t> parse_u64(std::string_view s) {
+  const bool hex_form = s.size() > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X');
+  const std::string_view digits = hex_form ? s.substr(2) : s;
+  if (digits.empty() || (!hex_form && digits.size() > 1 && digits[0] == '0')) return std::nullopt;
+  uint64_t v = 0;
+  for (char ch : digits) {
+    const int d = ch >= '0' && ch <= '9' ? ch - '0'
+                  : hex_form && ch >= 'a' && ch <= 'f' ? ch - 'a' + 10
+                  : hex_form && ch >= 'A' && ch <= 'F' ? ch - 'A' + 10 : -1;
+    const uint64_t base = hex_form ? 16 : 10;
+    if (d < 0 || v > (UINT64_MAX - static_cast<uint64_t>(d)) / base) return std::nullopt;
+    v = v * base + static_cast<uint64_t>(d);
+  }
+  return v;
+}
+
 std::optional<uint64_t> parse_tdx_status(std::string_view s) {
   for (auto& n : kStatusNames)
     if (s == n.n || s == n.alias) return n.v;
-  if (s.size() > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
-    uint64_t v = 0;
-    for (char ch : s.substr(2)) {
-      const int d = ch >= '0' && ch <= '9' ? ch - '0' : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10
-                    : ch >= 'A' && ch <= 'F' ? ch - 'A' + 10 : -1;
-      if (d < 0 || s.size() > 18) return std::nullopt;
-      v = v << 4 | static_cast<uint64_t>(d);
-    }
-    return v;
-  }
+  if (s.size() > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) return parse_u64(s);
   return std::nullopt;
 }
 

@@ -39,6 +39,9 @@ std::string errno_name(int err);          // -22 -> "-EINVAL"
 std::string tdx_status_name(uint64_t);    // 0xC0000B0B00000001 -> "TDX_PAGE_SIZE_MISMATCH|2M"
 // "TDX_OPERAND_BUSY", its short form "busy", or a 0x value; nullopt otherwise.
 std::optional<uint64_t> parse_tdx_status(std::string_view);
+// A whole number as case files and the CLI write it: decimal, or 0x hex; no sign, no spaces, no
+// octal (a leading 0 is not a base), at most 2^64-1.
+std::optional<uint64_t> parse_u64(std::string_view);
 std::string tdx_status_names();           // the short forms, for error messages
 std::string describe(const Config&);
 

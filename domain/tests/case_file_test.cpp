@@ -86,6 +86,74 @@ TEST(CaseFile, OverlappingSlotsAreRejected) {
   EXPECT_NE(e.find("overlaps"), std::string::npos) << e;
 }
 
+// The bad inputs of shared/findings (new-user-and-bad-input.md D4-D6, D10), rebuilt here: each
+// is refused with the field and the limit, and none reaches the sim.
+std::string with_config(const std::string& config, const std::string& ops = "[]") {
+  return R"({"format": 1, "config": )" + config + R"(, "ops": )" + ops + "}";
+}
+
+TEST(CaseFile, DeepNestingIsRefusedWhileParsing) {  // D4: a stack overflow printing the value
+  const std::string deep = std::string(100000, '[') + "true" + std::string(100000, ']');
+  const std::string e = error_of(R"({"format": 1, "ops": [{"op": "access", "gfn": 0, "write": )" + deep + "}]}");
+  EXPECT_NE(e.find("nesting deeper than 16 levels"), std::string::npos) << e.substr(0, 300);
+  EXPECT_LT(e.size(), 200u);
+}
+
+TEST(CaseFile, ErrorsQuoteOnlyAShortEscapedPrefix) {
+  std::string text = kGood;
+  text.replace(text.find("\"2M\""), 4, "\"\\u001b[31m" + std::string(500, 'x') + "\"");
+  const std::string e = error_of(text);
+  EXPECT_NE(e.find("ops[1].level: expected one of 4K, 2M, 1G, got \"\\u001b[31mxxx"), std::string::npos) << e;
+  EXPECT_LT(e.size(), 160u) << e;
+  EXPECT_EQ(e.find('\x1b'), std::string::npos);
+}
+
+TEST(CaseFile, NumbersAreDecimalOrHexOnly) {
+  for (const char* bad : {"\"010\"", "\" 1\"", "\"-1\"", "\"+1\"", "\"0x\"", "\"18446744073709551616\"", "1.5"}) {
+    const std::string e = error_of(with_config(R"({"slots": [{"gfn": )" + std::string(bad) + R"(, "npages": 8}]})"));
+    EXPECT_NE(e.find("config.slots[0].gfn: "), std::string::npos) << bad << ": " << e;
+  }
+  EXPECT_EQ(error_of(with_config(R"({"slots": [{"gfn": "0x10", "npages": "16"}]})")), "");
+}
+
+TEST(CaseFile, GmemOffsetNearTwoToThe64IsRefused) {  // D5: SIGSEGV in the sim
+  const std::string e =
+      error_of(with_config(R"({"slots": [{"gfn": "0x100000", "npages": 4096, "gmem_offset": "0xffffffffffffffff"}]})"));
+  EXPECT_NE(e.find("config: slots[0].gmem_offset: "), std::string::npos) << e;
+}
+
+TEST(CaseFile, HugePrefaultIsRefusedBeforeAnythingRuns) {  // D6: 24 GB and an OOM kill
+  const std::string e = error_of(with_config(R"({"slots": [{"gfn": 0, "npages": 1099511627776}], "backing": "hugetlb-2m"})",
+                                             R"([{"op": "prefault", "gfn": 0, "npages": 1099511627776}])"));
+  EXPECT_NE(e.find("ops[0].npages: a prefault faults in at most 262144 folios"), std::string::npos) << e;
+  // The limit counts folios: 2^18 folios of 1G (2^36 pages) are fine.
+  EXPECT_EQ(error_of(with_config(R"({"slots": [{"gfn": 0, "npages": 1099511627776}], "backing": "hugetlb-1g"})",
+                                 R"([{"op": "prefault", "gfn": 0, "npages": 68719476736}])")),
+            "");
+}
+
+TEST(CaseFile, BadBuildPagesAreInputErrors) {  // D10: reported as a property failure with no reason
+  EXPECT_NE(error_of(with_config(R"({"slots": [{"gfn": "0x100000", "npages": 4096}],
+                                     "build_pages": [{"gfn": "0x13ffff", "npages": 2}]})"))
+                .find("config: build_pages[0]: gfn [0x13ffff, 0x140001) (8K) is not inside one memslot"),
+            std::string::npos);
+  EXPECT_NE(error_of(with_config(R"({"slots": [{"gfn": "0x100000", "npages": 4096}],
+                                     "build_pages": [{"gfn": "0x100000", "npages": 4294967296}]})"))
+                .find("config: build_pages[0].npages: at most 65536 build pages in all"),
+            std::string::npos);
+  EXPECT_NE(error_of(with_config(R"({"slots": [{"gfn": 0, "npages": 8}], "initially_private": false,
+                                     "build_pages": [{"gfn": 0, "npages": 1}]})"))
+                .find("initially_private is false"),
+            std::string::npos);
+}
+
+TEST(CaseFile, SlotAndOpCountsAreBounded) {
+  std::string slots;
+  for (int i = 0; i < 257; ++i) slots += std::string(i ? "," : "") + R"({"gfn": )" + std::to_string(i * 8) + R"(, "npages": 8})";
+  EXPECT_NE(error_of(with_config(R"({"slots": [)" + slots + "]}")).find("config.slots: at most 256 memslots, got 257"),
+            std::string::npos);
+}
+
 TEST(CaseFile, SaveIsAtomicAndLoadable) {
   auto dir = std::filesystem::temp_directory_path() / ("tdxhp-case-" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
