@@ -1,40 +1,48 @@
 #include "runners/cli/args.h"
 
-#include <cerrno>
+#include <algorithm>
 #include <cstdlib>
+#include <optional>
 #include <set>
+
+#include "domain/describe.h"
 
 namespace tdxhp::cli {
 
 namespace {
-double positive_number(const std::string& flag, const std::string& v) {
-  char* end = nullptr;
-  errno = 0;
-  double d = std::strtod(v.c_str(), &end);
-  if (v.empty() || errno || *end || !(d > 0)) throw UsageError(flag + ": expected a positive number, got \"" + v + "\"");
+// At most this much of a bad argument goes into a message.
+std::string quoted(const std::string& v) { return "\"" + (v.size() <= 40 ? v : v.substr(0, 40) + "...") + "\""; }
+
+// A budget in seconds: plain decimal (no hex, no inf/nan, no exponent), 0.01 s to a week.
+double seconds_of(const std::string& flag, const std::string& v) {
+  const bool plain = !v.empty() && v.find_first_not_of("0123456789.") == std::string::npos &&
+                     v.find('.') == v.rfind('.') && v.front() != '.' && v.back() != '.';
+  const double d = plain ? std::strtod(v.c_str(), nullptr) : 0;
+  if (!plain || d < 0.01 || d > kMaxBudgetSeconds)
+    throw UsageError(flag + ": expected seconds from 0.01 to " + std::to_string(static_cast<int>(kMaxBudgetSeconds)) +
+                     " (a week), as a plain decimal, got " + quoted(v));
   return d;
 }
 int positive_int(const std::string& flag, const std::string& v) {
-  char* end = nullptr;
-  errno = 0;
-  long n = std::strtol(v.c_str(), &end, 10);
-  if (v.empty() || errno || *end || n <= 0 || n > 100000000)
-    throw UsageError(flag + ": expected a positive whole number, got \"" + v + "\"");
-  return static_cast<int>(n);
+  const std::optional<uint64_t> n = v.rfind("0x", 0) == 0 ? std::nullopt : parse_u64(v);
+  if (!n || *n == 0 || *n > 100000000)
+    throw UsageError(flag + ": expected a whole number from 1 to 100000000, got " + quoted(v));
+  return static_cast<int>(*n);
 }
 uint64_t seed_of(const std::string& v) {
-  char* end = nullptr;
-  errno = 0;
-  unsigned long long n = std::strtoull(v.c_str(), &end, 0);
-  if (v.empty() || errno || *end || v[0] == '-') throw UsageError("--seed: expected a whole number, got \"" + v + "\"");
-  return n;
+  if (auto n = parse_u64(v)) return *n;
+  throw UsageError("--seed: expected a whole number (decimal or 0x hex, at most 2^64-1), got " + quoted(v));
 }
-void split_into(std::vector<std::string>& out, const std::string& v) {
+// A comma list of ids: no empty item, no id twice.
+void split_into(std::vector<std::string>& out, const std::string& flag, const std::string& v) {
   size_t s = 0;
   while (s <= v.size()) {
     size_t e = v.find(',', s);
     if (e == std::string::npos) e = v.size();
-    if (e > s) out.push_back(v.substr(s, e - s));
+    const std::string id = v.substr(s, e - s);
+    if (id.empty()) throw UsageError(flag + ": empty id in " + quoted(v));
+    if (std::find(out.begin(), out.end(), id) != out.end()) throw UsageError(flag + ": " + quoted(id) + " given twice");
+    out.push_back(id);
     s = e + 1;
   }
 }
@@ -100,17 +108,20 @@ Args parse_args(int argc, char** argv) {
       if (i + 1 >= argc) throw UsageError(arg + ": missing value");
       return argv[++i];
     };
-    if (arg == "--target") a.target = take();
-    else if (arg == "--property") split_into(a.properties, take());
-    else if (arg == "--mutant") split_into(a.mutants, take());
-    else if (arg == "--seconds") a.seconds = positive_number(arg, take());
+    if (arg == "--target") {
+      a.target = take();
+      if (a.target.empty()) throw UsageError("--target: empty target (sim, kvm, kvm/<flavour>)");
+    }
+    else if (arg == "--property") split_into(a.properties, arg, take());
+    else if (arg == "--mutant") split_into(a.mutants, arg, take());
+    else if (arg == "--seconds") a.seconds = seconds_of(arg, take());
     else if (arg == "--cases") a.cases = positive_int(arg, take());
     else if (arg == "--seed") a.seed = seed_of(take());
     else if (arg == "--out") a.out_dir = take();
     else if (arg == "--junit") a.junit_file = take();
     else if (arg == "--fixtures") a.fixtures_dir = take();
-    else if (arg == "--seconds-per-mutant") a.seconds_per_mutant = positive_number(arg, take());
-    else if (arg == "--clean-seconds") a.clean_seconds = positive_number(arg, take());
+    else if (arg == "--seconds-per-mutant") a.seconds_per_mutant = seconds_of(arg, take());
+    else if (arg == "--clean-seconds") a.clean_seconds = seconds_of(arg, take());
     else if (arg == "--repeat") a.repeat = positive_int(arg, take());
     else if (arg == "--json") a.json = true;
     else if (arg == "--ktap") a.ktap = true;

@@ -9,6 +9,8 @@
 
 namespace tdxhp::cli {
 
+constexpr double kMaxBudgetSeconds = 7 * 24 * 3600;  // the longest --seconds tdxhp takes
+
 class UsageError : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;

@@ -57,6 +57,20 @@ TEST(ParseArgs, NamesTheBadArgument) {
   EXPECT_NE(err({"replay"}).find("CASE.json"), std::string::npos);
   EXPECT_NE(err({"run", "--seed"}).find("--seed: missing value"), std::string::npos);
   EXPECT_EQ(err({"run", "--property=mapping-legal,accept-level", "--cases=3"}), "");
+  // new-user-and-bad-input.md 4b: each of these was accepted, and meant something else.
+  for (const char* s : {"inf", "nan", "0x2", "1e-9", "1e309", "-1", " 1", "1.", ".5", "700000"})
+    EXPECT_NE(err({"run", "--seconds", s}).find("--seconds: expected seconds from 0.01 to 604800"), std::string::npos) << s;
+  for (const char* s : {" -1", "-1", "010", "+3", "18446744073709551616", ""})
+    EXPECT_NE(err({"run", "--seed", s}).find("--seed: expected a whole number"), std::string::npos) << s;
+  EXPECT_EQ(err({"run", "--seed", "0x10"}), "");
+  EXPECT_EQ(err({"run", "--seed", "18446744073709551615"}), "");
+  EXPECT_NE(err({"run", "--cases", "0x10"}).find("--cases"), std::string::npos);
+  EXPECT_NE(err({"run", "--property", ""}).find("--property: empty id"), std::string::npos);
+  EXPECT_NE(err({"run", "--property", ","}).find("--property: empty id"), std::string::npos);
+  EXPECT_NE(err({"run", "--property", "data-atomic,data-atomic"}).find("given twice"), std::string::npos);
+  EXPECT_NE(err({"run", "--mutant", ""}).find("--mutant: empty id"), std::string::npos);
+  EXPECT_NE(err({"run", "--target", ""}).find("--target: empty"), std::string::npos);
+  EXPECT_LT(err({"run", "--seconds", std::string(5000, 'x')}).size(), 200u);
 }
 
 TEST(Cli, BadArgumentsExitTwoAndNameTheArgument) {
