@@ -109,6 +109,7 @@ int cmd_replay(const Args& a) {
   if (c.violation) std::cout << "  recorded: " << describe(*c.violation) << "\n";
   engine::ReplayOptions ro;
   ro.trace = a.trace;
+  ro.stop = &g_interrupt;
   const LockstepResult r = engine::replay_scenario(*t, c.scenario, ro, std::cout);
   if (!r.ran) {
     std::cout << "verdict: skip (" << r.not_run_reason << ")\n";
@@ -118,8 +119,8 @@ int cmd_replay(const Args& a) {
     std::cout << "verdict: fail (" << r.violation->invariant << " at " << describe_step(r.violation->step) << ")\n";
     return 1;
   }
-  if (r.interrupted) {
-    std::cout << "verdict: interrupted after " << r.steps << " step(s)\n";
+  if (r.interrupted || g_interrupt.load()) {  // never a pass: the case did not run to its end
+    std::cout << "verdict: interrupted after " << r.steps << " of " << c.scenario.ops.size() << " step(s)\n";
     return 130;
   }
   std::cout << "verdict: pass (" << r.steps << " step(s))\n";

@@ -24,6 +24,7 @@ std::optional<Gfn> gfn_of(const Op& op) {
 LockstepResult replay_scenario(Target& target, const Scenario& s, const ReplayOptions& opt, std::ostream& out) {
   LockstepOptions lo;
   lo.invariants = opt.invariants;
+  lo.stop = opt.stop;
   bool reported = false;
   lo.on_step = [&](const StepView& v) {
     if (v.op) {

@@ -2,6 +2,7 @@
 // with trace, every step's outcome, the oracle's verdict and view, and the target's event log.
 #pragma once
 
+#include <atomic>
 #include <iosfwd>
 #include <string>
 #include <vector>
@@ -15,6 +16,7 @@ namespace tdxhp::engine {
 struct ReplayOptions {
   bool trace = false;              // per-step outcome, oracle verdict, event log
   std::set<std::string> invariants;  // empty: every invariant counts
+  const std::atomic<bool>* stop = nullptr;  // SIGINT/SIGTERM: stop before the next step
 };
 
 // Runs s on target and writes one line per step ("step 2: convert ... -> ok"), marking the

@@ -89,6 +89,19 @@ TEST(Cli, BadArgumentsExitTwoAndNameTheArgument) {
   EXPECT_EQ(tdxhp("").code, 2);
 }
 
+// new-user-and-bad-input.md D8: replay ignored SIGINT and reported a pass.
+TEST(Cli, ReplayStopsOnSigintAndNeverSaysPass) {
+  std::string ops;
+  for (int i = 0; i < 200; ++i)
+    ops += std::string(i ? "," : "") + R"({"op": "prefault", "gfn": 0, "npages": 4194304}, {"op": "punch", "gfn": 0, "npages": 4194304})";
+  const std::string path = write_tmp("slow.json", R"({"format": 1, "config": {"slots": [{"gfn": 0, "npages": 4194304}],
+    "backing": "hugetlb-2m", "attr_mode": "per-vm"}, "ops": [)" + ops + "]}");
+  const Ran r = tdxhp("replay " + path + " & pid=$!; sleep 1; kill -INT $pid; wait $pid; echo rc=$?");
+  EXPECT_NE(r.out.find("rc=130"), std::string::npos) << r.out.substr(r.out.size() > 400 ? r.out.size() - 400 : 0);
+  EXPECT_NE(r.out.find("verdict: interrupted after"), std::string::npos);
+  EXPECT_EQ(r.out.find("verdict: pass"), std::string::npos);
+}
+
 TEST(Cli, MalformedCaseFilesExitTwoAndNameTheField) {
   auto r = tdxhp("replay " + write_tmp("notjson.json", "{ nope"));
   EXPECT_EQ(r.code, 2);
