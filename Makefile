@@ -20,7 +20,7 @@ VM_SMOKE_SECONDS ?= 30   # per property (three runs)
 VM_FUZZ_SECONDS  ?= 600
 VM_DRIVER := /usr/bin/python3 runners/vm/tdxhp_vm.py
 
-.PHONY: all deps build test-build fuzz test bench clean vm-deps vm-smoke vm-fuzz soak
+.PHONY: all deps build test-build fuzz test bench clean vm-deps vm-smoke vm-fuzz soak fuzz-parser
 
 all: build
 
@@ -51,7 +51,45 @@ fuzz: build
 
 test: build test-build
 	ctest --test-dir $(strip $(TEST_BUILD)) --output-on-failure -j $(JOBS)
+	@$(MAKE) --no-print-directory fuzz-parser FUZZ_PARSER_SECONDS=60
 	@$(MAKE) --no-print-directory vm-smoke
+
+# libFuzzer over the case-file and CLI-argument parsers (fuzz/): first every kept regression
+# input and seed, then FUZZ_PARSER_SECONDS of fuzzing per harness, both at once. A crash stops
+# it with the input under $(FUZZ_BUILD)/crash-*: keep it in fuzz/regressions/<harness>/.
+FUZZ_BUILD          ?= build-fuzz
+FUZZ_PARSER_SECONDS ?= 60
+FUZZ_DEB_PACKAGES   := clang-14 libclang-rt-14-dev nlohmann-json3-dev
+FUZZ_CXX := clang++-14 -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -I.
+FUZZ_FLAGS = -max_total_time=$(FUZZ_PARSER_SECONDS) -rss_limit_mb=1024 -timeout=5 -max_len=65536 -print_final_stats=1
+PARSER_SOURCES := domain/case_file.cpp domain/describe.cpp domain/catalog.cpp $(wildcard domain/*.h)
+
+$(FUZZ_BUILD)/case_file_fuzz: fuzz/case_file_fuzz.cpp $(PARSER_SOURCES)
+	@mkdir -p $(FUZZ_BUILD)
+	$(FUZZ_CXX) $(filter %.cpp,$^) -o $@
+$(FUZZ_BUILD)/args_fuzz: fuzz/args_fuzz.cpp runners/cli/args.cpp runners/cli/args.h $(PARSER_SOURCES)
+	@mkdir -p $(FUZZ_BUILD)
+	$(FUZZ_CXX) $(filter-out domain/case_file.cpp,$(filter %.cpp,$^)) -o $@
+
+fuzz-parser:
+	$(call apt_install,$(FUZZ_DEB_PACKAGES))
+	@$(MAKE) --no-print-directory $(FUZZ_BUILD)/case_file_fuzz $(FUZZ_BUILD)/args_fuzz
+	@mkdir -p $(FUZZ_BUILD)/corpus/case_file $(FUZZ_BUILD)/corpus/args
+	@for h in case_file:fixtures/cases args:fuzz/args_corpus; do \
+	  name=$${h%%:*}; $(FUZZ_BUILD)/$${name}_fuzz -runs=0 fuzz/regressions/$$name $${h#*:} > $(FUZZ_BUILD)/$$name-replay.log 2>&1 \
+	    || { tail -n 30 $(FUZZ_BUILD)/$$name-replay.log; echo "fuzz-parser: a kept input of $$name fails again"; exit 1; }; \
+	  echo "fuzz-parser $$name: $$(tail -n 1 $(FUZZ_BUILD)/$$name-replay.log) (regressions and seeds)"; \
+	done
+	@cd $(FUZZ_BUILD) || exit 1; \
+	  { ./case_file_fuzz $(FUZZ_FLAGS) -artifact_prefix=crash-case_file- corpus/case_file ../fixtures/cases \
+	      ../fuzz/regressions/case_file > case_file.log 2>&1; echo $$? > case_file.rc; } & \
+	  { ./args_fuzz $(FUZZ_FLAGS) -artifact_prefix=crash-args- corpus/args ../fuzz/args_corpus \
+	      ../fuzz/regressions/args > args.log 2>&1; echo $$? > args.rc; } & wait; \
+	  for h in case_file args; do \
+	    echo "fuzz-parser $$h: exit $$(cat $$h.rc), $$(grep -h '^stat::number_of_executed_units' $$h.log | awk '{print $$2}') executions in $(FUZZ_PARSER_SECONDS) s"; \
+	  done; \
+	  if [ "$$(cat case_file.rc)$$(cat args.rc)" != 00 ]; then \
+	    tail -n 30 case_file.log args.log; ls crash-* 2>/dev/null; exit 1; fi
 
 vm-deps:
 	$(call apt_install,$(VM_DEB_PACKAGES))
@@ -85,4 +123,4 @@ bench: build
 	$(strip $(BUILD))/bench/tdxhp_bench
 
 clean:
-	rm -rf $(strip $(BUILD)) $(strip $(TEST_BUILD))
+	rm -rf $(strip $(BUILD)) $(strip $(TEST_BUILD)) $(strip $(FUZZ_BUILD))

@@ -10,8 +10,17 @@
 namespace tdxhp::cli {
 
 namespace {
-// At most this much of a bad argument goes into a message.
-std::string quoted(const std::string& v) { return "\"" + (v.size() <= 40 ? v : v.substr(0, 40) + "...") + "\""; }
+// At most 40 bytes of it, control and non-ASCII bytes as \xNN.
+std::string quoted(const std::string& v) {
+  static const char* digits = "0123456789abcdef";
+  std::string out = "\"";
+  for (size_t i = 0; i < v.size() && i < 40; ++i) {
+    const auto ch = static_cast<unsigned char>(v[i]);
+    if (ch >= 0x20 && ch < 0x7f) out += static_cast<char>(ch);
+    else out += std::string("\\x") + digits[ch >> 4] + digits[ch & 15];
+  }
+  return out + (v.size() > 40 ? "...\"" : "\"");
+}
 
 // A budget in seconds: plain decimal (no hex, no inf/nan, no exponent), 0.01 s to a week.
 double seconds_of(const std::string& flag, const std::string& v) {
@@ -67,7 +76,7 @@ Args parse_args(int argc, char** argv) {
   a.verb = argv[1];
   static const std::set<std::string> verbs = {"run", "replay", "mutants", "caps", "list", "vm", "help"};
   if (a.verb == "--help" || a.verb == "-h") a.verb = "help";
-  if (!verbs.count(a.verb)) throw UsageError("unknown verb \"" + a.verb + "\" (run, replay, mutants, caps, list, vm)");
+  if (!verbs.count(a.verb)) throw UsageError("unknown verb " + quoted(a.verb) + " (run, replay, mutants, caps, list, vm)");
   if (a.verb == "vm") {
     for (int i = 2; i < argc; ++i) a.passthrough.push_back(argv[i]);
     return a;
@@ -102,7 +111,7 @@ Args parse_args(int argc, char** argv) {
       a.verb = "help";
       return a;
     }
-    if (!allowed.count(arg)) throw UsageError(a.verb + ": unknown option " + arg);
+    if (!allowed.count(arg)) throw UsageError(a.verb + ": unknown option " + quoted(arg));
     auto take = [&]() -> std::string {
       if (has_inline) return value;
       if (i + 1 >= argc) throw UsageError(arg + ": missing value");
@@ -133,7 +142,7 @@ Args parse_args(int argc, char** argv) {
   if (a.verb == "replay" && a.positional.size() != 1)
     throw UsageError("replay: expected exactly one CASE.json, got " + std::to_string(a.positional.size()));
   if (a.verb != "replay" && !a.positional.empty())
-    throw UsageError(a.verb + ": unexpected argument \"" + a.positional.front() + "\"");
+    throw UsageError(a.verb + ": unexpected argument " + quoted(a.positional.front()));
   if (a.target == "vm") throw UsageError("--target vm: use `tdxhp vm` (it boots QEMU and runs the kvm target inside)");
   return a;
 }
