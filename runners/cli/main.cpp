@@ -55,7 +55,34 @@ uint64_t fresh_seed() {
          (static_cast<uint64_t>(::getpid()) << 32);
 }
 
+// --out and --junit are checked before anything runs: a run must not spend its budget and
+// then fail to write (new-user-and-bad-input.md D7). The probes are removed again.
+void check_writable(const std::string& flag, const std::string& dir) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (fs::exists(dir, ec) && !fs::is_directory(dir, ec))
+    throw UsageError(flag + ": " + dir + " exists and is not a directory");
+  fs::create_directories(dir, ec);
+  if (ec) throw UsageError(flag + ": cannot create " + dir + ": " + ec.message());
+  const std::string probe = (fs::path(dir) / ".tdxhp-write-probe").string();
+  if (!std::ofstream(probe)) throw UsageError(flag + ": cannot write into " + dir);
+  fs::remove(probe, ec);
+}
+void check_outputs(const Args& a) {
+  if (!a.out_dir.empty()) check_writable("--out", a.out_dir);
+  if (!a.junit_file.empty()) {
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    if (fs::is_directory(a.junit_file, ec)) throw UsageError("--junit: " + a.junit_file + " is a directory");
+    const fs::path parent = fs::path(a.junit_file).parent_path();
+    if (!parent.empty() && !fs::is_directory(parent, ec))
+      throw UsageError("--junit: directory " + parent.string() + " does not exist");
+    check_writable("--junit", parent.empty() ? "." : parent.string());
+  }
+}
+
 int cmd_run(const Args& a) {
+  check_outputs(a);
   engine::RunOptions o;
   o.target = a.target.empty() ? "sim" : a.target;
   o.properties = a.properties;
@@ -128,6 +155,7 @@ int cmd_replay(const Args& a) {
 }
 
 int cmd_mutants(const Args& a) {
+  check_outputs(a);
   engine::MutantOptions o;
   o.seconds_per_mutant = a.seconds_per_mutant;
   o.clean_seconds = a.clean_seconds;

@@ -102,6 +102,22 @@ TEST(Cli, ReplayStopsOnSigintAndNeverSaysPass) {
   EXPECT_EQ(r.out.find("verdict: pass"), std::string::npos);
 }
 
+// D7: an unwritable --out or --junit was reported as exit 3 after the whole budget.
+TEST(Cli, UnwritableOutputsAreRefusedBeforeAnythingRuns) {
+  const std::string file = write_tmp("plain-file", "x");
+  Ran r = tdxhp("run --seconds 600 --out " + file);
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.out.find("--out: " + file + " exists and is not a directory"), std::string::npos) << r.out;
+  r = tdxhp("run --seconds 600 --out /proc/tdxhp-no-such-dir");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.out.find("--out: cannot create /proc/tdxhp-no-such-dir"), std::string::npos) << r.out;
+  r = tdxhp("run --seconds 600 --junit /tdxhp-no-such-dir/junit.xml");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.out.find("--junit: directory /tdxhp-no-such-dir does not exist"), std::string::npos) << r.out;
+  r = tdxhp("mutants --seconds-per-mutant 600 --out " + file);
+  EXPECT_EQ(r.code, 2);
+}
+
 TEST(Cli, MalformedCaseFilesExitTwoAndNameTheField) {
   auto r = tdxhp("replay " + write_tmp("notjson.json", "{ nope"));
   EXPECT_EQ(r.code, 2);
