@@ -33,7 +33,6 @@
 #include "uapi_compat.h"
 
 #define PAGE_4K 4096ULL
-#define TDX_SHARED_VA_BASE (1ULL << 46)
 /* Test GPAs stay below 2^45 so both aliases fit under the 47-bit canonical limit. */
 #define TDX_ALIAS_GPA_LIMIT (1ULL << 45)
 #define TDX_STACK_PAGES 16
@@ -464,7 +463,10 @@ static int run_command(struct tdx_td *td)
 	struct kvm_run *run = td->vcpu->run;
 
 	for (;;) {
-		if (ioctl(td->vcpu->fd, KVM_RUN, NULL)) {
+		/* KVM_EXIT_MEMORY_FAULT is the one exit that comes with -1/EFAULT (api.rst). */
+		run->exit_reason = 0;
+		if (ioctl(td->vcpu->fd, KVM_RUN, NULL) &&
+		    !((errno == EFAULT || errno == EHWPOISON) && run->exit_reason == KVM_EXIT_MEMORY_FAULT)) {
 			if (errno == EINTR || errno == EAGAIN)
 				continue;
 			return errno == EIO ? -EIO : -errno;
