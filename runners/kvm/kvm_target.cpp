@@ -495,11 +495,9 @@ Probe probe() {
   char tdx_facts[320];
   tdx_module_facts(h.tdx_huge_page, tdx_facts, sizeof(tdx_facts));
   line(std::string("kvm: ") + tdx_facts);
-  if (h.vm_types & (1ULL << 5)) {
-    char plan[600];
-    tkvm_tdx_backing_plan(&h, plan, sizeof(plan));
-    line(std::string("kvm/tdx: backings: ") + plan);
-  }
+  char plan[700];
+  tkvm_tdx_backing_plan(&h, plan, sizeof(plan));
+  line(std::string("kvm/tdx: backings: ") + plan);
   struct Choice {
     const char* name;
     std::string why_not;
@@ -520,15 +518,20 @@ Probe probe() {
   return p;
 }
 
+std::string flavour_absence(const std::string& flavour) {
+  tkvm_host h = host_facts();
+  return flavour == "tdx"      ? tdx_absence(h)
+         : flavour == "swprot" ? swprot_absence(h)
+         : flavour == "plain"  ? plain_absence(h)
+         : flavour.empty()     ? "no kvm flavour available on this host"
+                               : "unknown kvm flavour '" + flavour + "'";
+}
+
 std::unique_ptr<Target> make_target(const std::string& flavour, std::string* why) {
   tkvm_host h = host_facts();
   std::string chosen = flavour;
   if (chosen.empty()) chosen = probe().flavour;
-  std::string absent = chosen == "tdx"      ? tdx_absence(h)
-                       : chosen == "swprot" ? swprot_absence(h)
-                       : chosen == "plain"  ? plain_absence(h)
-                       : chosen.empty()     ? "no kvm flavour available on this host"
-                                            : "unknown kvm flavour '" + chosen + "'";
+  std::string absent = flavour_absence(chosen);
   if (!absent.empty()) {
     if (why) *why = "kvm/" + chosen + ": " + absent;
     return nullptr;

@@ -232,7 +232,12 @@ void tkvm_tdx_backing_plan(const struct tkvm_host *h, char *buf, size_t len)
 	bool mmap_ok = h->tdx_gmem_flags & GUEST_MEMFD_FLAG_MMAP;
 
 	if (!h->tdx_vm_created) {
-		snprintf(buf, len, "no TDX VM could be created here: the tdx flavour uses no backing");
+		snprintf(buf, len,
+			 "no TDX VM here, so none. On a host with the huge-page series (vm_memory_attributes=N, "
+			 "tdx_huge_page=Y) it uses guest_memfd-owned attributes (KVM_SET_MEMORY_ATTRIBUTES2), "
+			 "private memory from guest_memfd 4K or hugetlb 2M/1G (GUEST_MEMFD_FLAG_HUGETLB | "
+			 "GUESTMEM_HUGETLB_FLAG_2MB/1GB: hugetlb folios are the only way a private 2M leaf appears), "
+			 "and in-place conversion over GUEST_MEMFD_FLAG_MMAP when the case asks for it");
 		return;
 	}
 	snprintf(buf, len,
