@@ -215,7 +215,7 @@ TEST_F(FakeKvmTdx, Latent_GpawIsTakenFromKvm) {
 // without an exit; the build says so instead.
 TEST_F(FakeKvmTdx, Latent_MaxPhyAddrBelowGpawFailsTheBuildNamingIt) {
   fake_kvm_host h = fake_kvm_defaults();
-  h.maxphyaddr = 46;
+  h.td_maxphyaddr = 46;  // the module's vCPU CPUID; KVM's supported CPUID stays 52
   fake_kvm_reset(&h);
   EXPECT_EQ(build(td_config()), nullptr);
   EXPECT_NE(std::string(why_).find("MAXPHYADDR"), std::string::npos) << why_;

@@ -694,7 +694,8 @@ static int vcpu_memory_encrypt_op(struct fvm *vm, struct tdxhp_kvm_tdx_cmd *c)
 		supported_cpuid(out, out->nent);
 		for (uint32_t i = 0; i < out->nent; i++)
 			if (out->entries[i].function == 0x80000008)
-				out->entries[i].eax = (vm->gpaw << 16) | 48u << 8 | (F.host.maxphyaddr & 0xff);
+				out->entries[i].eax = (vm->gpaw << 16) | 48u << 8 |
+						      ((F.host.td_maxphyaddr ? F.host.td_maxphyaddr : F.host.maxphyaddr) & 0xff);
 		return 0;
 	}
 	case TDXHP_KVM_TDX_INIT_VCPU:

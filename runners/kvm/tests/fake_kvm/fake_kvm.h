@@ -32,6 +32,7 @@ struct fake_kvm_host {
 	uint64_t gmem_flags;       /* KVM_CAP_GUEST_MEMFD_FLAGS of a TDX VM */
 	unsigned guest_pa_bits;    /* KVM_GET_SUPPORTED_CPUID 0x80000008.EAX[23:16] */
 	unsigned maxphyaddr;       /* 0x80000008.EAX[7:0] */
+	unsigned td_maxphyaddr;    /* what KVM_TDX_GET_CPUID says for the vCPU (0: maxphyaddr) */
 	int finalize_busy;         /* FINALIZE answers -EBUSY this many times first */
 	int fail_init_vm;          /* non-zero: KVM_TDX_INIT_VM fails with -fail_init_vm */
 	int init_mem_chunk;        /* INIT_MEM_REGION does at most this many pages per call (0: all) */
