@@ -315,17 +315,12 @@ bool tkvm_vm_dead(const struct tkvm_vm *vm)
 
 /* ---------------------------------------------------------------- setup */
 
-/* Maps len bytes of fd (or anonymous memory when fd < 0) so that the slot's HVA is
- * hva_offset pages past a naturally aligned block: INV-SLOT says a misaligned HVA must not
- * limit private mappings, and the shared side's host mapping level depends on it (INV-CONTIG).
- * hugetlb memory (huge != 0) is mapped from a huge boundary and the HVA points hva_offset
- * pages into it, so a misaligned HVA still has hugetlb pages behind it. */
-static int map_slot_memory(struct tkvm_slot_state *s, int fd, uint64_t fd_off, size_t len,
-			   int extra_flags, size_t huge)
+/* Reserves maplen plus two align blocks of address space, maps maplen bytes of fd (anonymous
+ * memory when fd < 0) lead bytes past the first align boundary in it, and puts the slot's HVA
+ * hva_off bytes into that mapping. */
+static int map_aligned(struct tkvm_slot_state *s, int fd, uint64_t fd_off, size_t maplen, int extra_flags,
+		       size_t align, size_t lead, size_t hva_off)
 {
-	size_t align = huge ? huge : SZ_2M_BYTES;
-	size_t off = (s->cfg.hva_offset % (align / PAGE_4K)) * PAGE_4K;
-	size_t maplen = huge ? (off + len + huge - 1) / huge * huge : len;
 	size_t reserve = maplen + 2 * align;
 	char *base = mmap(NULL, reserve, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	char *want;
@@ -333,7 +328,7 @@ static int map_slot_memory(struct tkvm_slot_state *s, int fd, uint64_t fd_off, s
 
 	if (base == MAP_FAILED)
 		return -errno;
-	want = (char *)(((uintptr_t)base + align - 1) & ~(align - 1)) + (huge ? 0 : off);
+	want = (char *)(((uintptr_t)base + align - 1) & ~(align - 1)) + lead;
 	if (fd >= 0)
 		p = mmap(want, maplen, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED | extra_flags, fd, fd_off);
 	else
@@ -347,8 +342,23 @@ static int map_slot_memory(struct tkvm_slot_state *s, int fd, uint64_t fd_off, s
 	}
 	s->reserve = base;
 	s->reserve_len = reserve;
-	s->hva = (char *)p + (huge ? off : 0);
+	s->hva = (char *)p + hva_off;
 	return 0;
+}
+
+/* Maps len bytes of fd (or anonymous memory when fd < 0) so that the slot's HVA is
+ * hva_offset pages past a naturally aligned block: INV-SLOT says a misaligned HVA must not
+ * limit private mappings, and the shared side's host mapping level depends on it (INV-CONTIG).
+ * hugetlb memory (huge != 0) is mapped from a huge boundary and the HVA points hva_offset
+ * pages into it, so a misaligned HVA still has hugetlb pages behind it. */
+static int map_slot_memory(struct tkvm_slot_state *s, int fd, uint64_t fd_off, size_t len,
+			   int extra_flags, size_t huge)
+{
+	size_t align = huge ? huge : SZ_2M_BYTES;
+	size_t off = (s->cfg.hva_offset % (align / PAGE_4K)) * PAGE_4K;
+	size_t maplen = huge ? (off + len + huge - 1) / huge * huge : len;
+
+	return map_aligned(s, fd, fd_off, maplen, extra_flags, align, huge ? 0 : off, huge ? off : 0);
 }
 
 /* In place over a hugetlb guest_memfd: file offsets and addresses must both be huge-aligned,
@@ -357,25 +367,8 @@ static int map_gmem_huge(struct tkvm_slot_state *s, uint64_t gmem_off, size_t le
 {
 	uint64_t fd_base = gmem_off & ~(uint64_t)(huge - 1);
 	size_t maplen = (gmem_off - fd_base + len + huge - 1) & ~(huge - 1);
-	size_t reserve = maplen + huge;
-	char *base = mmap(NULL, reserve, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	char *want;
-	void *p;
 
-	if (base == MAP_FAILED)
-		return -errno;
-	want = (char *)(((uintptr_t)base + huge - 1) & ~(huge - 1));
-	p = mmap(want, maplen, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, s->gmem_fd, fd_base);
-	if (p == MAP_FAILED) {
-		int e = -errno;
-
-		munmap(base, reserve);
-		return e;
-	}
-	s->reserve = base;
-	s->reserve_len = reserve;
-	s->hva = (char *)p + (gmem_off - fd_base);
-	return 0;
+	return map_aligned(s, s->gmem_fd, fd_base, maplen, 0, huge, 0, gmem_off - fd_base);
 }
 
 static int add_test_slot(struct tkvm_vm *vm, const struct tkvm_config *cfg, uint32_t idx,
