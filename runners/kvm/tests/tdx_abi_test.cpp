@@ -41,6 +41,7 @@ TEST(TdxAbi, StatusDecoding) {
   // The C constants agree with the shared vocabulary.
   EXPECT_EQ(TDXHP_TDX_PAGE_SIZE_MISMATCH, tdxhp::tdx::kPageSizeMismatch);
   EXPECT_EQ(TDXHP_TDX_OPERAND_INVALID, tdxhp::tdx::kOperandInvalid);
+  EXPECT_EQ(TDXHP_TDX_OPERAND_ID_RCX, tdxhp::tdx::kOperandIdRcx);
   EXPECT_EQ(TDXHP_TDG_MEM_PAGE_ACCEPT, tdxhp::tdx::kLeafMemPageAccept);
   EXPECT_EQ(TDXHP_TDVMCALL_MAP_GPA, tdxhp::tdx::kVmcallMapGpa);
 }

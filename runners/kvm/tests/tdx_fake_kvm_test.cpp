@@ -150,7 +150,7 @@ TEST_F(FakeKvmTdx, BugB_OneGAcceptNeverReachesTheModule) {
   ASSERT_NE(build(td_config()), nullptr) << why_;
   tkvm_guest_result res{};
   ASSERT_EQ(tkvm_guest_accept(vm_, 0, TDXHP_ACCEPT_1G, &res), 0);  // gpa 4 GiB: 1G-aligned
-  EXPECT_EQ(tdxhp_tdx_status_class(res.tdx_status), TDXHP_TDX_OPERAND_INVALID);
+  EXPECT_EQ(res.tdx_status, TDXHP_TDX_OPERAND_INVALID | TDXHP_TDX_OPERAND_ID_RCX);
   EXPECT_EQ(fake_kvm_counters()->accept_tdcalls[TDXHP_ACCEPT_1G], 0u);
 }
 

@@ -64,7 +64,9 @@ TEST_F(TdcallOnHost, AcceptSends4KAnd2MButNever1G) {
   EXPECT_EQ(g_rcx, 0x200001u);
   EXPECT_EQ(tdx_guest_accept(0x201000, TDXHP_ACCEPT_4K), TDXHP_TDX_SUCCESS);
   EXPECT_EQ(g_calls, 2);
-  EXPECT_EQ(tdxhp_tdx_status_class(tdx_guest_accept(0x40000000, TDXHP_ACCEPT_1G)), TDXHP_TDX_OPERAND_INVALID);
+  // DOMAIN.md 3: TDX_OPERAND_INVALID with operand id RCX, exactly what the module would say.
+  EXPECT_EQ(tdx_guest_accept(0x40000000, TDXHP_ACCEPT_1G), TDXHP_TDX_OPERAND_INVALID | TDXHP_TDX_OPERAND_ID_RCX);
+  EXPECT_EQ(tdx_guest_accept(0x201000, TDXHP_ACCEPT_2M), TDXHP_TDX_OPERAND_INVALID | TDXHP_TDX_OPERAND_ID_RCX);
   EXPECT_EQ(g_calls, 2) << "a 1G accept reached the module (it takes 4K and 2M only)";
 }
 

@@ -152,14 +152,15 @@ static inline uint64_t tdcall(uint64_t leaf, uint64_t rcx, uint64_t rdx, uint64_
 	return rax;
 }
 
-/* TDG.MEM.PAGE.ACCEPT: RCX = gpa | level. A misaligned gpa is the module's
- * TDX_OPERAND_INVALID; the guest reports it without issuing the call. */
+/* TDG.MEM.PAGE.ACCEPT: RCX = gpa | level. A misaligned gpa or a level other than 4K/2M is the
+ * module's TDX_OPERAND_INVALID with operand id RCX (verify_page_info_input, DOMAIN.md 3); the
+ * guest reports it without issuing the call, so no 1G accept ever reaches the module. */
 uint64_t tdx_guest_accept(uint64_t gpa, unsigned level)
 {
 	uint64_t rcx;
 
 	if (!tdxhp_accept_rcx(gpa, level, &rcx))
-		return TDXHP_TDX_OPERAND_INVALID;
+		return TDXHP_TDX_OPERAND_INVALID | TDXHP_TDX_OPERAND_ID_RCX;
 	return tdcall(TDXHP_TDG_MEM_PAGE_ACCEPT, rcx, 0, 0, NULL, NULL);
 }
 

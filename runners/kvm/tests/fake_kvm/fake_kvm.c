@@ -783,7 +783,7 @@ static uint64_t module_accept(struct fvm *vm, uint64_t rcx)
 
 	F.c.accept_tdcalls[level > 2 ? 2 : level]++;
 	if (level > TDXHP_ACCEPT_2M || (gpa & (tdxhp_level_bytes(level) - 1)))
-		return TDXHP_TDX_OPERAND_INVALID | 1; /* OPERAND_ID_RCX */
+		return TDXHP_TDX_OPERAND_INVALID | TDXHP_TDX_OPERAND_ID_RCX;
 	leaf = map_find(&vm->leaves, gpa / PAGE, false);
 	if (leaf) {
 		unsigned have = (unsigned)LEAF_LEVEL(*leaf);
@@ -938,7 +938,7 @@ static int vcpu_run(struct fvm *vm)
 
 		/* The guest's own decision (lib/tdx/tdx.c tdx_guest_accept): the flavour's code. */
 		if (!tdxhp_accept_rcx(m->gpa, (unsigned)m->level, &rcx)) {
-			m->status = TDXHP_TDX_OPERAND_INVALID;
+			m->status = TDXHP_TDX_OPERAND_INVALID | TDXHP_TDX_OPERAND_ID_RCX; /* as tdx_guest_accept */
 			break;
 		}
 		if (attr_of(vm, m->gpa) != 1) /* EPT violation on a shared gfn: to-private fault */
