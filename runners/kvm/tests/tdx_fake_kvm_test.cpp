@@ -120,6 +120,25 @@ TEST_F(FakeKvmTdx, Item2_Hugetlb2MBackingGivesA2MPrivateLeaf) {
   EXPECT_EQ(fake_kvm_leaf_level(kGpaBase + kGfnIn2M * 4096), 1) << "2M private leaf";
 }
 
+// INV-LEVELCAP on the same backing: with tdx_huge_page=N KVM maps 4K only, so the 2M accept
+// meets a 4K leaf and the module answers TDX_PAGE_SIZE_MISMATCH|2M.
+TEST_F(FakeKvmTdx, Item2_TdxHugePageNKeepsPrivateMemory4K) {
+  fake_kvm_host h = fake_kvm_defaults();
+  h.tdx_huge_page = false;
+  fake_kvm_reset(&h);
+  ASSERT_NE(build(td_config(TKVM_BACK_HUGETLB_2M)), nullptr) << why_;
+  tkvm_guest_result res{};
+  ASSERT_EQ(tkvm_guest_accept(vm_, kGfnIn2M, TDXHP_ACCEPT_2M, &res), 0);
+  EXPECT_EQ(res.tdx_status, TDXHP_TDX_PAGE_SIZE_MISMATCH | TDXHP_ACCEPT_2M);
+  EXPECT_EQ(fake_kvm_leaf_level(kGpaBase + kGfnIn2M * 4096), 0);
+}
+
+// hugetlb 1G backing: GUESTMEM_HUGETLB_FLAG_1GB, the file sized in whole 1G pages.
+TEST_F(FakeKvmTdx, Item2_Hugetlb1GBackingUsesThe1GFlag) {
+  ASSERT_NE(build(td_config(TKVM_BACK_HUGETLB_1G)), nullptr) << why_ << " / fake: " << fake_kvm_last_refusal();
+  EXPECT_EQ(fake_kvm_counters()->last_gmem_flags, FAKE_GMEM_HUGETLB | FAKE_GMEM_HUGETLB_1GB);
+}
+
 // Issue item 2: in place, the shared side is the guest_memfd itself (mmap'd), as the
 // series' selftest does with GUEST_MEMFD_FLAG_MMAP | HUGETLB | 2MB.
 TEST_F(FakeKvmTdx, Item2_InPlaceHugetlbSharedDataLivesInTheGuestMemfd) {

@@ -26,7 +26,8 @@
 #include "uapi_compat.h"
 
 _Static_assert(FAKE_GMEM_MMAP == GUEST_MEMFD_FLAG_MMAP && FAKE_GMEM_HUGETLB == GUEST_MEMFD_FLAG_HUGETLB &&
-		       FAKE_GMEM_HUGETLB_2MB == TDXHP_GUESTMEM_HUGETLB_FLAG_2MB, "flag spellings");
+		       FAKE_GMEM_HUGETLB_2MB == TDXHP_GUESTMEM_HUGETLB_FLAG_2MB &&
+		       FAKE_GMEM_HUGETLB_1GB == TDXHP_GUESTMEM_HUGETLB_FLAG_1GB, "flag spellings");
 
 int __real_ioctl(int fd, unsigned long req, ...);
 int __real_open(const char *path, int flags, ...);
@@ -433,7 +434,7 @@ static int vm_create_gmem(struct fvm *vm, struct kvm_create_guest_memfd *c)
 	if (i == MAX_GMEM)
 		abort();
 	F.gmems[i] = (struct gmem){ .used = true, .size = c->size, .flags = c->flags, .vm = vm };
-	if (vm->type == KVM_X86_TDX_VM && c->size < (1ULL << 30))
+	if (vm->type == KVM_X86_TDX_VM)
 		F.c.last_gmem_flags = c->flags;
 	{
 		int fd = new_fd(K_GMEM, &F.gmems[i], "fake-gmem");

@@ -22,6 +22,7 @@ extern "C" {
 #define FAKE_GMEM_MMAP (1ULL << 0)
 #define FAKE_GMEM_HUGETLB (1ULL << 2)
 #define FAKE_GMEM_HUGETLB_2MB (21ULL << 58)
+#define FAKE_GMEM_HUGETLB_1GB (30ULL << 58)
 
 /* The host the fake pretends to be. Defaults (fake_kvm_reset): the huge-page series with
  * vm_memory_attributes=N, tdx=Y, tdx_huge_page=Y, hugetlb gmem, GPAW 48, MAXPHYADDR 52. */
@@ -45,7 +46,7 @@ struct fake_kvm_counters {
 	unsigned finalize_calls;
 	unsigned vm_attr_ioctls, gmem_attr_ioctls;
 	unsigned unhandled_ioctls;    /* anything the fake does not know: tests expect 0 */
-	uint64_t last_gmem_flags;     /* of the last KVM_CREATE_GUEST_MEMFD on a test slot */
+	uint64_t last_gmem_flags;     /* of the last KVM_CREATE_GUEST_MEMFD of a TD (test slots come last) */
 	unsigned shared_bit_log2;     /* the TD's shared bit, from the GPAW INIT_VM got */
 };
 
