@@ -210,6 +210,13 @@ bool tkvm_tdx_gmem_flags(const struct tkvm_host *h, enum tkvm_backing private_ba
 		       false;
 	case TKVM_BACK_HUGETLB_2M:
 	case TKVM_BACK_HUGETLB_1G:
+		/* "just don't support S-EPT hugepages with per-VM memory attributes" (seed
+		 * L9806-9813): huge private leaves need guest_memfd-owned attributes. */
+		if (!(h->tdx_gmem_attributes & KVM_MEMORY_ATTRIBUTE_PRIVATE))
+			return WHY("backing %s: TDX huge pages need guest_memfd-owned attributes "
+				   "(KVM_CAP_GUEST_MEMFD_MEMORY_ATTRIBUTES lacks PRIVATE; kvm.vm_memory_attributes=N)",
+				   private_backing == TKVM_BACK_HUGETLB_2M ? "hugetlb_2m" : "hugetlb_1g"),
+			       false;
 		if (!(h->tdx_gmem_flags & GUEST_MEMFD_FLAG_HUGETLB))
 			return WHY("backing %s: GUEST_MEMFD_FLAG_HUGETLB not in KVM_CAP_GUEST_MEMFD_FLAGS (0x%llx) "
 				   "of a TDX VM", private_backing == TKVM_BACK_HUGETLB_2M ? "hugetlb_2m" : "hugetlb_1g",
@@ -228,7 +235,7 @@ void tkvm_tdx_backing_plan(const struct tkvm_host *h, char *buf, size_t len)
 {
 	bool gmem_attr = h->tdx_gmem_attributes & KVM_MEMORY_ATTRIBUTE_PRIVATE;
 	bool vm_attr = h->tdx_vm_attributes & KVM_MEMORY_ATTRIBUTE_PRIVATE;
-	bool huge = h->tdx_gmem_flags & GUEST_MEMFD_FLAG_HUGETLB;
+	bool huge = (h->tdx_gmem_flags & GUEST_MEMFD_FLAG_HUGETLB) && gmem_attr;
 	bool mmap_ok = h->tdx_gmem_flags & GUEST_MEMFD_FLAG_MMAP;
 
 	if (!h->tdx_vm_created) {
@@ -248,7 +255,10 @@ void tkvm_tdx_backing_plan(const struct tkvm_host *h, char *buf, size_t len)
 		 : gmem_attr ? "guest_memfd-owned (KVM_SET_MEMORY_ATTRIBUTES2; vm_memory_attributes=N)"
 			     : "none offered on a TDX VM: the tdx flavour cannot run",
 		 huge ? ", hugetlb 2M and 1G (GUEST_MEMFD_FLAG_HUGETLB)" : "",
-		 huge ? "" : "; no hugetlb 2M/1G: GUEST_MEMFD_FLAG_HUGETLB not offered, so huge backings are SKIPs",
+		 huge ? ""
+		 : gmem_attr ? "; no hugetlb 2M/1G: GUEST_MEMFD_FLAG_HUGETLB not offered, so huge backings are SKIPs"
+			     : "; no hugetlb 2M/1G: TDX huge pages need guest_memfd-owned attributes "
+			       "(vm_memory_attributes=N), so huge backings are SKIPs",
 		 gmem_attr && mmap_ok ? "yes" : gmem_attr ? "no (GUEST_MEMFD_FLAG_MMAP not offered)"
 							   : "no (needs guest_memfd-owned attributes)");
 }
@@ -540,7 +550,8 @@ struct tkvm_vm *tkvm_create(const struct tkvm_config *cfg, char *why, size_t why
 		 * In-place slots need the gmem ioctl; otherwise per-VM attributes where offered. */
 		const struct tdx_td_host hooks = { vm, host_gpa_of, host_gfn_of, host_convert };
 
-		vm->attr_owner = !cfg->in_place && (host.tdx_vm_attributes & KVM_MEMORY_ATTRIBUTE_PRIVATE)
+		vm->attr_owner = !cfg->in_place && !(gmem_flags & GUEST_MEMFD_FLAG_HUGETLB) &&
+						 (host.tdx_vm_attributes & KVM_MEMORY_ATTRIBUTE_PRIVATE)
 					 ? TKVM_ATTR_VM : TKVM_ATTR_GMEM;
 		vm->td = tdx_td_create(elf_pages() + 1024, vm->attr_owner, &hooks, why, why_len);
 		if (!vm->td) {

@@ -163,6 +163,17 @@ TEST_F(FakeKvmTdx, Item2_MissingHugetlbFlagIsARefusalNamingIt) {
   EXPECT_NE(std::string(why_).find("GUEST_MEMFD_FLAG_HUGETLB"), std::string::npos) << why_;
 }
 
+// The series disables TDX huge pages with per-VM attributes (seed L9806-9813): a hugetlb
+// backing on a vm_memory_attributes=Y host is a refusal naming that, not a silent 4K run.
+TEST_F(FakeKvmTdx, Item2_HugetlbWithPerVmAttributesIsARefusalNamingIt) {
+  fake_kvm_host h = fake_kvm_defaults();
+  h.vm_memory_attributes = true;
+  fake_kvm_reset(&h);
+  EXPECT_EQ(build(td_config(TKVM_BACK_HUGETLB_2M)), nullptr);
+  EXPECT_EQ(err_, EOPNOTSUPP);
+  EXPECT_NE(std::string(why_).find("vm_memory_attributes=N"), std::string::npos) << why_;
+}
+
 // Review bug 2 (B): a 1G accept never reaches the module (it takes 4K and 2M only); the
 // guest reports TDX_OPERAND_INVALID itself.
 TEST_F(FakeKvmTdx, BugB_OneGAcceptNeverReachesTheModule) {
