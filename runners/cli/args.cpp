@@ -66,17 +66,20 @@ std::string usage() {
          "           [--fixtures DIR] [--out DIR] [--json]\n"
          "  caps     [--json]      what each target supports and which properties can run\n"
          "  list     [--json]      properties, invariants, mutants, scenarios\n"
+         "  doctor   [--json]      check this host for the kvm flavours (ok/missing + fix); changes nothing;\n"
+         "                         exit 0 when a kvm flavour is usable, 4 when none\n"
          "  vm       [args...]     boot a kernel under test in QEMU and run the suite inside (runners/vm)\n"
          "exit codes: 0 pass, 1 property failure, 2 usage or input error, 4 all skipped\n";
 }
 
 Args parse_args(int argc, char** argv) {
   Args a;
-  if (argc < 2) throw UsageError("missing verb (run, replay, mutants, caps, list, vm)");
+  if (argc < 2) throw UsageError("missing verb (run, replay, mutants, caps, list, doctor, vm)");
   a.verb = argv[1];
-  static const std::set<std::string> verbs = {"run", "replay", "mutants", "caps", "list", "vm", "help"};
+  static const std::set<std::string> verbs = {"run", "replay", "mutants", "caps", "list", "doctor", "vm", "help"};
   if (a.verb == "--help" || a.verb == "-h") a.verb = "help";
-  if (!verbs.count(a.verb)) throw UsageError("unknown verb " + quoted(a.verb) + " (run, replay, mutants, caps, list, vm)");
+  if (!verbs.count(a.verb))
+    throw UsageError("unknown verb " + quoted(a.verb) + " (run, replay, mutants, caps, list, doctor, vm)");
   if (a.verb == "vm") {
     for (int i = 2; i < argc; ++i) a.passthrough.push_back(argv[i]);
     return a;

@@ -24,6 +24,7 @@
 #include "runners/engine/targets.h"
 #include "runners/sim/sim_target.h"
 #ifdef TDXHP_HAVE_KVM
+#include "runners/kvm/doctor.h"
 #include "runners/kvm/kvm_target.h"
 #endif
 
@@ -195,6 +196,36 @@ nlohmann::json caps_json(const std::string& name, const Caps& caps, const std::v
           {"report", report}};
 }
 
+// `tdxhp doctor`: every check with what it read; a missing one with its fix. Reads only.
+int cmd_doctor(const Args& a) {
+#ifdef TDXHP_HAVE_KVM
+  kvm::DoctorReport d = kvm::doctor();
+  if (a.json) {
+    nlohmann::json checks = nlohmann::json::array(), flavours = nlohmann::json::array();
+    for (const auto& c : d.checks)
+      checks.push_back({{"check", c.name}, {"ok", c.ok}, {"detail", c.detail}, {"fix", c.fix},
+                        {"needed_for", c.needed_for}});
+    for (const auto& f : d.flavours)
+      flavours.push_back({{"flavour", f.name}, {"usable", f.absent.empty()}, {"reason", f.absent}});
+    std::cout << nlohmann::json{{"checks", checks}, {"flavours", flavours}, {"usable", d.usable()}}.dump(2) << "\n";
+  } else {
+    for (const auto& c : d.checks) {
+      std::cout << (c.ok ? "ok      " : "missing ") << c.name << ": " << c.detail << "\n";
+      if (!c.ok) std::cout << "        needed for: " << c.needed_for << "\n        fix: " << c.fix << "\n";
+    }
+    for (const auto& f : d.flavours)
+      std::cout << f.name << ": " << (f.absent.empty() ? "usable" : "not usable: " + f.absent) << "\n";
+    std::cout << (d.usable() ? "verdict: a kvm flavour is usable\n" : "verdict: no kvm flavour is usable\n");
+  }
+  return d.usable() ? 0 : 4;
+#else
+  (void)a;
+  std::cout << "kvm: not built into this tdxhp (configure with -DTDXHP_KVM=ON and a kernel tree)\n"
+               "verdict: no kvm flavour is usable\n";
+  return 4;
+#endif
+}
+
 int cmd_caps(const Args& a) {
   nlohmann::json out = nlohmann::json::array();
   out.push_back(caps_json("sim", make_sim_target()->caps(), {"simulated host: every capability, MUT-* switches"}));
@@ -321,6 +352,7 @@ int dispatch(int argc, char** argv) {
     if (a.verb == "replay") return cmd_replay(a);
     if (a.verb == "mutants") return cmd_mutants(a);
     if (a.verb == "caps") return cmd_caps(a);
+    if (a.verb == "doctor") return cmd_doctor(a);
     if (a.verb == "list") return cmd_list(a);
     if (a.verb == "vm") return cmd_vm(a);
   } catch (const UsageError& e) {

@@ -12,7 +12,7 @@
 #include "domain/describe.h"
 #include "domain/interval_map.h"
 #include "runners/kvm/host_settings.h"
-#include "runners/kvm/lib/tdx_td.h"
+#include "runners/kvm/lib/tdx/tdx_td.h"
 #include "runners/kvm/lib/tdxhp_kvm.h"
 #include "runners/kvm/observers/kmsg.h"
 #include "runners/kvm/observers/leaf_replay.h"
@@ -64,6 +64,10 @@ std::string tdx_absence(const tkvm_host& h) {
   if (h.tdx_enabled != 1)
     return std::string("KVM_X86_TDX_VM is in KVM_CAP_VM_TYPES but kvm_intel.tdx is ") +
            (h.tdx_enabled == 0 ? "N (TDX module not initialised)" : "unreadable");
+  // vm_memory_attributes=N removes the VM ioctl; the gmem one must then be there (review 1d).
+  if (!(h.tdx_vm_attributes & (1ULL << 3)) && !(h.tdx_gmem_attributes & (1ULL << 3)))
+    return "a TDX VM offers KVM_MEMORY_ATTRIBUTE_PRIVATE in neither KVM_CAP_MEMORY_ATTRIBUTES nor "
+           "KVM_CAP_GUEST_MEMFD_MEMORY_ATTRIBUTES";
   return {};
 }
 
@@ -109,8 +113,16 @@ Caps caps_for(const std::string& flavour, const tkvm_host& h) {
   else
     no(Cap::Prefault, "KVM_CAP_PRE_FAULT_MEMORY is 0 (needs a TDP MMU; " +
                           std::string(h.kvm_module) + " here)");
-  no(Cap::InPlaceConversion, "no gmem conversion ioctl in this uAPI (hugetlb in-place series)");
-  no(Cap::HugeBacking, "guest_memfd allocates 4K folios only in this kernel");
+  char tdx_why[200] = "";
+  uint64_t tdx_flags = 0;
+  if (tdx && tkvm_tdx_gmem_flags(&h, TKVM_BACK_4K, true, &tdx_flags, tdx_why, sizeof(tdx_why)))
+    yes(Cap::InPlaceConversion);
+  else
+    no(Cap::InPlaceConversion, tdx ? tdx_why : "no gmem conversion ioctl for this VM type");
+  if (tdx && tkvm_tdx_gmem_flags(&h, TKVM_BACK_HUGETLB_2M, false, &tdx_flags, tdx_why, sizeof(tdx_why)))
+    yes(Cap::HugeBacking);
+  else
+    no(Cap::HugeBacking, tdx ? tdx_why : "guest_memfd allocates 4K folios only for this VM type");
   no(Cap::Pin, "no userspace way to pin guest_memfd pages");
   no(Cap::FaultInjection, "real kernel: SEAMCALL/allocation faults cannot be injected");
   no(Cap::Internals, "DPAMT, split cache and S-EPT internals are visible only in the sim");
@@ -153,7 +165,8 @@ class KvmTarget final : public Target {
       if (why) *why = name() + ": " + std::move(w);
       return -EOPNOTSUPP;
     };
-    if (cfg.backing != BackingKind::Page4K)
+    // tdx: lib/vm.c refuses a private backing or in-place mode this host lacks, naming the flag.
+    if (cfg.backing != BackingKind::Page4K && flavour_ != "tdx")
       return refuse(std::string("backing ") + std::string(tdxhp::name(cfg.backing)) + ": " +
                     caps_.missing.at(Cap::HugeBacking));
     // Per-VM shared memory (INV-CONTIG's host level) is what the case file names; plain has
@@ -163,7 +176,7 @@ class KvmTarget final : public Target {
       return refuse(std::string("shared_backing ") + std::string(tdxhp::name(shared)) +
                     ": a plain VM's memory is its guest_memfd/memfd file (4K folios); anonymous "
                     "THP/hugetlb shared memory exists only beside private memory (swprot)");
-    if (cfg.attr_mode == AttrMode::InPlace)
+    if (cfg.attr_mode == AttrMode::InPlace && flavour_ != "tdx")
       return refuse(caps_.missing.at(Cap::InPlaceConversion));
     if (!cfg.build_pages.empty() && flavour_ != "tdx")
       return refuse("build pages (TDH.MEM.PAGE.ADD) exist only for a TD");
@@ -175,9 +188,20 @@ class KvmTarget final : public Target {
         return r;
       }
     }
+    // tdx: a hugetlb guest_memfd draws on the same pools (one reservation when both agree).
+    if (flavour_ == "tdx" && cfg.backing != shared &&
+        (cfg.backing == BackingKind::Hugetlb2M || cfg.backing == BackingKind::Hugetlb1G)) {
+      std::string w;
+      if (int r = reserve_hugetlb(cfg, cfg.backing, &w)) {
+        if (why) *why = name() + ": " + w;
+        return r;
+      }
+    }
     tkvm_config c{};
     c.flavour = flavour_ == "tdx" ? TKVM_TDX : flavour_ == "swprot" ? TKVM_SWPROT : TKVM_PLAIN;
     c.backing = static_cast<tkvm_backing>(shared);
+    c.private_backing = static_cast<tkvm_backing>(cfg.backing);
+    c.in_place = cfg.attr_mode == AttrMode::InPlace;
     c.initially_private = cfg.initially_private;
     c.nslots = static_cast<uint32_t>(cfg.slots.size());
     for (size_t i = 0; i < cfg.slots.size(); ++i) {
@@ -471,6 +495,9 @@ Probe probe() {
   char tdx_facts[320];
   tdx_module_facts(h.tdx_huge_page, tdx_facts, sizeof(tdx_facts));
   line(std::string("kvm: ") + tdx_facts);
+  char plan[700];
+  tkvm_tdx_backing_plan(&h, plan, sizeof(plan));
+  line(std::string("kvm/tdx: backings: ") + plan);
   struct Choice {
     const char* name;
     std::string why_not;
@@ -491,15 +518,20 @@ Probe probe() {
   return p;
 }
 
+std::string flavour_absence(const std::string& flavour) {
+  tkvm_host h = host_facts();
+  return flavour == "tdx"      ? tdx_absence(h)
+         : flavour == "swprot" ? swprot_absence(h)
+         : flavour == "plain"  ? plain_absence(h)
+         : flavour.empty()     ? "no kvm flavour available on this host"
+                               : "unknown kvm flavour '" + flavour + "'";
+}
+
 std::unique_ptr<Target> make_target(const std::string& flavour, std::string* why) {
   tkvm_host h = host_facts();
   std::string chosen = flavour;
   if (chosen.empty()) chosen = probe().flavour;
-  std::string absent = chosen == "tdx"      ? tdx_absence(h)
-                       : chosen == "swprot" ? swprot_absence(h)
-                       : chosen == "plain"  ? plain_absence(h)
-                       : chosen.empty()     ? "no kvm flavour available on this host"
-                                            : "unknown kvm flavour '" + chosen + "'";
+  std::string absent = flavour_absence(chosen);
   if (!absent.empty()) {
     if (why) *why = "kvm/" + chosen + ": " + absent;
     return nullptr;

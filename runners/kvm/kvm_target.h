@@ -24,4 +24,7 @@ Probe probe();
 // builds the same host memory the run did.
 std::unique_ptr<Target> make_target(const std::string& flavour, std::string* why);
 
+// Why a flavour cannot run on this host (empty when it can). Reads only.
+std::string flavour_absence(const std::string& flavour);
+
 }  // namespace tdxhp::kvm

@@ -64,7 +64,10 @@ WorkerReply serve(tkvm_vm* vm, const WorkerRequest& q) {
   dup2(log_fd, STDERR_FILENO);
   WorkerReply hello;
   tkvm_vm* vm = tkvm_create(&cfg, hello.why, sizeof(hello.why));
-  hello.err = vm ? 0 : -EOPNOTSUPP;
+  const int create_errno = errno;
+  // tdx: a build that should have worked is a FAIL with its errno (issue 14); plain and
+  // swprot keep calling every build failure a refusal.
+  hello.err = vm ? 0 : cfg.flavour == TKVM_TDX && create_errno ? -create_errno : -EOPNOTSUPP;
   if (send(sock, &hello, sizeof(hello), 0) != sizeof(hello) || !vm) _exit(1);
   for (;;) {
     WorkerRequest q;

@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 
 #include "domain/case_file.h"
 #include "runners/cli/args.h"
@@ -142,6 +143,29 @@ TEST(Cli, ListAndCapsName) {
   r = tdxhp("caps");
   EXPECT_EQ(r.code, 0);
   EXPECT_NE(r.out.find("sim: available"), std::string::npos) << r.out;
+}
+
+// `tdxhp doctor`: every check line is ok or missing (a missing one with its fix), and the exit
+// code follows the verdict: 0 when a kvm flavour is usable, 4 when none (issue 14).
+TEST(Cli, DoctorPrintsEveryCheckAndExitsByVerdict) {
+  auto r = tdxhp("doctor");
+  ASSERT_TRUE(r.code == 0 || r.code == 4) << r.out;
+  EXPECT_NE(r.out.find("verdict: "), std::string::npos) << r.out;
+  EXPECT_EQ(r.code == 0, r.out.find("verdict: a kvm flavour is usable") != std::string::npos) << r.out;
+  if (r.out.find("not built into this tdxhp") != std::string::npos) return;
+  size_t checks = 0, fixes = 0, missing = 0;
+  std::istringstream in(r.out);
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind("ok      ", 0) == 0) ++checks;
+    if (line.rfind("missing ", 0) == 0) ++checks, ++missing;
+    if (line.rfind("        fix: ", 0) == 0) ++fixes;
+  }
+  EXPECT_GE(checks, 15u) << r.out;
+  EXPECT_EQ(fixes, missing) << "every missing check names its fix\n" << r.out;
+  for (const char* name : {"root", "/dev/kvm", "kvm_intel.tdx", "kvm_intel.tdx_huge_page", "kvm.vm_memory_attributes",
+                           "TDX module version", "hugetlb pool 2048kB", "tracefs", "kvmmmu:",
+                           "debugfs kvm/pages_2m", "/proc/kpageflags"})
+    EXPECT_NE(r.out.find(std::string(" ") + name), std::string::npos) << name << "\n" << r.out;
 }
 
 TEST(Cli, RunWritesResultFiles) {

@@ -28,6 +28,11 @@ struct tkvm_host {
 	int tdx_huge_page;         /* /sys/module/kvm_intel/parameters/tdx_huge_page, -1 absent */
 	int vm_memory_attributes;  /* /sys/module/kvm/parameters/vm_memory_attributes, -1 absent */
 	int tdp_mmu;               /* /sys/module/kvm/parameters/tdp_mmu: 1, 0, -1 absent */
+	/* On a TDX VM (KVM_X86_TDX_VM created and closed, never initialised); 0 without TDX. */
+	bool tdx_vm_created;
+	uint64_t tdx_gmem_flags;   /* KVM_CAP_GUEST_MEMFD_FLAGS */
+	uint64_t tdx_vm_attributes;   /* KVM_CAP_MEMORY_ATTRIBUTES (0 when vm_memory_attributes=N) */
+	uint64_t tdx_gmem_attributes; /* KVM_CAP_GUEST_MEMFD_MEMORY_ATTRIBUTES (series) */
 	bool shared_discard;       /* MADV_DONTNEED frees anonymous memory (Cap::SharedDiscard) */
 	char shared_discard_error[96]; /* why not */
 	char kvm_module[32];       /* kvm_intel, kvm_amd, kvm_pvm ... */
@@ -46,8 +51,14 @@ enum tkvm_backing { TKVM_BACK_4K = 0, TKVM_BACK_THP_2M, TKVM_BACK_HUGETLB_2M, TK
 struct tkvm_config {
 	enum tkvm_flavour flavour;
 	/* plain: its memory (4K only). swprot/tdx: the shared side of each slot (anonymous THP
-	 * or hugetlb memory at userspace_addr, Config::shared_backing); gmem stays 4K in 6.12. */
+	 * or hugetlb memory at userspace_addr, Config::shared_backing). */
 	enum tkvm_backing backing;
+	/* tdx: the test slots' guest_memfd (Config::backing): 4K, or hugetlb 2M/1G through
+	 * GUEST_MEMFD_FLAG_HUGETLB; there is no THP guest_memfd. swprot/plain: 4K only. */
+	enum tkvm_backing private_backing;
+	/* tdx: AttrMode::InPlace: the shared side is the guest_memfd itself (GUEST_MEMFD_FLAG_MMAP)
+	 * and attributes live on it. Else separate shared memory, attributes wherever KVM keeps them. */
+	bool in_place;
 	bool initially_private;
 	uint32_t nslots;
 	struct tkvm_slot slots[TKVM_MAX_SLOTS];
@@ -58,7 +69,9 @@ struct tkvm_config {
 struct tkvm_vm;
 
 /* Builds the VM, its memslots (one guest_memfd per slot) and one vCPU running the command
- * loop. NULL on failure with the reason in why. */
+ * loop. NULL on failure with the reason in why and errno set: EOPNOTSUPP when this host cannot
+ * honour the config (why names the missing parameter, cap or flag); any other errno is a
+ * build that should have worked and did not (tdx: why names the ioctl, errno and TD state). */
 struct tkvm_vm *tkvm_create(const struct tkvm_config *cfg, char *why, size_t why_len);
 void tkvm_destroy(struct tkvm_vm *vm);
 
@@ -99,6 +112,12 @@ int tkvm_stat(struct tkvm_vm *vm, const char *name, uint64_t *value);
 /* Whether the VM is still usable (a KVM_BUG_ON makes every ioctl fail with -EIO). */
 bool tkvm_vm_dead(const struct tkvm_vm *vm);
 const char *tkvm_flavour_name(enum tkvm_flavour f);
+
+/* tdx: guest_memfd flags for a private backing, 0 with why set when the host lacks one. */
+bool tkvm_tdx_gmem_flags(const struct tkvm_host *h, enum tkvm_backing private_backing, bool in_place,
+			 uint64_t *flags, char *why, size_t why_len);
+/* tdx: one paragraph saying which backings the flavour uses on this host and why. */
+void tkvm_tdx_backing_plan(const struct tkvm_host *h, char *buf, size_t len);
 
 #ifdef __cplusplus
 }

@@ -41,6 +41,35 @@
 #define KVM_MAP_GPA_RANGE_ENCRYPTED (1 << 4)
 #endif
 
+/* The in-place conversion and guest_memfd hugetlb series (not upstream; numbers as in the
+ * series revision the huge-page series' tdx_vm_huge_page.c is built on, public patch text:
+ * "KVM: guest_memfd: Add support for KVM_SET_MEMORY_ATTRIBUTES2" and "KVM: guest_memfd:
+ * Add hugetlb support"). The numbers moved between revisions: `tdxhp doctor` prints what
+ * the host answers for each, and a mismatch shows as a SKIP naming the cap or flag. */
+#ifndef KVM_CAP_GUEST_MEMFD_MEMORY_ATTRIBUTES
+#define KVM_CAP_GUEST_MEMFD_MEMORY_ATTRIBUTES 250
+#endif
+#ifndef GUEST_MEMFD_FLAG_HUGETLB
+#define GUEST_MEMFD_FLAG_HUGETLB (1ULL << 2)
+#endif
+#define TDXHP_GUESTMEM_HUGETLB_FLAG_SHIFT 58
+#define TDXHP_GUESTMEM_HUGETLB_FLAG_2MB (21ULL << TDXHP_GUESTMEM_HUGETLB_FLAG_SHIFT)
+#define TDXHP_GUESTMEM_HUGETLB_FLAG_1GB (30ULL << TDXHP_GUESTMEM_HUGETLB_FLAG_SHIFT)
+/* guest_memfd ioctl: attributes of [offset, offset + size) of that file (vm_memory_attributes=N
+ * makes the VM ioctl -ENOTTY; kvm_main.c hunk of the same series). */
+struct tdxhp_kvm_memory_attributes2 {
+	__u64 offset;
+	__u64 size;
+	__u64 attributes;
+	__u64 flags;
+	__u64 error_offset;
+	__u64 reserved[11];
+};
+#define TDXHP_KVM_SET_MEMORY_ATTRIBUTES2 _IOWR(KVMIO, 0xd2, struct tdxhp_kvm_memory_attributes2)
+#ifndef KVM_MEMORY_EXIT_FLAG_PRIVATE
+#define KVM_MEMORY_EXIT_FLAG_PRIVATE (1ULL << 3)
+#endif
+
 /* TDX (KVM_MEMORY_ENCRYPT_OP sub-commands, Documentation/virt/kvm/x86/intel-tdx.rst). */
 #ifndef KVM_EXIT_TDX
 #define KVM_EXIT_TDX 40

@@ -1,5 +1,6 @@
-/* Host side of the plain and swprot flavours on libkvm-selftests: VM and memslot setup,
- * the host ops of SEMANTICS.md, and the driver that runs one guest command per step. */
+/* Host side of the flavours on libkvm-selftests: VM and memslot setup, the host ops of
+ * SEMANTICS.md, and the driver that runs one guest command per step (plain/swprot here;
+ * the TD's build and command loop are in tdx/tdx_td.c, reached through tdx_td.h). */
 #define _GNU_SOURCE
 #include "tdxhp_kvm.h"
 
@@ -14,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "attributes.h"
 #include "guest.h"
 #include "tdx_td.h"
 #include "kvm_util.h"
@@ -38,6 +40,7 @@ struct tkvm_slot_state {
 	void *reserve;    /* whole reservation (for munmap) */
 	size_t reserve_len;
 	void *hva;        /* memslot userspace_addr */
+	uint64_t gmem_flags; /* KVM_CREATE_GUEST_MEMFD flags it was made with */
 	enum tkvm_backing shared_backing; /* host memory at hva (swprot: anonymous THP/hugetlb) */
 };
 
@@ -48,7 +51,8 @@ struct tkvm_vm {
 	uint32_t nslots;
 	struct tkvm_slot_state slots[TKVM_MAX_SLOTS];
 	bool dead;
-	struct tdx_td *td; /* tdx flavour (tdx_td.c), else NULL */
+	enum tkvm_attr_owner attr_owner; /* where KVM keeps this VM's private/shared */
+	struct tdx_td *td; /* tdx flavour (tdx/tdx_td.c), else NULL */
 	/* gfns whose guest page-table entry exists (mapped lazily, one 4K PTE each). */
 	uint64_t *mapped;
 	size_t nmapped, capmapped;
@@ -154,6 +158,17 @@ void tkvm_probe_host(struct tkvm_host *h)
 	} else {
 		snprintf(h->error, sizeof(h->error), "KVM_CREATE_VM: %s", strerror(errno));
 	}
+	if (h->vm_types & (1ULL << KVM_X86_TDX_VM)) {
+		/* Caps differ per VM type; a TDX VM that is never initialised costs nothing. */
+		vm = ioctl(kvm, KVM_CREATE_VM, KVM_X86_TDX_VM);
+		if (vm >= 0) {
+			h->tdx_vm_created = true;
+			h->tdx_gmem_flags = check_ext(vm, KVM_CAP_GUEST_MEMFD_FLAGS);
+			h->tdx_vm_attributes = check_ext(vm, KVM_CAP_MEMORY_ATTRIBUTES);
+			h->tdx_gmem_attributes = check_ext(vm, KVM_CAP_GUEST_MEMFD_MEMORY_ATTRIBUTES);
+			close(vm);
+		}
+	}
 	if (h->vm_types & (1ULL << KVM_X86_SW_PROTECTED_VM)) {
 		vm = ioctl(kvm, KVM_CREATE_VM, KVM_X86_SW_PROTECTED_VM);
 		if (vm >= 0) {
@@ -162,6 +177,90 @@ void tkvm_probe_host(struct tkvm_host *h)
 		}
 	}
 	close(kvm);
+}
+
+/* ---------------------------------------------------------------- tdx backings */
+
+#define WHY(...) (snprintf(why, why_len, __VA_ARGS__), (void)0)
+
+/* The series' tdx_vm_huge_page test slot: GUEST_MEMFD_FLAG_MMAP (SUPPORT_SHARED in older
+ * revisions) | GUEST_MEMFD_FLAG_HUGETLB | GUESTMEM_HUGETLB_FLAG_2MB. A backing the host cannot
+ * give is refused naming the flag: never a silent 4K downgrade (INV-LIVE would not arm). */
+bool tkvm_tdx_gmem_flags(const struct tkvm_host *h, enum tkvm_backing private_backing, bool in_place,
+			 uint64_t *flags, char *why, size_t why_len)
+{
+	uint64_t f = 0;
+
+	if (in_place) {
+		if (!(h->tdx_gmem_attributes & KVM_MEMORY_ATTRIBUTE_PRIVATE))
+			return WHY("in-place conversion: KVM_CAP_GUEST_MEMFD_MEMORY_ATTRIBUTES lacks PRIVATE on a "
+				   "TDX VM (needs the in-place conversion series and kvm.vm_memory_attributes=N)"),
+			       false;
+		if (!(h->tdx_gmem_flags & GUEST_MEMFD_FLAG_MMAP))
+			return WHY("in-place conversion: GUEST_MEMFD_FLAG_MMAP not in KVM_CAP_GUEST_MEMFD_FLAGS "
+				   "(0x%llx) of a TDX VM", (unsigned long long)h->tdx_gmem_flags),
+			       false;
+		f |= GUEST_MEMFD_FLAG_MMAP;
+	}
+	switch (private_backing) {
+	case TKVM_BACK_4K:
+		break;
+	case TKVM_BACK_THP_2M:
+		return WHY("backing thp_2m: guest_memfd has no THP folios in the huge-page series (hugetlb only)"),
+		       false;
+	case TKVM_BACK_HUGETLB_2M:
+	case TKVM_BACK_HUGETLB_1G:
+		/* "just don't support S-EPT hugepages with per-VM memory attributes" (seed
+		 * L9806-9813): huge private leaves need guest_memfd-owned attributes. */
+		if (!(h->tdx_gmem_attributes & KVM_MEMORY_ATTRIBUTE_PRIVATE))
+			return WHY("backing %s: TDX huge pages need guest_memfd-owned attributes "
+				   "(KVM_CAP_GUEST_MEMFD_MEMORY_ATTRIBUTES lacks PRIVATE; kvm.vm_memory_attributes=N)",
+				   private_backing == TKVM_BACK_HUGETLB_2M ? "hugetlb_2m" : "hugetlb_1g"),
+			       false;
+		if (!(h->tdx_gmem_flags & GUEST_MEMFD_FLAG_HUGETLB))
+			return WHY("backing %s: GUEST_MEMFD_FLAG_HUGETLB not in KVM_CAP_GUEST_MEMFD_FLAGS (0x%llx) "
+				   "of a TDX VM", private_backing == TKVM_BACK_HUGETLB_2M ? "hugetlb_2m" : "hugetlb_1g",
+				   (unsigned long long)h->tdx_gmem_flags),
+			       false;
+		f |= GUEST_MEMFD_FLAG_HUGETLB | (private_backing == TKVM_BACK_HUGETLB_2M
+							 ? TDXHP_GUESTMEM_HUGETLB_FLAG_2MB
+							 : TDXHP_GUESTMEM_HUGETLB_FLAG_1GB);
+		break;
+	}
+	*flags = f;
+	return true;
+}
+
+void tkvm_tdx_backing_plan(const struct tkvm_host *h, char *buf, size_t len)
+{
+	bool gmem_attr = h->tdx_gmem_attributes & KVM_MEMORY_ATTRIBUTE_PRIVATE;
+	bool vm_attr = h->tdx_vm_attributes & KVM_MEMORY_ATTRIBUTE_PRIVATE;
+	bool huge = (h->tdx_gmem_flags & GUEST_MEMFD_FLAG_HUGETLB) && gmem_attr;
+	bool mmap_ok = h->tdx_gmem_flags & GUEST_MEMFD_FLAG_MMAP;
+
+	if (!h->tdx_vm_created) {
+		snprintf(buf, len,
+			 "no TDX VM here, so none. On a host with the huge-page series (vm_memory_attributes=N, "
+			 "tdx_huge_page=Y) it uses guest_memfd-owned attributes (KVM_SET_MEMORY_ATTRIBUTES2), "
+			 "private memory from guest_memfd 4K or hugetlb 2M/1G (GUEST_MEMFD_FLAG_HUGETLB | "
+			 "GUESTMEM_HUGETLB_FLAG_2MB/1GB: hugetlb folios are the only way a private 2M leaf appears), "
+			 "and in-place conversion over GUEST_MEMFD_FLAG_MMAP when the case asks for it");
+		return;
+	}
+	snprintf(buf, len,
+		 "attributes: %s; private memory: guest_memfd 4K%s%s (hugetlb gives 2M folios, the only way a "
+		 "private 2M leaf can appear); in-place conversion (shared side = the mmap'd guest_memfd): %s; "
+		 "shared side otherwise: anonymous 4K/THP or hugetlb at userspace_addr",
+		 vm_attr ? "per-VM (KVM_SET_MEMORY_ATTRIBUTES)"
+		 : gmem_attr ? "guest_memfd-owned (KVM_SET_MEMORY_ATTRIBUTES2; vm_memory_attributes=N)"
+			     : "none offered on a TDX VM: the tdx flavour cannot run",
+		 huge ? ", hugetlb 2M and 1G (GUEST_MEMFD_FLAG_HUGETLB)" : "",
+		 huge ? ""
+		 : gmem_attr ? "; no hugetlb 2M/1G: GUEST_MEMFD_FLAG_HUGETLB not offered, so huge backings are SKIPs"
+			     : "; no hugetlb 2M/1G: TDX huge pages need guest_memfd-owned attributes "
+			       "(vm_memory_attributes=N), so huge backings are SKIPs",
+		 gmem_attr && mmap_ok ? "yes" : gmem_attr ? "no (GUEST_MEMFD_FLAG_MMAP not offered)"
+							   : "no (needs guest_memfd-owned attributes)");
 }
 
 /* ---------------------------------------------------------------- layout */
@@ -226,19 +325,12 @@ bool tkvm_vm_dead(const struct tkvm_vm *vm)
 
 /* ---------------------------------------------------------------- setup */
 
-#define WHY(...) (snprintf(why, why_len, __VA_ARGS__), (void)0)
-
-/* Maps len bytes of fd (or anonymous memory when fd < 0) so that the slot's HVA is
- * hva_offset pages past a naturally aligned block: INV-SLOT says a misaligned HVA must not
- * limit private mappings, and the shared side's host mapping level depends on it (INV-CONTIG).
- * hugetlb memory (huge != 0) is mapped from a huge boundary and the HVA points hva_offset
- * pages into it, so a misaligned HVA still has hugetlb pages behind it. */
-static int map_slot_memory(struct tkvm_slot_state *s, int fd, uint64_t fd_off, size_t len,
-			   int extra_flags, size_t huge)
+/* Reserves maplen plus two align blocks of address space, maps maplen bytes of fd (anonymous
+ * memory when fd < 0) lead bytes past the first align boundary in it, and puts the slot's HVA
+ * hva_off bytes into that mapping. */
+static int map_aligned(struct tkvm_slot_state *s, int fd, uint64_t fd_off, size_t maplen, int extra_flags,
+		       size_t align, size_t lead, size_t hva_off)
 {
-	size_t align = huge ? huge : SZ_2M_BYTES;
-	size_t off = (s->cfg.hva_offset % (align / PAGE_4K)) * PAGE_4K;
-	size_t maplen = huge ? (off + len + huge - 1) / huge * huge : len;
 	size_t reserve = maplen + 2 * align;
 	char *base = mmap(NULL, reserve, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	char *want;
@@ -246,7 +338,7 @@ static int map_slot_memory(struct tkvm_slot_state *s, int fd, uint64_t fd_off, s
 
 	if (base == MAP_FAILED)
 		return -errno;
-	want = (char *)(((uintptr_t)base + align - 1) & ~(align - 1)) + (huge ? 0 : off);
+	want = (char *)(((uintptr_t)base + align - 1) & ~(align - 1)) + lead;
 	if (fd >= 0)
 		p = mmap(want, maplen, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED | extra_flags, fd, fd_off);
 	else
@@ -260,8 +352,33 @@ static int map_slot_memory(struct tkvm_slot_state *s, int fd, uint64_t fd_off, s
 	}
 	s->reserve = base;
 	s->reserve_len = reserve;
-	s->hva = (char *)p + (huge ? off : 0);
+	s->hva = (char *)p + hva_off;
 	return 0;
+}
+
+/* Maps len bytes of fd (or anonymous memory when fd < 0) so that the slot's HVA is
+ * hva_offset pages past a naturally aligned block: INV-SLOT says a misaligned HVA must not
+ * limit private mappings, and the shared side's host mapping level depends on it (INV-CONTIG).
+ * hugetlb memory (huge != 0) is mapped from a huge boundary and the HVA points hva_offset
+ * pages into it, so a misaligned HVA still has hugetlb pages behind it. */
+static int map_slot_memory(struct tkvm_slot_state *s, int fd, uint64_t fd_off, size_t len,
+			   int extra_flags, size_t huge)
+{
+	size_t align = huge ? huge : SZ_2M_BYTES;
+	size_t off = (s->cfg.hva_offset % (align / PAGE_4K)) * PAGE_4K;
+	size_t maplen = huge ? (off + len + huge - 1) / huge * huge : len;
+
+	return map_aligned(s, fd, fd_off, maplen, extra_flags, align, huge ? 0 : off, huge ? off : 0);
+}
+
+/* In place over a hugetlb guest_memfd: file offsets and addresses must both be huge-aligned,
+ * so the HVA keeps the gmem offset's alignment (hva_offset cannot move it). */
+static int map_gmem_huge(struct tkvm_slot_state *s, uint64_t gmem_off, size_t len, size_t huge)
+{
+	uint64_t fd_base = gmem_off & ~(uint64_t)(huge - 1);
+	size_t maplen = (gmem_off - fd_base + len + huge - 1) & ~(huge - 1);
+
+	return map_aligned(s, s->gmem_fd, fd_base, maplen, 0, huge, 0, gmem_off - fd_base);
 }
 
 static int add_test_slot(struct tkvm_vm *vm, const struct tkvm_config *cfg, uint32_t idx,
@@ -272,8 +389,14 @@ static int add_test_slot(struct tkvm_vm *vm, const struct tkvm_config *cfg, uint
 	uint64_t file_len = (s->cfg.gmem_offset + s->cfg.npages) * PAGE_4K;
 	uint64_t gmem_off = s->cfg.gmem_offset * PAGE_4K;
 	uint32_t flags = 0;
+	/* A hugetlb guest_memfd comes in whole huge pages: its size is rounded up to one. */
+	size_t huge = gmem_flags & GUEST_MEMFD_FLAG_HUGETLB
+			      ? (cfg->private_backing == TKVM_BACK_HUGETLB_1G ? (1ULL << 30) : SZ_2M_BYTES)
+			      : 0;
 	int r;
 
+	if (huge)
+		file_len = (file_len + huge - 1) & ~(uint64_t)(huge - 1);
 	s->gmem_fd = s->shared_fd = -1;
 	s->shared_backing = cfg->backing;  /* plain: tkvm_create admits 4K only */
 	if (cfg->flavour == TKVM_PLAIN && !(gmem_flags & GUEST_MEMFD_FLAG_MMAP)) {
@@ -283,13 +406,17 @@ static int add_test_slot(struct tkvm_vm *vm, const struct tkvm_config *cfg, uint
 			return WHY("memfd for slot %u: %s", s->cfg.id, strerror(errno)), -errno;
 		r = map_slot_memory(s, s->shared_fd, gmem_off, len, 0, 0);
 	} else {
+		s->gmem_flags = gmem_flags;
 		s->gmem_fd = __vm_create_guest_memfd(vm->vm, file_len, gmem_flags);
 		if (s->gmem_fd < 0)
 			return WHY("KVM_CREATE_GUEST_MEMFD(flags 0x%llx) for slot %u: %s",
 				   (unsigned long long)gmem_flags, s->cfg.id, strerror(errno)), -errno;
 		flags |= KVM_MEM_GUEST_MEMFD;
 		if (gmem_flags & GUEST_MEMFD_FLAG_MMAP) {
-			r = map_slot_memory(s, s->gmem_fd, gmem_off, len, 0, 0);
+			/* plain, or tdx in place: the shared side is the guest_memfd itself (a hugetlb
+			 * one mapped from a huge boundary, as map_slot_memory does for hugetlb). */
+			r = huge ? map_gmem_huge(s, gmem_off, len, huge)
+				 : map_slot_memory(s, s->gmem_fd, gmem_off, len, 0, 0);
 		} else if (cfg->backing == TKVM_BACK_HUGETLB_2M || cfg->backing == TKVM_BACK_HUGETLB_1G) {
 			/* swprot: shared side from the hugetlb pool (the caller sized it). */
 			bool g1 = cfg->backing == TKVM_BACK_HUGETLB_1G;
@@ -342,6 +469,31 @@ static struct kvm_vm *create_vm_with_room(struct vm_shape shape, uint64_t slot0_
 	return vm;
 }
 
+/* tdx_td.c's view of its owner (struct tdx_td_host): the scenario's gfn space and the
+ * conversion that records attributes here. */
+static uint64_t host_gpa_of(void *ctx, uint64_t gfn)
+{
+	return tkvm_gpa_of(ctx, gfn);
+}
+
+static uint64_t host_gfn_of(void *ctx, uint64_t gpa)
+{
+	return tkvm_gfn_of(ctx, gpa);
+}
+
+static int host_convert(void *ctx, uint64_t gfn, uint64_t npages, bool to_private)
+{
+	return tkvm_set_attributes(ctx, gfn, npages, to_private);
+}
+
+/* NULL with errno = err (tkvm_create's contract); the VM built so far is released. */
+static struct tkvm_vm *create_failed(struct tkvm_vm *vm, int err)
+{
+	tkvm_destroy(vm);
+	errno = err < 0 ? -err : err;
+	return NULL;
+}
+
 struct tkvm_vm *tkvm_create(const struct tkvm_config *cfg, char *why, size_t why_len)
 {
 	struct tkvm_host host;
@@ -351,20 +503,32 @@ struct tkvm_vm *tkvm_create(const struct tkvm_config *cfg, char *why, size_t why
 	uint32_t i;
 
 	if (cfg->nslots == 0 || cfg->nslots > TKVM_MAX_SLOTS)
-		return WHY("%u memslots (1..%d supported)", cfg->nslots, TKVM_MAX_SLOTS), NULL;
+		return WHY("%u memslots (1..%d supported)", cfg->nslots, TKVM_MAX_SLOTS), create_failed(NULL, EOPNOTSUPP);
 	if (cfg->backing != TKVM_BACK_4K && cfg->flavour == TKVM_PLAIN)
 		return WHY("plain VM: its memory is the guest_memfd/memfd file (4K folios); THP or "
-			   "hugetlb shared memory exists only beside private memory (swprot)"), NULL;
+			   "hugetlb shared memory exists only beside private memory (swprot)"),
+		       create_failed(NULL, EOPNOTSUPP);
+	if (cfg->flavour != TKVM_TDX && (cfg->private_backing != TKVM_BACK_4K || cfg->in_place))
+		return WHY("%s: guest_memfd is 4K and not converted in place here (tdx only)",
+			   tkvm_flavour_name(cfg->flavour)),
+		       create_failed(NULL, EOPNOTSUPP);
 
 	tkvm_probe_host(&host);
 	if (!host.dev_kvm)
-		return WHY("%s", host.error), NULL;
+		return WHY("%s", host.error), create_failed(NULL, EOPNOTSUPP);
 	if (cfg->flavour == TKVM_TDX) {
 		if (!(host.vm_types & (1ULL << KVM_X86_TDX_VM)))
-			return WHY("KVM_X86_TDX_VM not in KVM_CAP_VM_TYPES"), NULL;
+			return WHY("KVM_X86_TDX_VM not in KVM_CAP_VM_TYPES"), create_failed(NULL, EOPNOTSUPP);
+		if (!(host.tdx_vm_attributes & KVM_MEMORY_ATTRIBUTE_PRIVATE) &&
+		    !(host.tdx_gmem_attributes & KVM_MEMORY_ATTRIBUTE_PRIVATE))
+			return WHY("a TDX VM offers PRIVATE in neither KVM_CAP_MEMORY_ATTRIBUTES nor "
+				   "KVM_CAP_GUEST_MEMFD_MEMORY_ATTRIBUTES"),
+			       create_failed(NULL, EOPNOTSUPP);
+		if (!tkvm_tdx_gmem_flags(&host, cfg->private_backing, cfg->in_place, &gmem_flags, why, why_len))
+			return create_failed(NULL, EOPNOTSUPP);
 	} else if (cfg->flavour == TKVM_SWPROT) {
 		if (!(host.vm_types & (1ULL << KVM_X86_SW_PROTECTED_VM)))
-			return WHY("KVM_X86_SW_PROTECTED_VM not in KVM_CAP_VM_TYPES"), NULL;
+			return WHY("KVM_X86_SW_PROTECTED_VM not in KVM_CAP_VM_TYPES"), create_failed(NULL, EOPNOTSUPP);
 		shape.type = KVM_X86_SW_PROTECTED_VM;
 	} else {
 		if (host.gmem_flags & GUEST_MEMFD_FLAG_MMAP)
@@ -378,14 +542,23 @@ struct tkvm_vm *tkvm_create(const struct tkvm_config *cfg, char *why, size_t why
 
 	vm = calloc(1, sizeof(*vm));
 	vm->flavour = cfg->flavour;
+	vm->attr_owner = TKVM_ATTR_VM;
 	/* libkvm copies the running ELF into memslot 0 but sizes that slot for small test
 	 * binaries; tdxhp (sanitized, C++) is larger, so reserve room for all of it. */
 	if (cfg->flavour == TKVM_TDX) {
-		/* The TD's own build (tdx_td.c): its vCPU starts at the reset vector, not here. */
-		vm->td = tdx_td_create(elf_pages() + 1024, why, why_len);
+		/* The TD's own build (tdx/tdx_td.c): its vCPU starts at the reset vector, not here.
+		 * In-place slots need the gmem ioctl; otherwise per-VM attributes where offered. */
+		const struct tdx_td_host hooks = { vm, host_gpa_of, host_gfn_of, host_convert };
+
+		vm->attr_owner = !cfg->in_place && !(gmem_flags & GUEST_MEMFD_FLAG_HUGETLB) &&
+						 (host.tdx_vm_attributes & KVM_MEMORY_ATTRIBUTE_PRIVATE)
+					 ? TKVM_ATTR_VM : TKVM_ATTR_GMEM;
+		vm->td = tdx_td_create(elf_pages() + 1024, vm->attr_owner, &hooks, why, why_len);
 		if (!vm->td) {
+			int e = errno ? errno : EIO;
+
 			free(vm);
-			return NULL;
+			return create_failed(NULL, e);
 		}
 		vm->vm = tdx_td_vm(vm->td);
 		vm->vcpu = tdx_td_vcpu(vm->td);
@@ -402,33 +575,38 @@ struct tkvm_vm *tkvm_create(const struct tkvm_config *cfg, char *why, size_t why
 	}
 	for (i = 0; i < cfg->nslots; i++) {
 		const struct tkvm_slot *s = &cfg->slots[i];
+		int r;
 
 		if (tkvm_gpa_of(vm, s->base_gfn + s->npages) > max_gpa) {
 			WHY("slot %u ends at gfn 0x%llx, beyond this VM's %u-bit guest physical space",
 			    s->id, (unsigned long long)(s->base_gfn + s->npages), vm->vm->pa_bits);
-			tkvm_destroy(vm);
-			return NULL;
+			return create_failed(vm, EOPNOTSUPP);
 		}
-		if (add_test_slot(vm, cfg, i, gmem_flags, why, why_len)) {
-			tkvm_destroy(vm);
-			return NULL;
-		}
+		if ((r = add_test_slot(vm, cfg, i, gmem_flags, why, why_len)))
+			return create_failed(vm, r);
 	}
-	if (cfg->flavour != TKVM_PLAIN && cfg->initially_private) {
+	/* A guest_memfd owning the attributes starts private unless made INIT_SHARED: say
+	 * every slot's starting attribute explicitly, so both owners begin alike. */
+	if (cfg->flavour != TKVM_PLAIN && (cfg->initially_private || vm->attr_owner == TKVM_ATTR_GMEM)) {
 		for (i = 0; i < cfg->nslots; i++) {
-			int r = tkvm_set_attributes(vm, cfg->slots[i].base_gfn, cfg->slots[i].npages, true);
+			int r = tkvm_set_attributes(vm, cfg->slots[i].base_gfn, cfg->slots[i].npages,
+						    cfg->initially_private);
 
 			if (r) {
-				WHY("KVM_SET_MEMORY_ATTRIBUTES(private) slot %u: %s", cfg->slots[i].id,
-				    strerror(-r));
-				tkvm_destroy(vm);
-				return NULL;
+				WHY("%s(%s) slot %u: %s (errno %d)%s%s",
+				    vm->attr_owner == TKVM_ATTR_VM ? "KVM_SET_MEMORY_ATTRIBUTES" : "KVM_SET_MEMORY_ATTRIBUTES2",
+				    cfg->initially_private ? "private" : "shared", cfg->slots[i].id, strerror(-r), -r,
+				    vm->td ? "; TD state: " : "",
+				    vm->td ? tdx_td_state_name(tdx_td_state(vm->td)) : "");
+				return create_failed(vm, r);
 			}
 		}
 	}
-	if (vm->td && tdx_td_finalize(vm->td, vm, cfg, why, why_len)) {
-		tkvm_destroy(vm);
-		return NULL;
+	if (vm->td) {
+		int r = tdx_td_finalize(vm->td, cfg, why, why_len);
+
+		if (r)
+			return create_failed(vm, r);
 	}
 	return vm;
 }
@@ -439,8 +617,16 @@ void tkvm_destroy(struct tkvm_vm *vm)
 
 	if (!vm)
 		return;
-	if (vm->vm)
+	if (vm->vm && vm->dead) {
+		/* A KVM_BUG_ON'd VM fails every ioctl with -EIO, and kvm_vm_free asserts on the
+		 * memslot deletes: close its fds and leave libkvm's bookkeeping to process exit. */
+		if (vm->vcpu)
+			close(vm->vcpu->fd);
+		close(vm->vm->fd);
+		close(vm->vm->kvm_fd);
+	} else if (vm->vm) {
 		kvm_vm_free(vm->vm);
+	}
 	tdx_td_free(vm->td);
 	for (i = 0; i < vm->nslots; i++) {
 		struct tkvm_slot_state *s = &vm->slots[i];
@@ -473,11 +659,32 @@ int tkvm_set_attributes(struct tkvm_vm *vm, uint64_t gfn, uint64_t npages, bool 
 		.attributes = to_private ? KVM_MEMORY_ATTRIBUTE_PRIVATE : 0,
 	};
 
-	/* Attributes belong to the VM: any gfn range, slots or holes (kvm_vm_set_mem_attributes). */
 	if (npages == 0)
 		return -EINVAL;
-	if (ioctl(vm->vm->fd, KVM_SET_MEMORY_ATTRIBUTES, &attr))
-		return note_dead(vm, -errno);
+	if (vm->attr_owner == TKVM_ATTR_VM) {
+		/* Attributes belong to the VM: any gfn range, slots or holes (kvm_vm_set_mem_attributes). */
+		if (ioctl(vm->vm->fd, KVM_SET_MEMORY_ATTRIBUTES, &attr))
+			return note_dead(vm, -errno);
+	} else {
+		/* Attributes belong to each slot's guest_memfd: convert the part of the range each
+		 * slot holds; a hole has no file and so nothing to convert. */
+		uint64_t end = gfn + npages;
+		uint32_t i;
+
+		for (i = 0; i < vm->nslots; i++) {
+			struct tkvm_slot_state *s = &vm->slots[i];
+			uint64_t lo = s->cfg.base_gfn > gfn ? s->cfg.base_gfn : gfn;
+			uint64_t hi = s->cfg.base_gfn + s->cfg.npages < end ? s->cfg.base_gfn + s->cfg.npages : end;
+			int r;
+
+			if (lo >= hi || s->gmem_fd < 0)
+				continue;
+			r = tkvm_attr_set_gmem(s->gmem_fd, (s->cfg.gmem_offset + lo - s->cfg.base_gfn) * PAGE_4K,
+					       (hi - lo) * PAGE_4K, to_private);
+			if (r)
+				return note_dead(vm, r);
+		}
+	}
 	if (vm->td)
 		tdx_td_note_attributes(vm->td, gfn, npages, to_private);
 	return 0;
@@ -626,7 +833,7 @@ int tkvm_guest_access(struct tkvm_vm *vm, uint64_t gfn, bool write, uint64_t val
 	if (!slot_of(vm, gfn, 1))
 		return -EFAULT;
 	if (vm->td)
-		return note_dead(vm, tdx_td_access(vm->td, vm, gfn, write, value, res));
+		return note_dead(vm, tdx_td_access(vm->td, gfn, write, value, res));
 	ensure_guest_mapping(vm, gfn);
 	guest_mailbox.cmd = write ? GUEST_CMD_WRITE : GUEST_CMD_READ;
 	guest_mailbox.gva = GUEST_TEST_VA_BASE + tkvm_gpa_of(vm, gfn);
@@ -642,7 +849,7 @@ int tkvm_guest_accept(struct tkvm_vm *vm, uint64_t gfn, unsigned level,
 {
 	memset(res, 0, sizeof(*res));
 	if (vm->td)
-		return vm->dead ? -EIO : note_dead(vm, tdx_td_accept(vm->td, vm, gfn, level, res));
+		return vm->dead ? -EIO : note_dead(vm, tdx_td_accept(vm->td, gfn, level, res));
 	return -EOPNOTSUPP;  /* TDG.MEM.PAGE.ACCEPT exists only in a TD */
 }
 
@@ -652,7 +859,7 @@ int tkvm_guest_map_gpa(struct tkvm_vm *vm, uint64_t gfn, uint64_t npages, bool t
 	memset(res, 0, sizeof(*res));
 	if (vm->td)
 		return vm->dead ? -EIO
-				: note_dead(vm, tdx_td_map_gpa(vm->td, vm, gfn, npages, to_private, res));
+				: note_dead(vm, tdx_td_map_gpa(vm->td, gfn, npages, to_private, res));
 	return -EOPNOTSUPP;  /* TDVMCALL MapGPA exists only in a TD */
 }
 

@@ -1,4 +1,4 @@
-// The reset-vector trampoline (lib/tdx_boot.S) as the bytes tdx_td.c copies below 4G: the
+// The reset-vector trampoline (lib/tdx/tdx_boot.S) as the bytes tdx_td.c copies below 4G: the
 // reset vector must be the last 16 bytes of the page and jump to the start of the copy, and
 // the code must read the boot parameters where tdx_layout.h puts them.
 #include <gtest/gtest.h>
@@ -6,8 +6,8 @@
 #include <cstdint>
 #include <cstring>
 
-#include "runners/kvm/lib/tdx_guest.h"
-#include "runners/kvm/lib/tdx_layout.h"
+#include "runners/kvm/lib/tdx/tdx_guest.h"
+#include "runners/kvm/lib/tdx/tdx_layout.h"
 
 namespace {
 

@@ -8,9 +8,9 @@
 #include <random>
 #include <vector>
 
-#include "runners/kvm/lib/tdx_abi.h"
-#include "runners/kvm/lib/tdx_cpuid.h"
-#include "runners/kvm/lib/tdx_layout.h"
+#include "runners/kvm/lib/tdx/tdx_abi.h"
+#include "runners/kvm/lib/tdx/tdx_cpuid.h"
+#include "runners/kvm/lib/tdx/tdx_layout.h"
 
 namespace {
 

@@ -14,6 +14,10 @@
 /* Value written to TDX_DONE_PORT when the guest stopped on a fault it cannot report. */
 #define TDX_DONE_OK 0x600d
 #define TDX_DONE_STUCK 0xdead
+/* Guest virtual base of the shared alias: a test gfn's shared view is at
+ * TDX_SHARED_VA_BASE + gpa, mapped to gpa | shared bit (the private one at
+ * GUEST_TEST_VA_BASE + gpa, guest.h). */
+#define TDX_SHARED_VA_BASE (1ULL << 46)
 /* The #VE exception vector: a guest touch of a PENDING page. */
 #define TDX_VE_VECTOR 20
 

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <unistd.h>
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -56,14 +57,15 @@ static struct tdxhp_kvm_tdx_capabilities *tdx_read_caps(int vm_fd, uint64_t *hw_
 	return caps;
 }
 
-/* KVM_TDX_INIT_VM with KVM's supported CPUID as the module allows it (tdx_cpuid.c) and a
- * 48-bit GPAW. *used (malloc'd) is that CPUID, for the vCPU's KVM_SET_CPUID2. */
+/* KVM_TDX_INIT_VM with KVM's supported CPUID as the module allows it (tdx_cpuid.c) and
+ * KVM's GPAW. *used (malloc'd) is that CPUID, for the vCPU's KVM_SET_CPUID2. */
 int tdx_init_vm(int vm_fd, uint64_t attributes, const struct kvm_cpuid2 *supported,
 		struct kvm_cpuid2 **used, uint64_t *hw_error)
 {
 	struct tdxhp_kvm_tdx_capabilities *caps;
 	struct tdxhp_kvm_tdx_init_vm *init;
 	size_t esz = sizeof(struct kvm_cpuid_entry2);
+	unsigned gpaw;
 	int r;
 
 	*used = NULL;
@@ -76,8 +78,12 @@ int tdx_init_vm(int vm_fd, uint64_t attributes, const struct kvm_cpuid2 *support
 					     caps->cpuid.entries, caps->cpuid.nent);
 	/* A TD attribute the module does not offer makes INIT_VM fail: ask only for those. */
 	init->attributes = attributes & caps->supported_attrs;
-	if (!tdx_cpuid_set_gpaw(init->cpuid.entries, init->cpuid.nent, 48))
-		r = -ENOENT; /* no CPUID 0x80000008 left: KVM could not derive the GPAW */
+	/* GPAW is KVM's GuestPhysAddrSize (0x80000008.EAX[23:16] of KVM_GET_SUPPORTED_CPUID), as
+	 * the series' td_initialize() leaves it; only when KVM left it 0 is it derived from
+	 * MAXPHYADDR. setup_tdparams_eptp_controls() takes 48 or 52 only. */
+	gpaw = tdx_cpuid_gpaw_from_kvm(init->cpuid.entries, init->cpuid.nent);
+	if (!gpaw || !tdx_cpuid_set_gpaw(init->cpuid.entries, init->cpuid.nent, gpaw))
+		r = -ENOENT; /* no usable CPUID 0x80000008: KVM could not derive the GPAW */
 	else
 		r = tdx_vm_cmd(vm_fd, TDXHP_KVM_TDX_INIT_VM, 0, init, hw_error);
 	if (!r) {
@@ -110,10 +116,20 @@ int tdx_init_mem_region(int vcpu_fd, void *source, uint64_t gpa, uint64_t npages
 	return 0;
 }
 
-/* After FINALIZE the TD is RUNNABLE: only now may private memory map at 2M (INV-LEVELCAP). */
+/* After FINALIZE the TD is RUNNABLE: only now may private memory map at 2M (INV-LEVELCAP).
+ * tdx_td_finalize() answers -EBUSY while TDH.MR.FINALIZE contends (a busy SEPT or TDR lock):
+ * that is transient, so retry a bounded number of times before calling it a failure. */
 int tdx_finalize(int vm_fd, uint64_t *hw_error)
 {
-	return tdx_vm_cmd(vm_fd, TDXHP_KVM_TDX_FINALIZE_VM, 0, NULL, hw_error);
+	int r, tries;
+
+	for (tries = 0; tries < 100; tries++) {
+		r = tdx_vm_cmd(vm_fd, TDXHP_KVM_TDX_FINALIZE_VM, 0, NULL, hw_error);
+		if (r != -EBUSY && r != -EAGAIN && r != -EINTR)
+			break;
+		usleep(1000);
+	}
+	return r;
 }
 
 /* ---------------------------------------------------------------- guest: TDCALLs */
@@ -136,14 +152,15 @@ static inline uint64_t tdcall(uint64_t leaf, uint64_t rcx, uint64_t rdx, uint64_
 	return rax;
 }
 
-/* TDG.MEM.PAGE.ACCEPT: RCX = gpa | level. A misaligned gpa is the module's
- * TDX_OPERAND_INVALID; the guest reports it without issuing the call. */
+/* TDG.MEM.PAGE.ACCEPT: RCX = gpa | level. A misaligned gpa or a level other than 4K/2M is the
+ * module's TDX_OPERAND_INVALID with operand id RCX (verify_page_info_input, DOMAIN.md 3); the
+ * guest reports it without issuing the call, so no 1G accept ever reaches the module. */
 uint64_t tdx_guest_accept(uint64_t gpa, unsigned level)
 {
 	uint64_t rcx;
 
 	if (!tdxhp_accept_rcx(gpa, level, &rcx))
-		return TDXHP_TDX_OPERAND_INVALID;
+		return TDXHP_TDX_OPERAND_INVALID | TDXHP_TDX_OPERAND_ID_RCX;
 	return tdcall(TDXHP_TDG_MEM_PAGE_ACCEPT, rcx, 0, 0, NULL, NULL);
 }
 
@@ -151,14 +168,18 @@ uint64_t tdx_guest_accept(uint64_t gpa, unsigned level)
  * (exit reason 48) is what the Access op reports as `ve`. */
 uint64_t tdx_guest_ve_reason(uint64_t *gpa)
 {
-	uint64_t rcx = 0, r11 = 0;
+	/* The module writes RCX, RDX, R8, R9 and R10 (tdg_vp_veinfo_get.c:59-63): every one is
+	 * an output bound to its register, so no compiler keeps a value there across the call. */
+	register uint64_t r8 asm("r8");
 	register uint64_t r9 asm("r9");
-	uint64_t rax = TDXHP_TDG_VP_VEINFO_GET, rdx = 0, r8 = 0;
+	register uint64_t r10 asm("r10");
+	uint64_t rax = TDXHP_TDG_VP_VEINFO_GET, rcx = 0, rdx = 0;
 
 	asm volatile(".byte 0x66, 0x0f, 0x01, 0xcc"
-		     : "+a"(rax), "+c"(rcx), "+d"(rdx), "+r"(r8), "=r"(r9), "=r"(r11)
+		     : "+a"(rax), "+c"(rcx), "+d"(rdx), "=r"(r8), "=r"(r9), "=r"(r10)
 		     : : "memory");
-	(void)r11;
+	(void)r8;
+	(void)r10;
 	if (gpa)
 		*gpa = r9;  /* guest physical address of the #VE */
 	return rcx;     /* exit reason */

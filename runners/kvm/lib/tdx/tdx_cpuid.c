@@ -98,3 +98,31 @@ unsigned tdx_cpuid_gpaw(const struct kvm_cpuid_entry2 *entries, uint32_t n)
 
 	return bits == 48 || bits == 52 ? bits : 0;
 }
+
+unsigned tdx_cpuid_gpaw_from_kvm(const struct kvm_cpuid_entry2 *entries, uint32_t n)
+{
+	uint32_t i;
+
+	for (i = 0; i < n; i++) {
+		unsigned g, maxpa;
+
+		if (entries[i].function != 0x80000008 || entries[i].index != 0)
+			continue;
+		g = (entries[i].eax >> 16) & 0xFF;
+		maxpa = entries[i].eax & 0xFF;
+		if (!g)
+			g = maxpa >= 52 ? 52 : maxpa >= 48 ? 48 : 0;
+		return g == 48 || g == 52 ? g : 0;
+	}
+	return 0;
+}
+
+unsigned tdx_cpuid_maxphyaddr(const struct kvm_cpuid_entry2 *entries, uint32_t n)
+{
+	uint32_t i;
+
+	for (i = 0; i < n; i++)
+		if (entries[i].function == 0x80000008 && entries[i].index == 0)
+			return entries[i].eax & 0xFF;
+	return 0;
+}

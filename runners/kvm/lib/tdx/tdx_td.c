@@ -14,12 +14,14 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include "attributes.h"
 #include "guest.h"
 #include "kvm_util.h"
 #include "processor.h"
@@ -31,7 +33,6 @@
 #include "uapi_compat.h"
 
 #define PAGE_4K 4096ULL
-#define TDX_SHARED_VA_BASE (1ULL << 46)
 /* Test GPAs stay below 2^45 so both aliases fit under the 47-bit canonical limit. */
 #define TDX_ALIAS_GPA_LIMIT (1ULL << 45)
 #define TDX_STACK_PAGES 16
@@ -47,15 +48,47 @@ extern vm_vaddr_t exception_handlers;
 struct tdx_td {
 	struct kvm_vm *vm;
 	struct kvm_vcpu *vcpu;
+	struct tdx_td_host host;           /* the owner's gfn space and conversions (vm.c) */
+	enum tkvm_attr_owner attr_owner;   /* where KVM keeps private/shared */
+	enum tdx_td_state state;
 	unsigned gpaw;
 	uint64_t shared_bit;
 	struct tdx_mailbox *mailbox; /* host view of the shared mailbox page */
 	struct tdx_attr_map attrs;   /* scenario gfns' attributes as last set */
 	int map_gpa_err;             /* first conversion error during a MapGPA command */
 	unsigned map_gpa_exits;
+	unsigned fault_conversions;  /* memory-fault exits answered by converting */
 };
 
 #define WHY(...) (snprintf(why, why_len, __VA_ARGS__), (void)0)
+
+const char *tdx_td_state_name(enum tdx_td_state s)
+{
+	static const char *names[] = {
+		[TDX_TD_CREATED] = "created (KVM_CREATE_VM done, no KVM_TDX_INIT_VM)",
+		[TDX_TD_INITIALIZED] = "initialized (KVM_TDX_INIT_VM done, vCPU not initialized)",
+		[TDX_TD_VCPU_READY] = "vCPU initialized (KVM_TDX_INIT_VCPU done, not finalized)",
+		[TDX_TD_FINALIZED] = "finalized (KVM_TDX_FINALIZE_VM done, guest not at its command loop)",
+		[TDX_TD_RUNNING] = "running (guest at its command loop)",
+	};
+	return s <= TDX_TD_RUNNING ? names[s] : "unknown";
+}
+
+/* A setup failure on a host that claims TDX: the ioctl, its errno and the TD state, so the
+ * run reports a FAIL a reader can act on (issue 14 item 4). Returns err. */
+static int td_fail(const struct tdx_td *td, char *why, size_t why_len, int err, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(why, why_len, fmt, ap);
+	va_end(ap);
+	if (n >= 0 && (size_t)n < why_len)
+		snprintf(why + n, why_len - n, ": %s (errno %d); TD state: %s", strerror(-err), -err,
+			 tdx_td_state_name(td->state));
+	return err;
+}
 
 struct kvm_vm *tdx_td_vm(struct tdx_td *td)
 {
@@ -79,13 +112,19 @@ static int enable_cap(struct kvm_vm *vm, uint32_t cap, uint64_t arg0)
 	return ioctl(vm->fd, KVM_ENABLE_CAP, &c) ? -errno : 0;
 }
 
-static int set_private(struct kvm_vm *vm, uint64_t gpa, uint64_t size)
+/* Attributes of the TD's own memslots (0, boot, mailbox) where this KVM keeps them: the VM,
+ * or the slot's guest_memfd (vm_memory_attributes=N; the series' vm_mem_set_memory_attributes
+ * picks the same way). */
+static int td_set_attr(struct tdx_td *td, uint32_t slot, uint64_t gpa, uint64_t size, bool to_private)
 {
-	struct kvm_memory_attributes a = {
-		.address = gpa, .size = size, .attributes = KVM_MEMORY_ATTRIBUTE_PRIVATE,
-	};
+	struct userspace_mem_region *r;
 
-	return ioctl(vm->fd, KVM_SET_MEMORY_ATTRIBUTES, &a) ? -errno : 0;
+	if (td->attr_owner == TKVM_ATTR_VM)
+		return tkvm_attr_set_vm(td->vm->fd, gpa, size, to_private);
+	r = memslot2region(td->vm, slot);
+	return tkvm_attr_set_gmem(r->region.guest_memfd,
+				  r->region.guest_memfd_offset + (gpa - r->region.guest_phys_addr), size,
+				  to_private);
 }
 
 /* ---------------------------------------------------------------- page-table callbacks */
@@ -140,19 +179,34 @@ static int td_vcpu_init(struct tdx_td *td, struct kvm_cpuid2 *init_cpuid, char *
 	struct kvm_cpuid2 *cpuid = calloc(1, sizeof(*cpuid) + 256 * sizeof(struct kvm_cpuid_entry2));
 	int r;
 
+	struct kvm_cpuid2 *used;
+	unsigned maxpa;
+
 	cpuid->nent = 256;
 	r = tdx_vcpu_cmd(td->vcpu->fd, TDXHP_KVM_TDX_GET_CPUID, 0, (uint64_t)(uintptr_t)cpuid);
-	r = ioctl(td->vcpu->fd, KVM_SET_CPUID2, r ? init_cpuid : cpuid) ? -errno : 0;
+	used = r ? init_cpuid : cpuid;
+	/* MapGPA legality is kvm_vcpu_is_legal_gpa() on this MAXPHYADDR: below the GPAW, a MapGPA
+	 * to shared gets INVALID_OPERAND without an exit (review 2f). */
+	maxpa = tdx_cpuid_maxphyaddr(used->entries, used->nent);
+	if (maxpa && maxpa < td->gpaw) {
+		free(cpuid);
+		return td_fail(td, why, why_len, -EINVAL,
+			       "vCPU MAXPHYADDR %u (CPUID 0x80000008.EAX[7:0]) below the TD's GPAW %u", maxpa,
+			       td->gpaw);
+	}
+	r = ioctl(td->vcpu->fd, KVM_SET_CPUID2, used) ? -errno : 0;
 	free(cpuid);
 	if (r)
-		return WHY("KVM_SET_CPUID2 on the TD vCPU: %s", strerror(-r)), r;
+		return td_fail(td, why, why_len, r, "KVM_SET_CPUID2 on the TD vCPU");
 	r = tdx_vcpu_cmd(td->vcpu->fd, TDXHP_KVM_TDX_INIT_VCPU, 0, 0);
 	if (r)
-		return WHY("KVM_TDX_INIT_VCPU: %s", strerror(-r)), r;
+		return td_fail(td, why, why_len, r, "KVM_TDX_INIT_VCPU");
+	td->state = TDX_TD_VCPU_READY;
 	return 0;
 }
 
-struct tdx_td *tdx_td_create(uint64_t slot0_pages, char *why, size_t why_len)
+struct tdx_td *tdx_td_create(uint64_t slot0_pages, enum tkvm_attr_owner attr_owner,
+			     const struct tdx_td_host *host, char *why, size_t why_len)
 {
 	struct vm_shape shape = { .mode = VM_MODE_DEFAULT, .type = KVM_X86_TDX_VM };
 	struct tdx_td *td = calloc(1, sizeof(*td));
@@ -162,21 +216,28 @@ struct tdx_td *tdx_td_create(uint64_t slot0_pages, char *why, size_t why_len)
 	char *boot;
 	int r, i;
 
+	td->host = *host;
+	td->attr_owner = attr_owner;
+	td->state = TDX_TD_CREATED;
 	td->vm = ____vm_create(shape);
 	/* TDX needs x2APIC with 32-bit IDs and the split irqchip before any vCPU exists, and a
 	 * userspace exit for MapGPA (KVM answers INVALID_OPERAND to the guest otherwise). */
 	if ((r = enable_cap(td->vm, KVM_CAP_X2APIC_API, 0x3)) ||
 	    (r = enable_cap(td->vm, KVM_CAP_SPLIT_IRQCHIP, 24)) ||
 	    (r = enable_cap(td->vm, KVM_CAP_EXIT_HYPERCALL, 1ULL << KVM_HC_MAP_GPA_RANGE))) {
-		WHY("KVM_ENABLE_CAP (x2APIC API / split irqchip / MapGPA exit) on the TD: %s", strerror(-r));
+		td_fail(td, why, why_len, r, "KVM_ENABLE_CAP (x2APIC API / split irqchip / MapGPA exit) on the TD");
 		goto fail;
 	}
 	/* SEPT_VE_DISABLE stays clear: a PENDING page must give the guest #VE (Access `ve`). */
 	r = tdx_init_vm(td->vm->fd, 0, kvm_get_supported_cpuid(), &init_cpuid, &hw_error);
 	if (r) {
-		WHY("KVM_TDX_INIT_VM: %s (hw_error 0x%llx)", strerror(-r), (unsigned long long)hw_error);
+		char what[64];
+
+		snprintf(what, sizeof(what), "KVM_TDX_INIT_VM (hw_error 0x%llx)", (unsigned long long)hw_error);
+		td_fail(td, why, why_len, r, "%s", what);
 		goto fail;
 	}
+	td->state = TDX_TD_INITIALIZED;
 	td->gpaw = tdx_cpuid_gpaw(init_cpuid->entries, init_cpuid->nent);
 	td->shared_bit = tdxhp_shared_bit(td->gpaw);
 
@@ -192,6 +253,12 @@ struct tdx_td *tdx_td_create(uint64_t slot0_pages, char *why, size_t why_len)
 				    KVM_MEM_GUEST_MEMFD);
 	vm_userspace_mem_region_add(td->vm, VM_MEM_SRC_ANONYMOUS, TDX_MAILBOX_GPA, MAILBOX_SLOT, 1,
 				    KVM_MEM_GUEST_MEMFD);
+	/* A guest_memfd without INIT_SHARED starts private where gmem owns the attributes. */
+	if (attr_owner == TKVM_ATTR_GMEM &&
+	    (r = td_set_attr(td, MAILBOX_SLOT, TDX_MAILBOX_GPA, PAGE_4K, false))) {
+		td_fail(td, why, why_len, r, "KVM_SET_MEMORY_ATTRIBUTES2(shared) on the mailbox");
+		goto fail;
+	}
 	pt = td_page_tables(td->vm);
 	/* The trampoline turns paging on while running from its page and reads the far pointer
 	 * from the parameters after that: both are mapped 1:1. */
@@ -211,11 +278,14 @@ struct tdx_td *tdx_td_create(uint64_t slot0_pages, char *why, size_t why_len)
 	if (r) {
 		WHY("boot parameters: page tables, IDT, stack or entry above 4G (cr3 0x%llx)",
 		    (unsigned long long)td->vm->pgd);
+		r = -EINVAL;
 		goto fail;
 	}
 	/* Decode what the trampoline will load: a mistake here is a TD that never boots. */
-	if (tdx_boot_check(&pt, addr_gpa2hva(td->vm, TDX_BOOT_PARAMS_GPA), why, why_len))
+	if (tdx_boot_check(&pt, addr_gpa2hva(td->vm, TDX_BOOT_PARAMS_GPA), why, why_len)) {
+		r = -EINVAL;
 		goto fail;
+	}
 	td->mailbox = addr_gpa2hva(td->vm, TDX_MAILBOX_GPA);
 	memset(td->mailbox, 0, sizeof(*td->mailbox));
 	td->mailbox->shared_bit = td->shared_bit;
@@ -223,7 +293,7 @@ struct tdx_td *tdx_td_create(uint64_t slot0_pages, char *why, size_t why_len)
 		TDX_SHARED_VA_BASE + TDX_MAILBOX_GPA;
 
 	td->vcpu = __vm_vcpu_add(td->vm, 0);
-	if (td_vcpu_init(td, init_cpuid, why, why_len))
+	if ((r = td_vcpu_init(td, init_cpuid, why, why_len)))
 		goto fail;
 	free(init_cpuid);
 	return td;
@@ -233,6 +303,7 @@ fail:
 		kvm_vm_free(td->vm);
 	td->vm = NULL;
 	tdx_td_free(td);
+	errno = r < 0 ? -r : EIO;
 	return NULL;
 }
 
@@ -248,9 +319,11 @@ static int add_boot_image(struct tdx_td *td, uint64_t *pages, char *why, size_t 
 	uint64_t pg = 0;
 	int r;
 
-	if ((r = set_private(td->vm, base, n * PAGE_4K)) ||
-	    (r = set_private(td->vm, TDX_BOOT_PARAMS_GPA, 2 * PAGE_4K)))
-		return WHY("KVM_SET_MEMORY_ATTRIBUTES(private) on the boot memory: %s", strerror(-r)), r;
+	if ((r = td_set_attr(td, 0, base, n * PAGE_4K, true)) ||
+	    (r = td_set_attr(td, BOOT_SLOT, TDX_BOOT_PARAMS_GPA, 2 * PAGE_4K, true)))
+		return td_fail(td, why, why_len, r, "%s(private) on the boot memory",
+			       td->attr_owner == TKVM_ATTR_VM ? "KVM_SET_MEMORY_ATTRIBUTES"
+							      : "KVM_SET_MEMORY_ATTRIBUTES2");
 	*pages = 0;
 	while (pg < n) {
 		uint64_t run = 0;
@@ -264,24 +337,22 @@ static int add_boot_image(struct tdx_td *td, uint64_t *pages, char *why, size_t 
 		r = tdx_init_mem_region(td->vcpu->fd, addr_gpa2hva(td->vm, base + pg * PAGE_4K),
 					base + pg * PAGE_4K, run);
 		if (r)
-			return WHY("KVM_TDX_INIT_MEM_REGION gpa 0x%llx, %llu pages: %s",
-				   (unsigned long long)(base + pg * PAGE_4K), (unsigned long long)run,
-				   strerror(-r)), r;
+			return td_fail(td, why, why_len, r, "KVM_TDX_INIT_MEM_REGION gpa 0x%llx, %llu pages",
+				       (unsigned long long)(base + pg * PAGE_4K), (unsigned long long)run);
 		*pages += run;
 		pg += run;
 	}
 	r = tdx_init_mem_region(td->vcpu->fd, addr_gpa2hva(td->vm, TDX_BOOT_PARAMS_GPA),
 				TDX_BOOT_PARAMS_GPA, 2);
 	if (r)
-		return WHY("KVM_TDX_INIT_MEM_REGION of the boot pages: %s", strerror(-r)), r;
+		return td_fail(td, why, why_len, r, "KVM_TDX_INIT_MEM_REGION of the boot pages");
 	*pages += 2;
 	return 0;
 }
 
 /* Build pages (SEMANTICS.md Setup 2): 4K ADD of content 0xADD0000000000000 | gfn; only on a
  * private gfn inside a slot, else setup fails with -EINVAL. */
-static int add_build_pages(struct tdx_td *td, struct tkvm_vm *vm, const struct tkvm_config *cfg,
-			   char *why, size_t why_len)
+static int add_build_pages(struct tdx_td *td, const struct tkvm_config *cfg, char *why, size_t why_len)
 {
 	uint64_t *page = aligned_alloc(PAGE_4K, PAGE_4K);
 	uint32_t i;
@@ -290,7 +361,7 @@ static int add_build_pages(struct tdx_td *td, struct tkvm_vm *vm, const struct t
 	for (i = 0; i < cfg->nbuild && !r; i++) {
 		uint64_t gfn = cfg->build_gfns[i], k;
 
-		if (tkvm_gfn_of(vm, tkvm_gpa_of(vm, gfn)) == UINT64_MAX ||
+		if (td->host.gfn_of(td->host.ctx, td->host.gpa_of(td->host.ctx, gfn)) == UINT64_MAX ||
 		    !tdx_attr_is_private(&td->attrs, gfn)) {
 			WHY("build page gfn 0x%llx is outside the slots or shared", (unsigned long long)gfn);
 			r = -EINVAL;
@@ -298,19 +369,18 @@ static int add_build_pages(struct tdx_td *td, struct tkvm_vm *vm, const struct t
 		}
 		for (k = 0; k < PAGE_4K / 8; k++)
 			page[k] = 0xADD0000000000000ULL | gfn;
-		r = tdx_init_mem_region(td->vcpu->fd, page, tkvm_gpa_of(vm, gfn), 1);
+		r = tdx_init_mem_region(td->vcpu->fd, page, td->host.gpa_of(td->host.ctx, gfn), 1);
 		if (r)
-			WHY("KVM_TDX_INIT_MEM_REGION build page gfn 0x%llx: %s", (unsigned long long)gfn,
-			    strerror(-r));
+			td_fail(td, why, why_len, r, "KVM_TDX_INIT_MEM_REGION build page gfn 0x%llx",
+				(unsigned long long)gfn);
 	}
 	free(page);
 	return r;
 }
 
-static int run_command(struct tdx_td *td, struct tkvm_vm *vm);
+static int run_command(struct tdx_td *td);
 
-int tdx_td_finalize(struct tdx_td *td, struct tkvm_vm *vm, const struct tkvm_config *cfg,
-		    char *why, size_t why_len)
+int tdx_td_finalize(struct tdx_td *td, const struct tkvm_config *cfg, char *why, size_t why_len)
 {
 	struct tdx_pt pt = td_page_tables(td->vm);
 	uint64_t hw_error = 0, image_pages = 0;
@@ -320,8 +390,8 @@ int tdx_td_finalize(struct tdx_td *td, struct tkvm_vm *vm, const struct tkvm_con
 	/* Both aliases of every slot, in 2M guest pages (the guest's page size says nothing
 	 * about the EPT level, which is what the suite observes). */
 	for (i = 0; i < cfg->nslots; i++) {
-		uint64_t start = tkvm_gpa_of(vm, cfg->slots[i].base_gfn) & ~((2ULL << 20) - 1);
-		uint64_t end = tkvm_gpa_of(vm, cfg->slots[i].base_gfn + cfg->slots[i].npages);
+		uint64_t start = td->host.gpa_of(td->host.ctx, cfg->slots[i].base_gfn) & ~((2ULL << 20) - 1);
+		uint64_t end = td->host.gpa_of(td->host.ctx, cfg->slots[i].base_gfn + cfg->slots[i].npages);
 
 		end = (end + (2ULL << 20) - 1) & ~((2ULL << 20) - 1);
 		if ((r = tdx_pt_map_range(&pt, GUEST_TEST_VA_BASE + start, start, end - start, 1, true)) ||
@@ -329,27 +399,30 @@ int tdx_td_finalize(struct tdx_td *td, struct tkvm_vm *vm, const struct tkvm_con
 					  end - start, 1, true)))
 			return WHY("guest page tables for slot %u: %s", cfg->slots[i].id, strerror(-r)), r;
 	}
-	if ((r = add_build_pages(td, vm, cfg, why, why_len)))
+	if ((r = add_build_pages(td, cfg, why, why_len)))
 		return r;
 	if ((r = add_boot_image(td, &image_pages, why, why_len)))
 		return r;
 	r = tdx_finalize(td->vm->fd, &hw_error);
 	if (r)
-		return WHY("KVM_TDX_FINALIZE_VM: %s (hw_error 0x%llx)", strerror(-r),
-			   (unsigned long long)hw_error), r;
+		return td_fail(td, why, why_len, r, "KVM_TDX_FINALIZE_VM (hw_error 0x%llx)",
+			       (unsigned long long)hw_error);
+	td->state = TDX_TD_FINALIZED;
 	/* First entry: reset vector -> trampoline -> tdx_entry64 -> command loop, which reports
 	 * the empty command. A TD that does not get there never boots. */
 	td->mailbox->cmd = TDX_CMD_NONE;
-	r = run_command(td, vm);
+	r = run_command(td);
 	if (r)
-		return WHY("TD did not reach its command loop after FINALIZE (%llu boot pages added): %s",
-			   (unsigned long long)image_pages, strerror(-r)), r;
+		return td_fail(td, why, why_len, r,
+			       "KVM_RUN: TD did not reach its command loop after FINALIZE (%llu boot pages added)",
+			       (unsigned long long)image_pages);
+	td->state = TDX_TD_RUNNING;
 	return 0;
 }
 
 /* ---------------------------------------------------------------- running */
 
-static int handle_map_gpa_exit(struct tdx_td *td, struct tkvm_vm *vm)
+static int handle_map_gpa_exit(struct tdx_td *td)
 {
 	struct kvm_run *run = td->vcpu->run;
 	/* KVM strips the shared bit from args[0] and says the direction in args[2]. */
@@ -369,9 +442,9 @@ static int handle_map_gpa_exit(struct tdx_td *td, struct tkvm_vm *vm)
 	} else {
 		const uint64_t gpa = in_request ? want_gpa : q.gpa;
 		const uint64_t npages = in_request ? td->mailbox->npages : q.npages;
-		const uint64_t gfn = tkvm_gfn_of(vm, gpa);
+		const uint64_t gfn = td->host.gfn_of(td->host.ctx, gpa);
 
-		err = gfn == UINT64_MAX ? -EINVAL : tkvm_set_attributes(vm, gfn, npages, q.to_private);
+		err = gfn == UINT64_MAX ? -EINVAL : td->host.convert(td->host.ctx, gfn, npages, q.to_private);
 	}
 	td->map_gpa_exits++;
 	if (err && !td->map_gpa_err)
@@ -384,13 +457,16 @@ static int handle_map_gpa_exit(struct tdx_td *td, struct tkvm_vm *vm)
 
 /* Runs the vCPU until the guest reports the mailbox command done. 0, or -errno: -EIO when
  * the TD is dead or stuck, -EPROTO for an exit this flavour does not expect. */
-static int run_command(struct tdx_td *td, struct tkvm_vm *vm)
+static int run_command(struct tdx_td *td)
 {
 	uint64_t seq_before = td->mailbox->seq;
 	struct kvm_run *run = td->vcpu->run;
 
 	for (;;) {
-		if (ioctl(td->vcpu->fd, KVM_RUN, NULL)) {
+		/* KVM_EXIT_MEMORY_FAULT is the one exit that comes with -1/EFAULT (api.rst). */
+		run->exit_reason = 0;
+		if (ioctl(td->vcpu->fd, KVM_RUN, NULL) &&
+		    !((errno == EFAULT || errno == EHWPOISON) && run->exit_reason == KVM_EXIT_MEMORY_FAULT)) {
 			if (errno == EINTR || errno == EAGAIN)
 				continue;
 			return errno == EIO ? -EIO : -errno;
@@ -415,15 +491,28 @@ static int run_command(struct tdx_td *td, struct tkvm_vm *vm)
 		}
 		case TDXHP_EXIT_CONVERT:
 			if (run->exit_reason == KVM_EXIT_HYPERCALL) {
-				handle_map_gpa_exit(td, vm);
+				handle_map_gpa_exit(td);
 				continue;
 			}
 			/* A memory-fault exit: the guest touched a gfn through the alias of the other
-			 * attribute. The vCPU would re-fault forever: report it and call it stuck. */
-			fprintf(stderr, "TD memory fault exit at gpa 0x%llx flags 0x%llx\n",
-				(unsigned long long)run->memory_fault.gpa,
-				(unsigned long long)run->memory_fault.flags);
-			return -EIO;
+			 * attribute. As the series' huge-page test does, convert to what the guest
+			 * used and resume; only a conversion that fails ends the command. */
+			{
+				uint64_t gfn = td->host.gfn_of(td->host.ctx, run->memory_fault.gpa);
+				bool priv = run->memory_fault.flags & KVM_MEMORY_EXIT_FLAG_PRIVATE;
+				int err = gfn == UINT64_MAX ? -EFAULT
+					  : td->host.convert(td->host.ctx, gfn,
+							     (run->memory_fault.size + PAGE_4K - 1) / PAGE_4K, priv);
+
+				fprintf(stderr, "TD memory fault exit at gpa 0x%llx size 0x%llx to %s: %s\n",
+					(unsigned long long)run->memory_fault.gpa,
+					(unsigned long long)run->memory_fault.size, priv ? "private" : "shared",
+					err ? strerror(-err) : "converted, resuming");
+				if (err)
+					return err == -EIO ? -EIO : -EFAULT;
+				td->fault_conversions++;
+				continue;
+			}
 		case TDXHP_EXIT_VM_DEAD:
 			fprintf(stderr, "TD dead: exit %s\n", exit_reason_str(run->exit_reason));
 			return -EIO;
@@ -440,10 +529,10 @@ void tdx_td_note_attributes(struct tdx_td *td, uint64_t gfn, uint64_t npages, bo
 	tdx_attr_assign(&td->attrs, gfn, gfn + npages, to_private);
 }
 
-int tdx_td_access(struct tdx_td *td, struct tkvm_vm *vm, uint64_t gfn, bool write, uint64_t value,
+int tdx_td_access(struct tdx_td *td, uint64_t gfn, bool write, uint64_t value,
 		  struct tkvm_guest_result *res)
 {
-	uint64_t gpa = tkvm_gpa_of(vm, gfn);
+	uint64_t gpa = td->host.gpa_of(td->host.ctx, gfn);
 	int r;
 
 	/* SEMANTICS.md Access: a private gfn through the private alias (AUG, PENDING -> #VE),
@@ -452,7 +541,7 @@ int tdx_td_access(struct tdx_td *td, struct tkvm_vm *vm, uint64_t gfn, bool writ
 	td->mailbox->gva = (tdx_attr_is_private(&td->attrs, gfn) ? GUEST_TEST_VA_BASE : TDX_SHARED_VA_BASE) + gpa;
 	td->mailbox->value = value;
 	td->mailbox->faulted = 0;
-	r = run_command(td, vm);
+	r = run_command(td);
 	if (r)
 		return r;
 	if (td->mailbox->faulted == TDX_VE_VECTOR) {
@@ -472,39 +561,38 @@ int tdx_td_access(struct tdx_td *td, struct tkvm_vm *vm, uint64_t gfn, bool writ
 	return 0;
 }
 
-int tdx_td_accept(struct tdx_td *td, struct tkvm_vm *vm, uint64_t gfn, unsigned level,
-		  struct tkvm_guest_result *res)
+int tdx_td_accept(struct tdx_td *td, uint64_t gfn, unsigned level, struct tkvm_guest_result *res)
 {
-	uint64_t gpa = tkvm_gpa_of(vm, gfn), rcx;
+	uint64_t gpa = td->host.gpa_of(td->host.ctx, gfn), rcx;
 	int r;
 
 	/* A valid accept of a shared or slot-less gfn ends in a memory-fault exit that would
 	 * leave the vCPU re-faulting in the TDCALL; its outcome is -EFAULT (SEMANTICS.md
 	 * Accept), so it is answered here without entering the guest. */
 	if (tdxhp_accept_rcx(gpa, level, &rcx) &&
-	    (tkvm_gfn_of(vm, gpa) == UINT64_MAX || !tdx_attr_is_private(&td->attrs, gfn)))
+	    (td->host.gfn_of(td->host.ctx, gpa) == UINT64_MAX || !tdx_attr_is_private(&td->attrs, gfn)))
 		return -EFAULT;
 	td->mailbox->cmd = TDX_CMD_ACCEPT;
 	td->mailbox->gpa = gpa;
 	td->mailbox->level = level;
-	r = run_command(td, vm);
+	r = run_command(td);
 	if (!r)
 		res->tdx_status = td->mailbox->status;
 	return r;
 }
 
-int tdx_td_map_gpa(struct tdx_td *td, struct tkvm_vm *vm, uint64_t gfn, uint64_t npages,
-		   bool to_private, struct tkvm_guest_result *res)
+int tdx_td_map_gpa(struct tdx_td *td, uint64_t gfn, uint64_t npages, bool to_private,
+		   struct tkvm_guest_result *res)
 {
 	int r;
 
 	td->mailbox->cmd = TDX_CMD_MAP_GPA;
-	td->mailbox->gpa = tkvm_gpa_of(vm, gfn);
+	td->mailbox->gpa = td->host.gpa_of(td->host.ctx, gfn);
 	td->mailbox->npages = npages;
 	td->mailbox->to_private = to_private;
 	td->map_gpa_err = 0;
 	td->map_gpa_exits = 0;
-	r = run_command(td, vm);
+	r = run_command(td);
 	if (r)
 		return r;
 	res->tdx_status = td->mailbox->status;
@@ -512,6 +600,21 @@ int tdx_td_map_gpa(struct tdx_td *td, struct tkvm_vm *vm, uint64_t gfn, uint64_t
 	 * (no exit at all, e.g. an empty range) is the same -EINVAL a Convert would give. */
 	res->convert_err = td->map_gpa_exits ? td->map_gpa_err : td->mailbox->status ? -EINVAL : 0;
 	return res->convert_err;
+}
+
+enum tdx_td_state tdx_td_state(const struct tdx_td *td)
+{
+	return td->state;
+}
+
+unsigned tdx_td_gpaw(const struct tdx_td *td)
+{
+	return td->gpaw;
+}
+
+unsigned tdx_td_fault_conversions(const struct tdx_td *td)
+{
+	return td->fault_conversions;
 }
 
 void tdx_td_free(struct tdx_td *td)

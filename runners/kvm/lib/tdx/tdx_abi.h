@@ -21,6 +21,7 @@ extern "C" {
 #define TDXHP_TDX_SUCCESS 0ULL
 #define TDXHP_TDX_OPERAND_BUSY 0x8000020000000000ULL
 #define TDXHP_TDX_OPERAND_INVALID 0xC000010000000000ULL
+#define TDXHP_TDX_OPERAND_ID_RCX 1ULL /* low bits of OPERAND_INVALID: which operand */
 #define TDXHP_TDX_PAGE_ALREADY_ACCEPTED 0x00000B0A00000000ULL
 #define TDXHP_TDX_PAGE_SIZE_MISMATCH 0xC0000B0B00000000ULL
 #define TDXHP_TDX_STATUS_CLASS_MASK 0xFFFFFFFF00000000ULL
@@ -36,10 +37,12 @@ static inline uint64_t tdxhp_level_bytes(unsigned level)
 
 /* RCX operand of TDG.MEM.PAGE.ACCEPT: the level-aligned GPA ORed with the level.
  * Returns false (and leaves *rcx alone) when gpa is not aligned to the level or the level
- * is not 4K/2M/1G: the module would answer TDX_OPERAND_INVALID. */
+ * is not 4K/2M: the module would answer TDX_OPERAND_INVALID. */
 static inline bool tdxhp_accept_rcx(uint64_t gpa, unsigned level, uint64_t *rcx)
 {
-	if (level > TDXHP_ACCEPT_1G || (gpa & (tdxhp_level_bytes(level) - 1)))
+	/* The module takes 4K and 2M only: verify_page_info_input(gpa_mappings, LVL_PT, LVL_PD)
+	 * (tdg_mem_page_accept.c:162), so a 1G accept is never sent (DOMAIN.md section 3). */
+	if (level > TDXHP_ACCEPT_2M || (gpa & (tdxhp_level_bytes(level) - 1)))
 		return false;
 	*rcx = gpa | level;
 	return true;

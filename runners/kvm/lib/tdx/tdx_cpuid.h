@@ -26,6 +26,11 @@ uint32_t tdx_cpuid_prepare(struct kvm_cpuid_entry2 *entries, uint32_t n,
 bool tdx_cpuid_set_gpaw(struct kvm_cpuid_entry2 *entries, uint32_t n, unsigned gpaw);
 /* The GPAW the CPUID asks for: 48 or 52, 0 when KVM would refuse it. */
 unsigned tdx_cpuid_gpaw(const struct kvm_cpuid_entry2 *entries, uint32_t n);
+/* The GPAW KVM offers in its supported CPUID (GuestPhysAddrSize, else MAXPHYADDR): 48 or
+ * 52, 0 when neither fits. */
+unsigned tdx_cpuid_gpaw_from_kvm(const struct kvm_cpuid_entry2 *entries, uint32_t n);
+/* 0x80000008.EAX[7:0]: the vCPU's MAXPHYADDR, which MapGPA's legality check uses. */
+unsigned tdx_cpuid_maxphyaddr(const struct kvm_cpuid_entry2 *entries, uint32_t n);
 
 #ifdef __cplusplus
 }
