@@ -18,7 +18,7 @@ if __package__ in (None, ""):   # run as a script: make `runners.py` importable 
 from runners.py import atomic, baseline, junit  # noqa: E402
 from runners.py.invoke import (EXIT_USAGE, OrchestrationError, find_tdxhp,  # noqa: E402
                                invoke)
-from runners.py.replay import case_files, replay_case  # noqa: E402
+from runners.py.replay import case_files, replay_case, replay_flags  # noqa: E402
 from runners.py.results import Failure, RunOutcome, collect_run  # noqa: E402
 
 DEFAULT_SEED = 1            # fixed so a gate verdict is reproducible; --seed overrides
@@ -73,14 +73,14 @@ def run_target(binary: Path, args, target: str, out_dir: Path) -> RunOutcome:
     return collect_run(inv, out_dir, target, args.seed)
 
 
-def _failure_details(f: Failure) -> str:
+def _failure_details(f: Failure, replay_args: tuple[str, ...] = ()) -> str:
     lines = [f"signature: {f.signature}", f"target: {f.target}"]
     if f.invariant:
         lines.append(f"invariant: {f.invariant}" + (f" at step {f.step}" if f.step is not None else ""))
     lines.append(f"message: {f.message}")
     if f.case_file:
         lines.append(f"case: {f.case_file}")
-        lines.append(f"reproduce: tdxhp replay {f.case_file} --trace")
+        lines.append(" ".join(["reproduce: tdxhp replay", f.case_file, *replay_args, "--trace"]))
     return "\n".join(lines)
 
 
@@ -100,6 +100,8 @@ def gate(binary: Path, args, known: list[baseline.KnownFailure]) -> int:
         if not d.exists():
             raise OrchestrationError(f"--replay {d}: no such file or directory")
     out_dir = args.out.resolve()
+    if out_dir.exists() and not out_dir.is_dir():
+        raise OrchestrationError(f"--out {out_dir}: exists and is not a directory")
     out_dir.mkdir(parents=True, exist_ok=True)
     suites: list[junit.Suite] = []
     blocking: list[Failure] = []
@@ -157,7 +159,7 @@ def gate(binary: Path, args, known: list[baseline.KnownFailure]) -> int:
                 ran_something = True
             if r.failure:
                 k = judge(r.failure)
-                tc.details = _failure_details(r.failure)
+                tc.details = _failure_details(r.failure, replay_flags(args.replay_target, args.replay_mutant))
                 tc.status, tc.message = ("skip", f"known failure {r.failure.signature}: {k.note} ({k.issue})") if k \
                     else ("fail", r.failure.message)
             suite.cases.append(tc)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import subprocess
@@ -84,7 +85,7 @@ def invoke(binary: Path, args: list[str], label: str, log_dir: Path, timeout: fl
     timed_out = False
     with open(stdout_path, "wb") as out, open(stderr_path, "wb") as err:
         proc = subprocess.Popen(argv, stdout=out, stderr=err, stdin=subprocess.DEVNULL,
-                                start_new_session=True)
+                                start_new_session=True, preexec_fn=_die_with_parent(os.getpid()))
         try:
             proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -98,6 +99,18 @@ def invoke(binary: Path, args: list[str], label: str, log_dir: Path, timeout: fl
 
 
 STOP_GRACE_SECONDS = 5   # tdxhp saves its results and the running case on SIGTERM
+PR_SET_PDEATHSIG = 1     # linux/prctl.h
+
+
+def _die_with_parent(parent_pid: int):
+    """In the child before exec: SIGTERM when the orchestrator dies, even by SIGKILL, so tdxhp
+    saves its results and stops instead of running on as an orphan in its own session."""
+    def setup():
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+        if os.getppid() != parent_pid:   # the parent died before prctl took effect
+            os._exit(1)
+    return setup
 
 
 def _kill_group(proc: subprocess.Popen) -> None:

@@ -6,6 +6,7 @@ passes; new failures are <failure>; properties the target cannot run are skipped
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +30,14 @@ class Suite:
     cases: list[TestCase] = field(default_factory=list)
 
 
+# Characters XML 1.0 does not allow (a case file may hold any): written as \xNN instead.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def _xml_safe(text: str) -> str:
+    return _NOT_XML.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
 def render(suites: list[Suite]) -> str:
     root = ET.Element("testsuites", name="tdxhp-gate")
     for s in suites:
@@ -37,13 +46,14 @@ def render(suites: list[Suite]) -> str:
                            skipped=str(sum(c.status == "skip" for c in s.cases)), errors="0",
                            time=f"{sum(c.seconds for c in s.cases):.3f}")
         for c in s.cases:
-            tc = ET.SubElement(el, "testcase", classname=c.classname, name=c.name, time=f"{c.seconds:.3f}")
+            tc = ET.SubElement(el, "testcase", classname=_xml_safe(c.classname), name=_xml_safe(c.name),
+                               time=f"{c.seconds:.3f}")
             if c.status == "fail":
-                ET.SubElement(tc, "failure", message=c.message).text = c.details or c.message
+                ET.SubElement(tc, "failure", message=_xml_safe(c.message)).text = _xml_safe(c.details or c.message)
             elif c.status == "skip":
-                ET.SubElement(tc, "skipped", message=c.message)
+                ET.SubElement(tc, "skipped", message=_xml_safe(c.message))
                 if c.details:
-                    ET.SubElement(tc, "system-out").text = c.details
+                    ET.SubElement(tc, "system-out").text = _xml_safe(c.details)
     ET.indent(root)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
 

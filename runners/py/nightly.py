@@ -21,8 +21,8 @@ if __package__ in (None, ""):   # run as a script: make `runners.py` importable 
 from runners.py import atomic, report  # noqa: E402
 from runners.py.corpus import Corpus  # noqa: E402
 from runners.py.invoke import EXIT_USAGE, Invocation, OrchestrationError, find_tdxhp, invoke  # noqa: E402
-from runners.py.journal import Journal, load_settings, save_settings  # noqa: E402
-from runners.py.results import RunOutcome, collect_run  # noqa: E402
+from runners.py.journal import SETTINGS, Journal, load_settings, save_settings  # noqa: E402
+from runners.py.results import RunOutcome, collect_run, failures_from_case_files  # noqa: E402
 
 MIN_RUN_SECONDS = 1
 MAX_UNREADABLE_IN_A_ROW = 5   # tdxhp that never writes readable results is broken, not a finding per run
@@ -100,7 +100,9 @@ class Campaign:
                              run_dir / "stdout.txt", run_dir / "stderr.txt")
             outcome = collect_run(inv, run_dir / "tdxhp", started["target"], started["seed"], started["property"])
             if outcome.verdict == "malformed":   # nothing readable: not tdxhp's fault, the run was cut short
-                outcome.failures, outcome.problems = [], ["interrupted before tdxhp wrote results"]
+                # ... but the failures it had already shrunk and saved are findings all the same.
+                outcome.failures = failures_from_case_files(run_dir / "tdxhp", started["target"])
+                outcome.problems = ["interrupted before tdxhp wrote results"]
             outcome.verdict = "interrupted"
             self.record(started["index"], started["property"], outcome, self.journal.spent_seconds,
                         started["started_at"], interrupted=True)
@@ -193,6 +195,15 @@ class Campaign:
             print(f"nightly: {problem}", file=sys.stderr, flush=True)
 
 
+def check_campaign_dir(out_dir: Path) -> None:
+    """--out is a new directory or one of this tool's campaigns, never someone else's directory."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise OrchestrationError(f"--out {out_dir}: exists and is not a directory")
+    if out_dir.is_dir() and any(out_dir.iterdir()) and not (out_dir / SETTINGS).exists():
+        raise OrchestrationError(f"--out {out_dir}: not empty and not a nightly campaign (no {SETTINGS}); "
+                                 f"give a new directory or a campaign's own")
+
+
 def _raise_interrupt(signum, frame):
     raise KeyboardInterrupt
 
@@ -201,6 +212,7 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     out_dir = Path(args.out).resolve()
     try:
+        check_campaign_dir(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
         settings = merge_settings(args, load_settings(out_dir))
         binary = find_tdxhp(settings["tdxhp"])

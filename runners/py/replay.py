@@ -20,20 +20,35 @@ class ReplayOutcome:
     reason: str = ""            # why skipped
 
 
+def _looks_like_case(path: Path) -> bool:
+    """A tdxhp case file, not results.json or another JSON that happens to sit in the folder."""
+    try:
+        doc = json.loads(path.read_text(errors="replace"))
+    except (OSError, ValueError):
+        return True   # unreadable: let replay say why, as for a file named on purpose
+    return isinstance(doc, dict) and "ops" in doc and "config" in doc
+
+
 def case_files(dirs: list[Path]) -> list[Path]:
+    """Files named on the command line, and the case files found under named directories."""
     files = []
     for d in dirs:
         if d.is_file():
             files.append(d)
         elif d.is_dir():
-            files.extend(sorted(d.rglob("*.json")))
+            files.extend(p for p in sorted(d.rglob("*.json")) if _looks_like_case(p))
     return files
+
+
+def replay_flags(target: str | None, mutant: str | None) -> tuple[str, ...]:
+    """The replay options that must appear in a reproduce line for it to replay the same way."""
+    return (("--target", target) if target else ()) + (("--mutant", mutant) if mutant else ())
 
 
 def replay_case(binary: Path, case: Path, log_dir: Path, target: str | None, timeout: float,
                 mutant: str | None = None) -> ReplayOutcome:
     """`tdxhp replay CASE` on the case's own target and mutants unless overridden ("none": clean)."""
-    argv = ["replay", str(case)] + (["--target", target] if target else []) + (["--mutant", mutant] if mutant else [])
+    argv = ["replay", str(case), *replay_flags(target, mutant)]
     inv = invoke(binary, argv, f"replay {case}", log_dir, timeout)
     return interpret(inv, case, target or _case_target(case))
 

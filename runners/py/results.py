@@ -161,15 +161,15 @@ def collect_run(inv: Invocation, tdxhp_out: Path, target: str, seed: int | None,
     """
     out = RunOutcome(label=inv.label, target=target, seed=seed, exit_code=inv.returncode,
                      signal=inv.signal_name, timed_out=inv.timed_out, seconds=round(inv.seconds, 3))
-    parsed, parse_error = None, None
+    parsed, parse_error = None, "no results.json and no output at all"
     results_file = tdxhp_out / "results.json"
-    sources = ([results_file] if results_file.exists() else []) + [inv.stdout_path]
+    sources = [p for p in (results_file, inv.stdout_path) if p.exists()]  # a kill may have left neither
     for source in sources:
         try:
             parsed = parse_run_json(source.read_text(errors="replace"), f"{inv.label}: {source}", tdxhp_out)
             break
         except MalformedOutput as e:
-            parse_error = parse_error or str(e)
+            parse_error = str(e) if parse_error.startswith("no results.json") else parse_error
     if parsed:
         out.verdict = parsed["verdict"]
         out.properties = parsed["properties"]
@@ -216,6 +216,26 @@ def collect_run(inv: Invocation, tdxhp_out: Path, target: str, seed: int | None,
         out.problems.append(f"{inv.label}: exit code {inv.returncode} but the JSON lists failures; "
                             f"the failures count")
     return out
+
+
+def failures_from_case_files(tdxhp_out: Path, target: str) -> list[Failure]:
+    """Failures tdxhp finished (shrunk and saved) before it was killed, read back from their case
+    files when no results.json was written; a case without a violation was only running."""
+    found = []
+    for path in sorted((tdxhp_out / "cases").glob("*.json")) if (tdxhp_out / "cases").is_dir() else []:
+        try:
+            doc = json.loads(path.read_text(errors="replace"))
+            v, prop = doc.get("violation"), doc.get("property", "")
+            if not isinstance(v, dict) or not v.get("invariant"):
+                continue
+            digest = path.stem.rsplit("_", 1)[-1]
+            found.append(Failure(signature=f"{v['invariant']}/{prop}/{digest}", kind="property",
+                                 target=doc.get("target", target), property=prop, invariant=v["invariant"],
+                                 message=str(doc.get("description", ""))[:500], step=v.get("step"),
+                                 shrunk_steps=len(doc.get("ops", [])), case_file=str(path.resolve())))
+        except (OSError, ValueError, AttributeError, TypeError):
+            continue
+    return found
 
 
 def _in_flight_case(tdxhp_out: Path, known: list[Failure]) -> str | None:

@@ -165,6 +165,35 @@ class GateTest(FakeTdxhpTest):
         self.assertEqual(self.calls("run"), [])
         self.assertIn("known failure (does not block): REPLAY/old.json/violation", out)
 
+    def test_replay_dir_skips_non_case_json_and_reproduce_keeps_the_mutant(self):  # D13, D11
+        cases = self.tmp / "out-run"
+        (cases / "cases").mkdir(parents=True)
+        (cases / "results.json").write_text(json.dumps(run_json([prop("contig")])))
+        (cases / "cases" / "m.json").write_text(json.dumps(case_doc(2)))
+        self.plan(replay=[answer(exit_code=1, stdout="verdict: fail (INV-LIVE at step 1)\n")])
+        code, _, _ = self.gate("--no-run", "--replay", str(cases), "--replay-mutant", "MUT-NO-MERGE")
+        self.assertEqual(code, 1)
+        self.assertEqual([c[1].rsplit("/", 1)[1] for c in self.calls("replay")], ["m.json"])
+        text = ET.tostring(self.junit(), encoding="unicode")
+        self.assertIn("m.json --mutant MUT-NO-MERGE --trace", text)
+
+    def test_control_characters_keep_junit_well_formed(self):  # D9
+        cases = self.tmp / "ctrl"
+        cases.mkdir()
+        (cases / "c.json").write_text(json.dumps(case_doc(1)))
+        self.plan(replay=[answer(exit_code=1, stdout="verdict: fail (INV-\u001b[31mX\u0007 at step 0)\n")])
+        self.gate("--no-run", "--replay", str(cases))
+        text = (self.tmp / "gate" / "junit.xml").read_text()
+        ET.fromstring(text.split("\n", 1)[1])   # well-formed
+        self.assertNotIn("\x1b", text)
+
+    def test_out_naming_a_file_is_a_usage_error(self):  # D12
+        (self.tmp / "afile").write_text("x")
+        code, _, err = self.call_main(gate.main, ["--tdxhp", str(FAKE_TDXHP), "--out", str(self.tmp / "afile"),
+                                                  "--no-baseline", "--seconds", "2"])
+        self.assertEqual(code, 2)
+        self.assertIn("exists and is not a directory", err)
+
     def test_missing_replay_dir_is_a_usage_error(self):
         self.plan(run=[answer(run_json([prop("contig")]))])
         code, _, err = self.gate("--replay", str(self.tmp / "nowhere"))

@@ -1,14 +1,17 @@
 """Nightly campaigns against a fake tdxhp: de-duplication, corpus, crashes, resumption, report."""
 
 import json
+import os
 import signal
+import subprocess
+import sys
 import time
 import unittest
 import xml.dom.minidom
 
 from runners.py import nightly
 from runners.py.corpus import file_name_for
-from runners.py.tests.helpers import FAKE_TDXHP, FakeTdxhpTest, answer, case_doc, failure, prop, run_json
+from runners.py.tests.helpers import FAKE_TDXHP, REPO_ROOT, FakeTdxhpTest, answer, case_doc, failure, prop, run_json
 
 
 class NightlyTest(FakeTdxhpTest):
@@ -167,6 +170,53 @@ class NightlyTest(FakeTdxhpTest):
         self.assertEqual(recs[1]["outcome"]["failures"][0]["signature"], "INV-ACCEPT/accept/kkk")
         self.assertTrue((self.tmp / "camp" / "corpus" / file_name_for("INV-ACCEPT/accept/kkk")).exists())
         self.assertEqual(code, 1)
+
+    def test_resume_keeps_failures_a_killed_run_saved_without_results(self):  # D2
+        self.plan(run=[answer(run_json([prop("contig")]))])
+        self.nightly("--max-runs", "1")
+        run_dir = self.tmp / "camp" / "runs" / "0002"
+        (run_dir / "tdxhp" / "cases").mkdir(parents=True)
+        doc = dict(case_doc(3), property="accept-level",
+                   violation={"invariant": "INV-LIVE", "step": 1, "expected": "2M again", "seen": "4K"})
+        (run_dir / "tdxhp" / "cases" / "INV-LIVE_accept-level_3a272219.json").write_text(json.dumps(doc))
+        (run_dir / "tdxhp" / "cases" / "interrupted-accept-level.json").write_text(json.dumps(case_doc(2)))
+        (run_dir / "started.json").write_text(json.dumps({
+            "index": 2, "label": "run 2 (sim, all properties, seed 5)", "target": "sim", "property": None,
+            "seed": 5, "argv": ["tdxhp"], "started_at": time.time() - 2}))
+        self.plan(run=[answer(run_json([prop("contig")]))])
+        code, out, _ = self.nightly("--max-runs", "1")
+        self.assertIn("harvested interrupted run 2 (sim, all properties, seed 5): 1 failure(s) kept", out)
+        self.assertTrue((self.tmp / "camp" / "corpus" / file_name_for("INV-LIVE/accept-level/3a272219")).exists())
+        self.assertEqual(code, 1)
+
+    def test_refuses_a_directory_that_is_not_a_campaign(self):
+        (self.tmp / "other").mkdir()
+        (self.tmp / "other" / "results.json").write_text("{}")
+        code, _, err = self.nightly(out="other")
+        self.assertEqual(code, 2)
+        self.assertIn("not a nightly campaign", err)
+
+    def test_child_dies_with_a_killed_orchestrator(self):  # D3: no orphan in its own session
+        pid_file = self.tmp / "child.pid"
+        script = ("import sys; from pathlib import Path; from runners.py.invoke import invoke; "
+                  f"invoke(Path('/bin/sh'), ['-c', 'echo $$ > {pid_file}; exec sleep 60'], 'c', Path('{self.tmp}/logs'), 120)")
+        parent = subprocess.Popen([sys.executable, "-c", script], cwd=REPO_ROOT)
+        for _ in range(100):
+            if pid_file.exists() and pid_file.read_text().strip():
+                break
+            time.sleep(0.05)
+        child = int(pid_file.read_text())
+        parent.kill()
+        parent.wait()
+        for _ in range(100):
+            try:
+                os.kill(child, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.05)
+        else:
+            os.kill(child, signal.SIGKILL)
+            self.fail("the child outlived its killed parent")
 
     def journal_tolerant(self, out="camp"):
         recs = []
