@@ -63,6 +63,16 @@ int on_record(tep_event* ev, tep_record* rec, int /*cpu*/, void* arg) {
   return 0;
 }
 
+// libtracefs mounts tracefs itself when it finds none (tracefs_tracing_dir()), and nothing
+// unmounts it: ask /proc/mounts first, so a run leaves the host's mounts as they were.
+bool tracefs_mounted() {
+  std::ifstream mounts("/proc/mounts");
+  std::string dev, dir, type, rest;
+  while (mounts >> dev >> dir >> type && std::getline(mounts, rest))
+    if (type == "tracefs") return true;
+  return false;
+}
+
 }  // namespace
 
 bool MmuTrace::open(std::string* why) {
@@ -72,7 +82,8 @@ bool MmuTrace::open(std::string* why) {
     close();
     return false;
   };
-  if (!tracefs_tracing_dir()) return fail("tracefs is not mounted (mount -t tracefs nodev /sys/kernel/tracing)");
+  if (!tracefs_mounted() || !tracefs_tracing_dir())
+    return fail("tracefs is not mounted (mount -t tracefs nodev /sys/kernel/tracing)");
   // Only the three formats and the page header: tracefs_local_events*() also parses
   // /proc/kallsyms, seconds per case, for symbols these events never print.
   tep_ = tep_alloc();
@@ -157,7 +168,7 @@ void MmuTrace::close() {
 std::vector<std::string> MmuTrace::remove_stale_instances() {
   std::vector<std::string> removed;
   // The directory itself, not tracefs_instances(): libtracefs 1.6 leaks its regex there.
-  const char* top = tracefs_tracing_dir();
+  const char* top = tracefs_mounted() ? tracefs_tracing_dir() : nullptr;
   DIR* d = top ? opendir((std::string(top) + "/instances").c_str()) : nullptr;
   if (!d) return removed;
   std::vector<std::string> names;
