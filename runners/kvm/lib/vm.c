@@ -462,7 +462,8 @@ static struct kvm_vm *create_vm_with_room(struct vm_shape shape, uint64_t slot0_
 	vm_userspace_mem_region_add(vm, VM_MEM_SRC_ANONYMOUS, 0, 0, slot0_pages, 0);
 	for (i = 0; i < NR_MEM_REGIONS; i++)
 		vm->memslots[i] = 0;
-	kvm_vm_elf_load(vm, program_invocation_name);
+	/* The guest code is in this very binary; argv[0] is a bare name when run from $PATH. */
+	kvm_vm_elf_load(vm, "/proc/self/exe");
 	slot0 = memslot2region(vm, 0);
 	ucall_init(vm, slot0->region.guest_phys_addr + slot0->region.memory_size);
 	kvm_arch_vm_post_create(vm);

@@ -244,7 +244,8 @@ struct tdx_td *tdx_td_create(uint64_t slot0_pages, enum tkvm_attr_owner attr_own
 	vm_userspace_mem_region_add(td->vm, VM_MEM_SRC_ANONYMOUS, 0, 0, slot0_pages, KVM_MEM_GUEST_MEMFD);
 	for (i = 0; i < NR_MEM_REGIONS; i++)
 		td->vm->memslots[i] = 0;
-	kvm_vm_elf_load(td->vm, program_invocation_name);
+	/* The guest code is in this very binary; argv[0] is a bare name when run from $PATH. */
+	kvm_vm_elf_load(td->vm, "/proc/self/exe");
 	td_descriptor_tables(td->vm);
 	stack = vm_vaddr_alloc(td->vm, TDX_STACK_PAGES * PAGE_4K, DEFAULT_GUEST_STACK_VADDR_MIN);
 
