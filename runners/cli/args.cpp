@@ -69,6 +69,7 @@ std::string usage() {
          "  doctor   [--json]      check this host for the kvm flavours (ok/missing + fix); changes nothing;\n"
          "                         exit 0 when a kvm flavour is usable, 4 when none\n"
          "  vm       [args...]     boot a kernel under test in QEMU and run the suite inside (runners/vm)\n"
+         "  --version              tdxhp's version and the commit it was built from\n"
          "exit codes: 0 pass, 1 property failure, 2 usage or input error, 4 all skipped\n";
 }
 
@@ -76,8 +77,9 @@ Args parse_args(int argc, char** argv) {
   Args a;
   if (argc < 2) throw UsageError("missing verb (run, replay, mutants, caps, list, doctor, vm)");
   a.verb = argv[1];
-  static const std::set<std::string> verbs = {"run", "replay", "mutants", "caps", "list", "doctor", "vm", "help"};
+  static const std::set<std::string> verbs = {"run", "replay", "mutants", "caps", "list", "doctor", "vm", "help", "version"};
   if (a.verb == "--help" || a.verb == "-h") a.verb = "help";
+  if (a.verb == "--version" || a.verb == "-V") a.verb = "version";
   if (!verbs.count(a.verb))
     throw UsageError("unknown verb " + quoted(a.verb) + " (run, replay, mutants, caps, list, doctor, vm)");
   if (a.verb == "vm") {

@@ -15,6 +15,7 @@
 #include "domain/case_file.h"
 #include "domain/catalog.h"
 #include "domain/describe.h"
+#include "domain/provenance.h"
 #include "properties/registry.h"
 #include "runners/cli/args.h"
 #include "runners/engine/engine.h"
@@ -346,6 +347,10 @@ int dispatch(int argc, char** argv) {
     install_signal_handlers();
     if (a.verb == "help") {
       std::cout << usage();
+      return 0;
+    }
+    if (a.verb == "version") {
+      std::cout << "tdxhp " << tdxhp_version() << " (commit " << tdxhp_commit() << ")\n";
       return 0;
     }
     if (a.verb == "run") return cmd_run(a);

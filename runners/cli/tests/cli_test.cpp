@@ -74,6 +74,13 @@ TEST(ParseArgs, NamesTheBadArgument) {
   EXPECT_LT(err({"run", "--seconds", std::string(5000, 'x')}).size(), 200u);
 }
 
+TEST(Cli, VersionNamesTheCommit) {
+  const Ran r = tdxhp("--version");
+  EXPECT_EQ(r.code, 0);
+  EXPECT_EQ(r.out.rfind("tdxhp ", 0), 0u) << r.out;
+  EXPECT_NE(r.out.find("(commit "), std::string::npos) << r.out;
+}
+
 TEST(Cli, BadArgumentsExitTwoAndNameTheArgument) {
   auto r = tdxhp("run --seconds nope");
   EXPECT_EQ(r.code, 2);
