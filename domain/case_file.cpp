@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -400,6 +401,12 @@ CaseFile parse_case(const std::string& text, const std::string& origin) {
 }
 
 CaseFile load_case(const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) throw CaseError(path + ": is a directory, not a case file");
+  // A case file is a few KB; a huge file is not one (and would be read whole).
+  if (const auto size = std::filesystem::file_size(path, ec); !ec && size > kMaxCaseBytes)
+    throw CaseError(path + ": " + std::to_string(size) + " bytes; a case file is at most " +
+                    std::to_string(kMaxCaseBytes));
   std::ifstream in(path, std::ios::binary);
   if (!in) throw CaseError(path + ": cannot open: " + std::strerror(errno));
   std::stringstream ss;

@@ -55,6 +55,7 @@ constexpr size_t kMaxOps = 100000;
 constexpr uint64_t kMaxBuildPages = 65536;         // 256 MiB of TDH.MEM.PAGE.ADD
 constexpr uint64_t kMaxPrefaultFolios = 1u << 18;  // folios one prefault may allocate
 constexpr int kMaxDepth = 16;                      // JSON nesting of a case file
+constexpr uint64_t kMaxCaseBytes = 64ull << 20;    // a case file's size
 
 std::string validate_config(const Config&);
 std::string validate_op(const Op&);

@@ -154,6 +154,15 @@ TEST(CaseFile, SlotAndOpCountsAreBounded) {
             std::string::npos);
 }
 
+TEST(CaseFile, ADirectoryIsNotACaseFile) {
+  try {
+    load_case(::testing::TempDir());
+    FAIL() << "loaded a directory";
+  } catch (const CaseError& e) {
+    EXPECT_NE(std::string(e.what()).find("is a directory"), std::string::npos) << e.what();
+  }
+}
+
 TEST(CaseFile, SaveIsAtomicAndLoadable) {
   auto dir = std::filesystem::temp_directory_path() / ("tdxhp-case-" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
