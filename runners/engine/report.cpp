@@ -8,6 +8,7 @@
 #include <stdexcept>
 
 #include "domain/case_file.h"
+#include "domain/catalog.h"
 
 namespace tdxhp::engine {
 
@@ -105,6 +106,7 @@ json to_json(const MutantMatrix& m) {
     json j = {{"id", r.id},
               {"killed", r.killed},
               {"invariant", r.invariant},
+              {"outside_catalog", r.outside_catalog},
               {"property", r.property},
               {"cases", r.cases},
               {"seconds", r.seconds},
@@ -167,15 +169,22 @@ std::string to_text(const MutantMatrix& m) {
      << std::setw(20) << "property" << std::right << std::setw(7) << "cases" << std::setw(9) << "seconds"
      << std::setw(9) << "median" << std::setw(8) << "shrunk" << std::setw(9) << "fixture" << "\n";
   int killed = 0;
+  std::vector<const MutantRow*> outside;
   for (auto& r : m.rows) {
     killed += r.killed;
+    if (r.killed && r.outside_catalog) outside.push_back(&r);
     os << "  " << std::left << std::setw(28) << r.id << std::setw(8) << (r.killed ? "yes" : "NO") << std::setw(17)
-       << (r.killed ? r.invariant : "-") << std::setw(20) << (r.killed ? r.property : "-") << std::right
+       << (r.killed ? r.invariant + (r.outside_catalog ? "!" : "") : "-") << std::setw(20) << (r.killed ? r.property : "-") << std::right
        << std::setw(7) << r.cases << std::setw(9) << fixed(r.seconds) << std::setw(9) << fixed(median(r.kill_seconds))
        << std::setw(8) << r.shrunk_steps << std::setw(9)
        << (r.fixture_steps < 0 ? std::string("-") : std::to_string(r.fixture_steps)) << "\n";
   }
   os << "killed " << killed << "/" << m.rows.size() << "\n";
+  if (!outside.empty()) {
+    os << "killed outside the catalog's invariants (!): " << outside.size() << "\n";
+    for (const MutantRow* r : outside)
+      os << "  " << r->id << " by " << r->invariant << " (catalog: " << find_mutant(r->id)->caught_by << ")\n";
+  }
   return os.str();
 }
 

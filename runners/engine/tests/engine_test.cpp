@@ -5,6 +5,7 @@
 
 #include "domain/case_file.h"
 #include "runners/engine/engine.h"
+#include "runners/engine/mutants.h"
 #include "runners/engine/replay.h"
 #include "runners/engine/report.h"
 #include "runners/engine/targets.h"
@@ -236,6 +237,24 @@ TEST(Settle, ClaimsOnlyTheInvariantsTheTargetCanCheck) {
   settle(internals, *find_property("sim-internals"), k, cov, "kvm/swprot");
   EXPECT_EQ(internals.status, "skip");
   EXPECT_TRUE(internals.invariants.empty());
+}
+
+TEST(KillMatrix, FlagsAKillOutsideTheCatalogInvariants) {
+  EXPECT_TRUE(catalog_catches("MUT-SPLIT-BEFORE-UNMAP", "INV-ORDER"));
+  EXPECT_TRUE(catalog_catches("MUT-SPLIT-BEFORE-UNMAP", "INV-CONTIG"));
+  EXPECT_FALSE(catalog_catches("MUT-SPLIT-BEFORE-UNMAP", "INV-ORD"));
+  EXPECT_FALSE(catalog_catches("MUT-PAMT-LEAK", "INV-BUSY"));
+  EXPECT_FALSE(catalog_catches("MUT-NOPE", "INV-BUSY"));
+  MutantMatrix m;
+  MutantRow r;
+  r.id = "MUT-PAMT-LEAK";
+  r.killed = true;
+  r.invariant = kKernelWarn;
+  r.outside_catalog = true;
+  m.rows = {r};
+  const std::string t = to_text(m);
+  EXPECT_NE(t.find("MUT-PAMT-LEAK by kernel-warn (catalog: INV-PAMT)"), std::string::npos) << t;
+  EXPECT_EQ(to_json(m)["mutants"][0]["outside_catalog"], true);
 }
 
 TEST(Report, EveryOutputCarriesEvidenceAndWhatWasNotChecked) {
