@@ -118,6 +118,8 @@ def main(argv):
             fresh = os.path.exists(path) and os.path.getmtime(path) >= boot_started - 1
             counts += results.property_counts(read_text(path) if fresh else None)   # stale: not ours
         print(results.render_properties(counts))
+        if opts.verb == "smoke":
+            verdict = results.require_evidence(verdict, counts)
     if not_replayed:  # the replayed fixtures are the replay-* guest steps below
         print("fixtures not replayed on real KVM (swprot):")
         for path, reason in not_replayed:

@@ -50,6 +50,16 @@ class PassThrough(unittest.TestCase):
             self.assertEqual(argv[argv.index("--out") + 1], f"/share/run-{prop}")
             self.assertFalse(step.skip_ok)    # an all-skipped property run fails the smoke
 
+    def test_smoke_shows_that_a_blind_leaf_observer_fails(self):
+        p = plan("smoke", "--seconds", "25")
+        off = [s for s in p.steps if s.name == commands.OBSERVER_OFF]
+        self.assertEqual(len(off), 1)
+        script = off[0].argv[2]
+        self.assertEqual(off[0].argv[:2], ["sh", "-c"])
+        self.assertIn("env TDXHP_TEST_NO_LEAF_TRACE=1 /tdxhp/bin/tdxhp run --target kvm --property mapping-legal", script)
+        self.assertIn("[ $rc -eq 1 ] && grep -q 'observer saw nothing' /share/observer-off/results.json", script)
+        self.assertNotIn(commands.OBSERVER_OFF, [s.name for s in plan("smoke", "--property", "data-atomic").steps])
+
     def test_probe_verb_needs_no_tdxhp(self):
         self.assertFalse(plan("probe").needs_tdxhp)
 

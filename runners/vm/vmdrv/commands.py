@@ -80,6 +80,22 @@ def unique_case_names(paths) -> dict:
     return names
 
 
+OBSERVER_OFF = "observer-off"     # step name and out subdir
+
+
+def observer_off_step(seed) -> Step:
+    """Real KVM with the leaf trace switched off (TDXHP_TEST_NO_LEAF_TRACE, a test switch of the
+    kvm target): mapping-legal must FAIL saying its observer saw nothing (issue 13). The step
+    passes only on that failure, so a blind observer can never pass the smoke unnoticed."""
+    out = f"{GUEST_SHARE}/{OBSERVER_OFF}"
+    run = run_argv(["mapping-legal"], None, 3, seed if seed is not None else 1, ["--no-progress"], out=out)
+    script = ("env TDXHP_TEST_NO_LEAF_TRACE=1 " + " ".join(shlex.quote(a) for a in run) + "; rc=$?; "
+              f"if [ $rc -eq 1 ] && grep -q 'observer saw nothing' {out}/results.json; then "
+              "echo 'observer-off: mapping-legal failed as it must: observer saw nothing'; exit 0; fi; "
+              "echo \"observer-off: expected exit 1 with 'observer saw nothing', got exit $rc\"; exit 1")
+    return Step(OBSERVER_OFF, ["sh", "-c", script], timeout=900)
+
+
 def replay_steps(case_names: dict, trace: bool, extra, skip_ok: bool = True) -> list:
     """skip_ok=False: the case was chosen because swprot can serve it, so a SKIP fails."""
     steps = []
@@ -114,6 +130,8 @@ def plan_for(opts) -> Plan:
             steps.append(Step(name, run_argv([prop], seconds, opts.cases, opts.seed, extra,
                                              out=f"{GUEST_SHARE}/{run_out_subdir(name)}"),
                               run_timeout(seconds, opts.cases)))
+        if "mapping-legal" in props:
+            steps.append(observer_off_step(opts.seed))
         names = unique_case_names(opts.case)
         required = bool(getattr(opts, "cases_required", False))
         return Plan(steps + replay_steps(names, opts.trace, extra, skip_ok=not required), case_copies=names)
