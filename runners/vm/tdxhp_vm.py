@@ -77,6 +77,8 @@ def main(argv):
                     if plan.needs_tdxhp:
                         raise
                     log(f"note: {e}")
+            if plan.needs_kvm_tests:
+                programs["kvm_tests"] = static_build.build_kvm_tests(SOURCE_DIR, build_dir, opts.jobs)
         with timer.phase("build-initramfs"):
             initrd = os.path.join(build_dir, "initramfs.cpio")
             loaded = initramfs.build(initrd, kern, programs)

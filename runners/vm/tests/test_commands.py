@@ -60,6 +60,16 @@ class PassThrough(unittest.TestCase):
         self.assertIn("[ $rc -eq 1 ] && grep -q 'observer saw nothing' /share/observer-off/results.json", script)
         self.assertNotIn(commands.OBSERVER_OFF, [s.name for s in plan("smoke", "--property", "data-atomic").steps])
 
+    def test_smoke_runs_the_real_kvm_test_groups_in_the_guest_and_fails_on_skip(self):
+        p = plan("smoke", "--seconds", "25")
+        self.assertTrue(p.needs_kvm_tests)
+        self.assertFalse(plan("run", "--seconds", "5").needs_kvm_tests)
+        step = next(s for s in p.steps if s.name == commands.KVM_TESTS)
+        script = step.argv[2]
+        self.assertIn("/tdxhp/bin/kvm_tests --gtest_filter='KvmSwprot.*:MmuTraceLive.*'", script)
+        self.assertIn("grep -qF 'SKIPPED ]'", script)
+        self.assertFalse(step.skip_ok)
+
     def test_probe_verb_needs_no_tdxhp(self):
         self.assertFalse(plan("probe").needs_tdxhp)
 
