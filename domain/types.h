@@ -332,7 +332,8 @@ inline bool counts_for_every_property(const std::string& invariant) {  // also "
 struct Evidence {
   int64_t steps = 0;             // observations checked (setup, ops, teardown)
   int64_t steps_with_leaves = 0; // of those, with at least one leaf in their windows
-  int64_t leaves[2][3] = {};     // leaves seen, [private=0 / shared=1][Level]
+  int64_t leaves[2][3] = {};     // leaves in the windows checked (a leaf counts in each window
+                                 // that shows it), [private=0 / shared=1][Level]
   int64_t backing_windows = 0;   // gmem backing windows compared
   int64_t reads_compared = 0;    // guest reads compared with an expected value
   int64_t accepts_compared = 0;  // accept statuses compared with the module's rules
