@@ -1,5 +1,6 @@
 """Argument pass-through: host options become the right inner tdxhp command lines."""
 import os
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -67,7 +68,14 @@ class PassThrough(unittest.TestCase):
         step = next(s for s in p.steps if s.name == commands.KVM_TESTS)
         script = step.argv[2]
         self.assertIn("/tdxhp/bin/kvm_tests --gtest_filter='KvmSwprot.*:MmuTraceLive.*'", script)
-        self.assertIn("grep -qF 'SKIPPED ]'", script)
+        self.assertIn("grep -qF '[  SKIPPED ]'", script)
+        # The script's greps against gtest's real summary lines, run by the host's sh.
+        for summary, want in (("[  PASSED  ] 8 tests.\n", 0), ("[  PASSED  ] 7 tests.\n[  SKIPPED ] 1 test\n", 1),
+                              ("[==========] 0 tests from 0 test suites ran.\n", 1)):
+            fake = script.replace(commands.GUEST_KVM_TESTS, f"printf {shlex.quote(summary)}")
+            fake = fake.replace("/tmp/kvm_tests.log", os.path.join(tempfile.mkdtemp(), "log"))
+            rc = subprocess.run(["sh", "-c", fake], capture_output=True).returncode
+            self.assertEqual(rc, want, summary)
         self.assertFalse(step.skip_ok)
 
     def test_probe_verb_needs_no_tdxhp(self):

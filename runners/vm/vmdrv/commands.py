@@ -105,11 +105,11 @@ KVM_TEST_GROUPS = "KvmSwprot.*:MmuTraceLive.*"
 
 
 def kvm_tests_step() -> Step:
-    log = "/tmp/kvm_tests.log"
+    log = "/tmp/kvm_tests.log"   # gtest's summary lines: "[  PASSED  ] 8 tests.", "[  SKIPPED ] 1 test"
     script = (f"{GUEST_KVM_TESTS} --gtest_filter={shlex.quote(KVM_TEST_GROUPS)} > {log} 2>&1; rc=$?; cat {log}; "
               "[ $rc -eq 0 ] || exit $rc; "
-              f"if grep -qF 'SKIPPED ]' {log}; then echo 'kvm-tests: a real-KVM test SKIPped inside the guest'; exit 1; fi; "
-              f"grep -qF 'PASSED ]' {log} || {{ echo 'kvm-tests: no test ran'; exit 1; }}")
+              f"if grep -qF '[  SKIPPED ]' {log}; then echo 'kvm-tests: a real-KVM test SKIPped inside the guest'; exit 1; fi; "
+              f"grep -qF '[  PASSED  ]' {log} || {{ echo 'kvm-tests: no test ran'; exit 1; }}")
     return Step(KVM_TESTS, ["sh", "-c", script], timeout=900)
 
 
