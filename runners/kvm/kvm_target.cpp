@@ -373,8 +373,8 @@ class KvmTarget final : public Target {
     if (r.err || r.stat_err[0])
       return "binary stat pages_4k unreadable (" + (r.err ? note : std::to_string(r.stat_err[0])) +
              "): the kvmmmu replay cannot be cross-checked";
-    for (int i = 1; i < kStatCount; ++i) {
-      if (r.stat_err[i]) continue;  // a stat this KVM lacks cannot contradict
+    for (int i = 0; i < kStatCount; ++i) {
+      if (r.stat_err[i]) continue;  // a stat this KVM lacks cannot contradict (pages_4k is there)
       if (static_cast<int64_t>(r.stat[i]) != replay_->leaf_counts()[i])
         return std::string("binary stat ") + names[i] + " = " + std::to_string(r.stat[i]) +
                " but the kvmmmu replay holds " + std::to_string(replay_->leaf_counts()[i]) +
