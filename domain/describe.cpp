@@ -266,8 +266,9 @@ std::string describe_step(int64_t step) {
 }
 
 std::string describe(const Violation& v) {
-  return v.invariant + " at " + describe_step(v.step) + ", " + describe(v.range) + ": expected " + v.expected +
-         "; seen " + v.seen;
+  // Setup, teardown and run-level findings may concern no gfn at all.
+  const std::string where = v.range.empty() ? "" : ", " + describe(v.range);
+  return v.invariant + " at " + describe_step(v.step) + where + ": expected " + v.expected + "; seen " + v.seen;
 }
 
 std::string describe(const Config& c) {

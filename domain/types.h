@@ -294,6 +294,10 @@ struct Observation {
   bool has_events = false;
   std::vector<Event> events;          // since the previous observation
   std::vector<std::string> kernel_log;  // WARN / BUG / KVM_BUG_ON lines during the step
+  uint64_t kernel_lines_scanned = 0;    // kernel log records the target read for this step
+  // Set when an observer the caps promise failed (e.g. kvmmmu records lost): what it saw from
+  // here on cannot be trusted, so every property fails on it.
+  std::string observer_fault;
   bool vm_dead = false;
 };
 
@@ -333,8 +337,40 @@ struct Caps {
 constexpr int64_t kSetupStep = -1;    // violations found right after setup (TD build)
 constexpr int64_t kTeardownStep = -2;
 
+// Findings that are not one invariant's: they fail every property, whatever its INV-* list.
+inline constexpr const char* kObserverFault = "observer";    // an observer failed or saw nothing
+inline constexpr const char* kKernelWarn = "kernel-warn";    // WARN / BUG / KVM_BUG_ON in the kernel log
+inline bool counts_for_every_property(const std::string& invariant) {  // also "setup" and "crash"
+  return invariant == kObserverFault || invariant == kKernelWarn || invariant == "setup" || invariant == "crash";
+}
+
+// What the checks actually looked at: a pass means little when these are 0 (issue 13).
+struct Evidence {
+  int64_t steps = 0;             // observations checked (setup, ops, teardown)
+  int64_t steps_with_leaves = 0; // of those, with at least one leaf in their windows
+  int64_t leaves[2][3] = {};     // leaves in the windows checked (a leaf counts in each window
+                                 // that shows it), [private=0 / shared=1][Level]
+  int64_t backing_windows = 0;   // gmem backing windows compared
+  int64_t reads_compared = 0;    // guest reads compared with an expected value
+  int64_t accepts_compared = 0;  // accept statuses compared with the module's rules
+  int64_t kernel_lines = 0;      // kernel log records the target scanned
+  int64_t all_leaves() const {
+    int64_t n = 0;
+    for (auto& side : leaves)
+      for (int64_t x : side) n += x;
+    return n;
+  }
+  Evidence& operator+=(const Evidence& o) {
+    steps += o.steps, steps_with_leaves += o.steps_with_leaves, backing_windows += o.backing_windows;
+    reads_compared += o.reads_compared, accepts_compared += o.accepts_compared, kernel_lines += o.kernel_lines;
+    for (int r = 0; r < 2; ++r)
+      for (int l = 0; l < 3; ++l) leaves[r][l] += o.leaves[r][l];
+    return *this;
+  }
+};
+
 struct Violation {
-  std::string invariant;  // INV-*
+  std::string invariant;  // INV-*, or one of the findings above
   int64_t step = 0;       // index into Scenario::ops, or kSetupStep / kTeardownStep
   GfnRange range;         // gfns concerned
   std::string expected;   // in domain words

@@ -41,6 +41,7 @@ struct OpChecker {
     }
     const DataToken* t = s.data.at(a.gfn);
     const auto want = t ? t->expected_at(a.gfn) : std::nullopt;
+    if (want && c.out->read) ++s.evidence.reads_compared;
     if (want && c.out->read && *c.out->read != *want)
       c.report("INV-DATA", {a.gfn, 1}, "guest reads back " + hex(*want) + " (last write, or zero after accept/punch)",
                "read " + hex(*c.out->read));
@@ -261,6 +262,7 @@ struct OpChecker {
   // INV-ACCEPT unless the accept completed with `want`; why() words the case, only on a report.
   template <class Why>
   void check_status(const GfnRange& r, uint64_t want, Why&& why) {
+    ++s.evidence.accepts_compared;
     if (err() == 0 && c.out->tdx_status == want) return;
     c.report("INV-ACCEPT", r, tdx_status_name(want) + " " + why(), describe(*c.out));
   }

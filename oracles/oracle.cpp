@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <map>
 
 #include "domain/describe.h"
 #include "oracles/spec_state.h"
@@ -25,12 +26,33 @@ Oracle& Oracle::operator=(Oracle&&) noexcept = default;
 
 namespace {
 
-// INV-BUSY: WARN / BUG / KVM_BUG_ON lines mean the kernel caught itself (DOMAIN.md 7).
+// WARN / BUG / KVM_BUG_ON lines mean the kernel caught itself (DOMAIN.md 7): a failure of
+// whatever property ran, under its own name so no invariant list filters it out.
 void check_kernel_log(StepCtx& c) {
   if (c.vm_died_legally) return;
   for (const std::string& line : c.obs->kernel_log)
-    c.report("INV-BUSY", c.op ? op_range(*c.op) : GfnRange{}, "no WARN/BUG/KVM_BUG_ON on a legal sequence",
+    c.report(kKernelWarn, c.op ? op_range(*c.op) : GfnRange{}, "no WARN/BUG/KVM_BUG_ON on a legal sequence",
              "kernel log: " + line);
+}
+
+// Counts what this observation gives the checks, and fails on an observer that gave up.
+void take_in(StepCtx& c, Evidence& ev) {
+  const Observation& o = *c.obs;
+  ++ev.steps;
+  ev.kernel_lines += static_cast<int64_t>(o.kernel_lines_scanned);
+  if (o.has_backing) ev.backing_windows += static_cast<int64_t>(o.backing_windows.size());
+  if (o.has_leaves) {
+    bool any = false;
+    for (const LeafWindow& w : o.leaf_windows)
+      for (const LeafRun& r : w.runs) {
+        ev.leaves[w.is_private ? 0 : 1][static_cast<int>(r.level)] += static_cast<int64_t>(r.range.npages / pages_in(r.level));
+        any = true;
+      }
+    ev.steps_with_leaves += any;
+  }
+  if (!o.observer_fault.empty())
+    c.report(kObserverFault, c.op ? op_range(*c.op) : GfnRange{}, "the target's observers see every step",
+             o.observer_fault);
 }
 
 bool bug_on_seen(const Observation& obs) {
@@ -44,6 +66,7 @@ std::vector<Violation> Oracle::after_setup(const Observation& obs) {
   State& s = *s_;
   Outcome ok;
   StepCtx c{kSetupStep, nullptr, &ok, &obs};
+  take_in(c, s.evidence);
   if (bug_on_seen(obs)) {
     c.report("INV-BUSY", {}, "the TD builds without KVM_BUG_ON", "the VM is dead after setup");
     s.dead = true;
@@ -70,6 +93,7 @@ void Oracle::begin(int64_t step, const Op& op) {
 std::vector<Violation> Oracle::step(int64_t step, const Op& op, const Outcome& outcome, const Observation& obs) {
   State& s = *s_;
   StepCtx c{step, &op, &outcome, &obs};
+  take_in(c, s.evidence);
   if (outcome.err > 0)  // MUT-BOOLRET: a bool swallowed the errno
     c.report("INV-ATOMIC", op_range(op), describe(op) + " returns 0 or a negative errno",
              "positive return " + std::to_string(outcome.err));
@@ -112,6 +136,7 @@ std::vector<Violation> Oracle::after_teardown(const Observation& obs) {
   State& s = *s_;
   Outcome ok;
   StepCtx c{kTeardownStep, nullptr, &ok, &obs};
+  take_in(c, s.evidence);
   c.vm_died_legally = s.died_legally;
   if (obs.internals && s.cfg.features.dynamic_pamt && obs.internals->pamt_pages_in_use != obs.internals->pamt_pages_baseline)
     c.report("INV-PAMT", {}, "DPAMT pages in use back to the idle baseline " +
@@ -121,24 +146,45 @@ std::vector<Violation> Oracle::after_teardown(const Observation& obs) {
   return std::move(c.found);
 }
 
-std::set<std::string> Oracle::checkable() const {
+std::map<std::string, std::string> Oracle::coverage() const {
   const Caps& k = s_->caps;
-  std::set<std::string> v{"INV-ATOMIC", "INV-BUSY"};
-  const bool leaves = k(Cap::LeafLevels) && k(Cap::PrivateMemory);
-  if (k(Cap::GuestData)) v.insert("INV-DATA");
-  if (leaves) v.insert({"INV-SLOT", "INV-LEVELCAP", "INV-PRECISE"});
-  if (leaves && k(Cap::Attributes)) v.insert("INV-ATTR");
+  auto lacks = [&](std::initializer_list<Cap> need) {  // "" when every cap is there
+    std::string why;
+    for (Cap c : need) {
+      if (k(c)) continue;
+      auto m = k.missing.find(c);
+      why += std::string(why.empty() ? "needs " : ", ") + std::string(name(c)) +
+             (m != k.missing.end() ? " (" + m->second + ")" : "");
+    }
+    return why;
+  };
+  using enum Cap;
+  const std::string leaves = lacks({LeafLevels, PrivateMemory});
+  std::map<std::string, std::string> v{{"INV-ATOMIC", ""}, {"INV-BUSY", ""}};
+  v["INV-DATA"] = lacks({GuestData});
+  for (const char* inv : {"INV-SLOT", "INV-LEVELCAP", "INV-PRECISE"}) v[inv] = leaves;
+  v["INV-ATTR"] = lacks({LeafLevels, PrivateMemory, Attributes});
   // INV-CONTIG: private leaves against the gmem backing; per-VM shared leaves against the
   // host mapping, which the config alone bounds.
-  if (leaves && (k(Cap::Backing) || s_->cfg.attr_mode == AttrMode::PerVm)) v.insert("INV-CONTIG");
-  if (leaves && k(Cap::EventLog) && k(Cap::InPlaceConversion)) v.insert("INV-ORDER");
-  if (leaves && k(Cap::Accept)) v.insert({"INV-ACCEPT", "INV-NOPROMOTE", "INV-NOOVERZAP", "INV-NOOVERSPLIT", "INV-LIVE"});
-  if (k(Cap::Internals)) {
-    v.insert("INV-CACHE");
-    if (s_->cfg.features.dynamic_pamt) v.insert("INV-PAMT");
-  }
+  v["INV-CONTIG"] = s_->cfg.attr_mode == AttrMode::PerVm ? leaves : lacks({LeafLevels, PrivateMemory, Backing});
+  v["INV-ORDER"] = lacks({LeafLevels, PrivateMemory, EventLog, InPlaceConversion});
+  // Without TDX accept there is no mirror root: learn() lets normal roots zap and split freely.
+  for (const char* inv : {"INV-ACCEPT", "INV-NOPROMOTE", "INV-NOOVERZAP", "INV-NOOVERSPLIT", "INV-LIVE"})
+    v[inv] = lacks({LeafLevels, PrivateMemory, Accept});
+  v["INV-CACHE"] = lacks({Internals});
+  v["INV-PAMT"] = lacks({Internals});
+  if (v["INV-PAMT"].empty() && !s_->cfg.features.dynamic_pamt) v["INV-PAMT"] = "needs Dynamic PAMT in the config";
   return v;
 }
+
+std::set<std::string> Oracle::checkable() const {
+  std::set<std::string> v;
+  for (auto& [inv, why] : coverage())
+    if (why.empty()) v.insert(inv);
+  return v;
+}
+
+const Evidence& Oracle::evidence() const { return s_->evidence; }
 
 std::string Oracle::describe_gfn(Gfn gfn) const { return s_->describe_gfn(gfn); }
 

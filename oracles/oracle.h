@@ -3,6 +3,7 @@
 // happened is allowed and then learns the choice the target made.
 #pragma once
 
+#include <map>
 #include <memory>
 #include <set>
 #include <string>
@@ -32,8 +33,12 @@ class Oracle {
   // After Target::teardown (INV-PAMT baseline).
   std::vector<Violation> after_teardown(const Observation& obs);
 
-  // INV-* ids this oracle can check with the given caps.
+  // INV-* ids this oracle can check with the given caps and config.
   std::set<std::string> checkable() const;
+  // Every INV-* with "" when checkable, else why not ("needs LeafLevels (...)").
+  std::map<std::string, std::string> coverage() const;
+  // What the checks have looked at so far (leaves, reads, accept statuses, ...).
+  const Evidence& evidence() const;
   // The oracle's view of one gfn in domain words, for step traces.
   std::string describe_gfn(Gfn gfn) const;
   // Interval pieces the spec state holds now: the oracle's memory and per-step work scale

@@ -118,6 +118,7 @@ struct SpecState {
   std::array<std::deque<std::pair<uint64_t, uint32_t>>, kFaultSites> armed;
   bool runnable = false;
   bool dead = false;
+  Evidence evidence;
   uint64_t cache_underflows = 0;
   uint64_t inhibit_blocks_seen = 0;           // SimInternals.guest_inhibit_blocks, one-way
   std::set<std::tuple<uint32_t, Level, Gfn>> inhibited;  // (slot id, level, block) known inhibited

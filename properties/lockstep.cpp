@@ -9,7 +9,7 @@ namespace tdxhp {
 namespace {
 std::optional<Violation> first_counted(const std::vector<Violation>& vs, const std::set<std::string>& which) {
   for (auto& v : vs)
-    if (which.empty() || which.count(v.invariant)) return v;
+    if (which.empty() || which.count(v.invariant) || counts_for_every_property(v.invariant)) return v;
   return std::nullopt;
 }
 
@@ -67,12 +67,14 @@ LockstepResult run_lockstep(Target& target, const Scenario& s, const LockstepOpt
     return r;
   }
   Oracle oracle(s.config, target.caps());
+  r.coverage = oracle.coverage();
   {
     Observation obs = target.observe();
     auto vs = oracle.after_setup(obs);
     if (opt.on_step) opt.on_step({kSetupStep, nullptr, nullptr, obs, vs, oracle});
     if ((r.violation = first_counted(vs, opt.invariants))) {
       target.teardown();
+      r.evidence = oracle.evidence();
       return r;
     }
   }
@@ -81,6 +83,7 @@ LockstepResult run_lockstep(Target& target, const Scenario& s, const LockstepOpt
     if (opt.stop && opt.stop->load()) {
       r.interrupted = true;
       target.teardown();
+      r.evidence = oracle.evidence();
       return r;
     }
     const Op& op = s.ops[i];
@@ -99,17 +102,20 @@ LockstepResult run_lockstep(Target& target, const Scenario& s, const LockstepOpt
     ++r.steps;
     if (r.violation) {  // found by a queued op at the drop point; the op itself ran to its end
       target.teardown();
+      r.evidence = oracle.evidence();
       return r;
     }
     auto vs = oracle.step(step, op, out, obs);
     if (opt.on_step) opt.on_step({step, &op, &out, obs, vs, oracle});
     if ((r.violation = first_counted(vs, opt.invariants))) {
       target.teardown();
+      r.evidence = oracle.evidence();
       return r;
     }
     if (queued && !out.unsupported && out.err == 0) vcpu1.hold(i);
     if ((!queued || i + 1 == s.ops.size()) && !vcpu1.run(step, false)) {
       target.teardown();
+      r.evidence = oracle.evidence();
       return r;
     }
   }
@@ -117,6 +123,7 @@ LockstepResult run_lockstep(Target& target, const Scenario& s, const LockstepOpt
   auto vs = oracle.after_teardown(obs);
   if (opt.on_step) opt.on_step({kTeardownStep, nullptr, nullptr, obs, vs, oracle});
   r.violation = first_counted(vs, opt.invariants);
+  r.evidence = oracle.evidence();
   return r;
 }
 

@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <functional>
+#include <map>
 #include <optional>
 #include <set>
 #include <string>
@@ -30,7 +31,9 @@ struct StepView {
 using StepSink = std::function<void(const StepView&)>;
 
 struct LockstepOptions {
-  std::set<std::string> invariants;            // violations that count; empty = all
+  // Violations that count; empty = all. Observer faults, kernel WARNs, setup and crash
+  // findings always count (counts_for_every_property).
+  std::set<std::string> invariants;
   StepSink on_step;                            // optional
   const std::atomic<bool>* stop = nullptr;     // set by SIGINT/SIGTERM: end the case early
 };
@@ -41,6 +44,8 @@ struct LockstepResult {
   bool interrupted = false;
   int64_t steps = 0;             // ops applied
   std::optional<Violation> violation;  // the first one that counts
+  Evidence evidence;             // what the oracle looked at in this case
+  std::map<std::string, std::string> coverage;  // Oracle::coverage() for this case's config
 };
 
 LockstepResult run_lockstep(Target& target, const Scenario& s, const LockstepOptions& opt = {});

@@ -6,12 +6,13 @@ namespace tdxhp::test {
 namespace {
 
 // The demote path of a 4K accept over a 2M leaf, with DEMOTE answering BUSY once (seed 004).
-Obs busy_demote(bool kick_and_retry) {
+Obs busy_demote(bool retry, bool kick_first = true) {
   Obs o = split_4k(0x200);
   o.event(seamcall("TDH.MEM.RANGE.BLOCK", 0x200, L2M))
       .event(seamcall("TDH.MEM.TRACK", 0x200, L2M))
       .event(seamcall("TDH.MEM.PAGE.DEMOTE", 0x200, L2M, tdx::kOperandBusy));
-  if (kick_and_retry) o.event(kick()).event(seamcall("TDH.MEM.PAGE.DEMOTE", 0x200, L2M));
+  if (retry && kick_first) o.event(kick());
+  if (retry) o.event(seamcall("TDH.MEM.PAGE.DEMOTE", 0x200, L2M));
   return o;
 }
 
@@ -30,6 +31,19 @@ TEST(Busy, BusyNotRetriedIsReported) {  // MUT-NO-BUSY-RETRY
   t.step(Access{0x200}, ve(), mapped_2m(0x200));
   t.step(Inject{FaultSite::Demote, tdx::kOperandBusy, 1}, ok());
   EXPECT_REPORTS(t.step(Accept{0x200, L4K}, status(tdx::kSuccess), busy_demote(false)), "INV-BUSY");
+}
+
+// The retry itself is right, only the kick is missing: nothing but the kick rule can see it
+// (checks_events.cpp "retried without a kick"; the vacuity audit's X14).
+TEST(Busy, BusyRetriedWithoutAKickIsReported) {
+  Trace t(td());
+  t.setup();
+  t.step(Access{0x200}, ve(), mapped_2m(0x200));
+  t.step(Inject{FaultSite::Demote, tdx::kOperandBusy, 1}, ok());
+  auto v = t.step(Accept{0x200, L4K}, status(tdx::kSuccess), busy_demote(true, false));
+  EXPECT_REPORTS(v, "INV-BUSY");
+  ASSERT_EQ(v.size(), 1u) << words(v);
+  EXPECT_NE(v[0].seen.find("retried without a kick"), std::string::npos) << words(v);
 }
 
 TEST(Busy, VmKilledOnLegalSequenceIsReported) {
@@ -104,11 +118,45 @@ TEST(Busy, FailureWithoutAnInjectionIsReported) {  // the module refused a SEAMC
   EXPECT_REPORTS(t.step(Accept{0x200, L4K}, fails(-EIO), failed_demote(tdx::kTlbTrackingNotDone, true)), "INV-BUSY");
 }
 
-TEST(Busy, KernelWarnIsReported) {
+// A kernel WARN is no one invariant's: it has its own name, which no property filters out.
+TEST(Busy, KernelWarnIsReportedUnderItsOwnName) {
   Trace t(td());
   t.setup();
   EXPECT_REPORTS(t.step(Access{0x200}, ve(), mapped_2m(0x200).log("WARNING: CPU: 1 PID: 7 at arch/x86/kvm/mmu/tdp_mmu.c")),
-                 "INV-BUSY");
+                 kKernelWarn);
+  EXPECT_TRUE(counts_for_every_property(kKernelWarn));
+}
+
+// An observer that gave up (kvmmmu records lost) fails the step whatever else it shows.
+TEST(Observer, FaultIsReportedUnderItsOwnName) {
+  Trace t(td());
+  t.setup();
+  auto v = t.step(Access{0x200}, ve(), mapped_2m(0x200).observer_fault("3 kvmmmu records were dropped"));
+  EXPECT_EQ(ids(v), std::set<std::string>{kObserverFault}) << words(v);
+  EXPECT_TRUE(counts_for_every_property(kObserverFault));
+  EXPECT_FALSE(counts_for_every_property("INV-BUSY"));
+}
+
+// The evidence counters count what the checks compared, no more.
+TEST(Evidence, CountsLeavesReadsAndAcceptStatuses) {
+  Trace t(td());
+  t.setup();
+  const Evidence before = t.oracle.evidence();
+  EXPECT_EQ(before.steps, 1);
+  EXPECT_EQ(before.all_leaves(), 0);
+  t.step(Access{0x200}, ve(), mapped_2m(0x200));
+  t.step(Accept{0x200, L2M}, status(tdx::kSuccess));
+  t.step(Access{0x201, false}, reads(0));
+  t.step(Access{0x202, true, 7}, ok());
+  t.step(Access{0x202, false}, reads(7), Obs().log("WARNING: something"));
+  const Evidence& e = t.oracle.evidence();
+  EXPECT_EQ(e.steps, 6);
+  EXPECT_EQ(e.steps_with_leaves, 1);
+  EXPECT_EQ(e.leaves[0][static_cast<int>(L2M)], 1);
+  EXPECT_EQ(e.all_leaves(), 1);
+  EXPECT_EQ(e.accepts_compared, 1);
+  EXPECT_EQ(e.reads_compared, 2);
+  EXPECT_EQ(e.backing_windows, 2);  // the slot's at setup, then the 2M folio's
 }
 
 TEST(Busy, RestartLoopWatchdog) {  // MUT-RESTART-LOOP
@@ -186,6 +234,18 @@ TEST(Caps, CheckableFollowsCapabilities) {
   EXPECT_EQ(sim_dpamt.checkable().size(), 16u);
   Oracle plain(td(), caps_of({Cap::PunchHole, Cap::GuestData, Cap::KernelLog}));
   EXPECT_EQ(plain.checkable(), (std::set<std::string>{"INV-ATOMIC", "INV-BUSY", "INV-DATA"}));
+}
+
+// What an SW-protected VM cannot show is named with the target's own reason.
+TEST(Caps, CoverageSaysWhyAnInvariantIsNotCheckable) {
+  Caps k = caps_of({Cap::PrivateMemory, Cap::LeafLevels, Cap::Attributes, Cap::GuestData});
+  k.missing[Cap::Accept] = "TDG.MEM.PAGE.ACCEPT exists only in a TD";
+  Oracle swprot(td(), k);
+  const auto cov = swprot.coverage();
+  EXPECT_EQ(cov.at("INV-PRECISE"), "");
+  EXPECT_EQ(cov.at("INV-NOOVERZAP"), "needs accept (TDG.MEM.PAGE.ACCEPT exists only in a TD)");
+  EXPECT_NE(cov.at("INV-ORDER").find("event-log"), std::string::npos);
+  for (auto& [inv, why] : cov) EXPECT_EQ(why.empty(), swprot.checkable().count(inv) == 1) << inv;
 }
 
 // A plain VM (no private memory): punch zeroes gmem, data read back, nothing else checked.

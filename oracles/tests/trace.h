@@ -99,6 +99,10 @@ struct Obs {
     o.kernel_log.push_back(std::move(line));
     return *this;
   }
+  Obs& observer_fault(std::string why) {
+    o.observer_fault = std::move(why);
+    return *this;
+  }
   Obs& dead() {
     o.vm_dead = true;
     return *this;

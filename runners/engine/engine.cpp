@@ -87,7 +87,10 @@ struct PropState {
   gen::GenProfile profile;
   int batch = 0;
   bool done = false;
+  // Per INV-* of the property: checkable in some case run (""), or why not in the last one.
+  std::map<std::string, std::string> coverage{};
 };
+
 }  // namespace
 
 int exit_code(const RunSummary& s) {
@@ -108,6 +111,43 @@ std::string failure_signature(const std::string& invariant, const std::string& p
   return invariant + "/" + property + "/" + buf;
 }
 
+void settle(PropertyResult& res, const PropertyInfo& info, const Caps& caps,
+            const std::map<std::string, std::string>& coverage, const std::string& target) {
+  if (res.cases == 0) return;  // nothing ran: the status says so, the list stays the claim
+  // Only INV-* some case could check are claimed; the rest say why not.
+  res.invariants.clear();
+  for (const std::string& inv : info.invariants) {
+    auto it = coverage.find(inv);
+    if (it != coverage.end() && it->second.empty())
+      res.invariants.push_back(inv);
+    else
+      res.not_checkable[inv] =
+          "not checkable on " + target + ": " + (it == coverage.end() ? "unknown to the oracle" : it->second);
+  }
+  if (res.status == "pass" && res.invariants.empty()) {
+    res.status = "skip";
+    res.reason = "none of its invariants is checkable on " + target;
+  }
+  // A leaf property on a target claiming leaf levels that saw no leaf at all checked nothing:
+  // the observer is broken or off, which is a failure, not a pass.
+  const auto& need = info.needs_all;
+  if (res.status != "pass" || !caps(Cap::LeafLevels) ||
+      std::find(need.begin(), need.end(), Cap::LeafLevels) == need.end() || res.evidence.steps_with_leaves > 0)
+    return;
+  Failure f;
+  f.invariant = kObserverFault;
+  f.violation = Violation{kObserverFault, kTeardownStep, {},
+                          "the leaf observer of " + target + " reports the leaves the cases map",
+                          "observer saw nothing: 0 steps with a leaf in " + std::to_string(res.cases) + " case(s), " +
+                              std::to_string(res.steps) + " step(s)"};
+  f.step = f.violation.step;
+  f.message = describe(f.violation);
+  f.signature = std::string(kObserverFault) + "/" + info.id + "/no-leaves";
+  f.cases_to_failure = res.cases;
+  res.status = "fail";
+  res.failure = f;
+}
+
 RunSummary run(const RunOptions& opt, std::ostream& log) {
   const auto start = Clock::now();
   RunSummary sum;
@@ -119,6 +159,7 @@ RunSummary run(const RunOptions& opt, std::ostream& log) {
   auto probe = make_target(opt.target, opt.mutants, opt.seed, &why);
   if (!probe) throw std::invalid_argument(why);
   const Caps caps = probe->caps();
+  const std::string target_name = probe->name();
   probe.reset();
 
   std::vector<PropState> states;
@@ -202,6 +243,9 @@ RunSummary run(const RunOptions& opt, std::ostream& log) {
           ++total_cases;
           st.res.steps += r.steps;
           total_steps += r.steps;
+          st.res.evidence += r.evidence;
+          for (auto& [inv, why] : r.coverage)
+            if (auto [it, fresh] = st.coverage.emplace(inv, why); !fresh && !it->second.empty()) it->second = why;
           for (auto& shape : gen::scenario_shapes(s)) ++sum.scenarios_reached[shape];
         } else {
           discard_reason = r.not_run_reason;
@@ -346,6 +390,8 @@ RunSummary run(const RunOptions& opt, std::ostream& log) {
       st.res.status = "skip";
       st.res.reason = sum.interrupted ? "interrupted before any case ran" : "no case ran within the budget";
     }
+    settle(st.res, *st.info, caps, st.coverage, target_name);
+    sum.evidence += st.res.evidence;
     auto& t = sum.totals;
     t.cases += st.res.cases;
     t.steps += st.res.steps;

@@ -5,10 +5,12 @@
 
 #include <atomic>
 #include <iosfwd>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "properties/registry.h"
 #include "runners/engine/results.h"
 
 namespace tdxhp::engine {
@@ -32,6 +34,13 @@ struct RunOptions {
 constexpr int kDefaultCases = 100;
 
 RunSummary run(const RunOptions& opt, std::ostream& log);
+
+// After a property's cases (issue 13): claims only the INV-* some case could check (the rest go
+// to not_checkable with the oracle's reason; a pass with none left is a skip), and fails a leaf
+// property that saw no leaf on a target claiming LeafLevels ("observer saw nothing").
+// `coverage`: Oracle::coverage() merged over the cases, "" where some case could check.
+void settle(PropertyResult& res, const PropertyInfo& info, const Caps& caps,
+            const std::map<std::string, std::string>& coverage, const std::string& target);
 
 // "INV-X/property/<8 hex>" from the shrunk op kinds, so one bug shape keeps one name.
 std::string failure_signature(const std::string& invariant, const std::string& property, const Scenario& shrunk);

@@ -23,6 +23,18 @@ double median(std::vector<double> v) {
   return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
+bool catalog_catches(const std::string& id, const std::string& invariant) {
+  const MutantInfo* m = find_mutant(id);
+  if (!m) return false;
+  std::string_view list = m->caught_by;
+  while (!list.empty()) {  // comma-separated INV-*
+    const size_t comma = list.find(',');
+    if (list.substr(0, comma) == invariant) return true;
+    list = comma == std::string_view::npos ? std::string_view{} : list.substr(comma + 1);
+  }
+  return false;
+}
+
 MutantMatrix run_mutants(const MutantOptions& opt, std::ostream& log) {
   MutantMatrix m;
   m.seconds_per_mutant = opt.seconds_per_mutant;
@@ -99,6 +111,7 @@ MutantMatrix run_mutants(const MutantOptions& opt, std::ostream& log) {
         if (!row.killed) {  // the first repeat's details go into the matrix
           row.killed = true;
           row.invariant = f.invariant;
+          row.outside_catalog = !catalog_catches(id, f.invariant);
           row.property = failed->id;
           row.cases = cases_before + f.cases_to_failure;
           row.seconds = t;

@@ -15,6 +15,9 @@ struct MutantRow {
   std::string id;
   bool killed = false;
   std::string invariant;   // the invariant whose violation killed it
+  // The kill came from an invariant outside the mutant's catalog caught_by list (a side
+  // effect, a kernel WARN, an observer fault): the catalog invariant's own check did not show.
+  bool outside_catalog = false;
   std::string property;
   int cases = 0;           // cases to the first failure (all properties interleaved)
   double seconds = 0;      // wall time to the first failure, before shrinking
@@ -46,6 +49,8 @@ struct MutantOptions {
 MutantMatrix run_mutants(const MutantOptions& opt, std::ostream& log);
 // 0 when the clean sim passes and every mutant is killed.
 int exit_code(const MutantMatrix&);
+// Does the catalog (DOMAIN.md section 6) name `invariant` as one that catches mutant `id`?
+bool catalog_catches(const std::string& id, const std::string& invariant);
 double median(std::vector<double> v);
 
 }  // namespace tdxhp::engine

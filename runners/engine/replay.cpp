@@ -45,7 +45,8 @@ LockstepResult replay_scenario(Target& target, const Scenario& s, const ReplayOp
           << "\n";
     }
     for (auto& viol : v.violations) {
-      const bool counts = opt.invariants.empty() || opt.invariants.count(viol.invariant);
+      const bool counts =
+          opt.invariants.empty() || opt.invariants.count(viol.invariant) || counts_for_every_property(viol.invariant);
       if (!counts && !opt.trace) continue;
       const bool first = counts && !reported;
       out << "    " << (first ? "VIOLATION " : counts ? "also " : "(not counted) ") << describe(viol) << "\n";

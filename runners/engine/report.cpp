@@ -8,6 +8,7 @@
 #include <stdexcept>
 
 #include "domain/case_file.h"
+#include "domain/catalog.h"
 
 namespace tdxhp::engine {
 
@@ -37,6 +38,34 @@ std::string one_line(std::string s) {
     if (c == '\n') c = ' ';
   return s;
 }
+
+// The evidence counters as name/value pairs, in one order for every output.
+std::vector<std::pair<std::string, int64_t>> evidence_fields(const Evidence& e) {
+  static const char* level[3] = {"4k", "2m", "1g"};
+  std::vector<std::pair<std::string, int64_t>> v = {{"steps", e.steps}, {"steps_with_leaves", e.steps_with_leaves}};
+  for (int root = 0; root < 2; ++root)
+    for (int l = 0; l < 3; ++l)
+      v.push_back({std::string(root ? "shared" : "private") + "_leaves_" + level[l], e.leaves[root][l]});
+  v.push_back({"backing_windows", e.backing_windows});
+  v.push_back({"reads_compared", e.reads_compared});
+  v.push_back({"accepts_compared", e.accepts_compared});
+  v.push_back({"kernel_lines", e.kernel_lines});
+  return v;
+}
+json evidence_json(const Evidence& e) {
+  json j = json::object();
+  for (auto& [k, v] : evidence_fields(e)) j[k] = v;
+  return j;
+}
+std::string evidence_text(const Evidence& e) {
+  std::ostringstream os;
+  const char* sep = "";
+  for (auto& [k, v] : evidence_fields(e)) {
+    os << sep << k << "=" << v;
+    sep = " ";
+  }
+  return os.str();
+}
 }  // namespace
 
 json to_json(const RunSummary& s) {
@@ -45,6 +74,8 @@ json to_json(const RunSummary& s) {
     json j = {{"id", p.id}, {"invariants", p.invariants}, {"status", p.status}, {"cases", p.cases},
               {"steps", p.steps}, {"seconds", p.seconds}};
     if (!p.reason.empty()) j["reason"] = p.reason;
+    if (!p.not_checkable.empty()) j["not_checkable"] = p.not_checkable;
+    j["evidence"] = evidence_json(p.evidence);
     if (p.failure && p.status == "fail") {
       auto& f = *p.failure;
       j["failure"] = {{"invariant", f.invariant}, {"step", f.step}, {"message", f.message},
@@ -63,7 +94,8 @@ json to_json(const RunSummary& s) {
              {{"cases", s.totals.cases}, {"steps", s.totals.steps}, {"seconds", s.totals.seconds},
               {"ops_per_sec", s.totals.ops_per_sec}, {"failures", s.totals.failures},
               {"skipped", s.totals.skipped}}},
-            {"scenarios_reached", s.scenarios_reached}};
+            {"scenarios_reached", s.scenarios_reached},
+            {"evidence", evidence_json(s.evidence)}};
   if (s.interrupted) j["interrupted"] = true;
   return j;
 }
@@ -74,6 +106,7 @@ json to_json(const MutantMatrix& m) {
     json j = {{"id", r.id},
               {"killed", r.killed},
               {"invariant", r.invariant},
+              {"outside_catalog", r.outside_catalog},
               {"property", r.property},
               {"cases", r.cases},
               {"seconds", r.seconds},
@@ -101,9 +134,20 @@ std::string to_text(const RunSummary& s) {
        << std::setw(20) << p.id << " " << std::right << std::setw(6) << p.cases << " cases " << std::setw(8)
        << p.steps << " steps " << std::setw(7) << fixed(p.seconds) << " s";
     if (p.status == "skip") os << "  (" << p.reason << ")";
-    if (p.status == "fail") os << "  " << p.failure->invariant << " -> " << p.failure->case_file;
+    if (p.status == "fail")
+      os << "  " << p.failure->invariant << " -> "
+         << (p.failure->case_file.empty() ? one_line(p.failure->message) : p.failure->case_file);
     os << "\n";
+    if (p.cases > 0) {
+      os << "        checked:";
+      for (auto& i : p.invariants) os << " " << i;
+      if (p.invariants.empty()) os << " nothing";
+      os << "\n";
+      for (auto& [i, why] : p.not_checkable) os << "        " << i << " " << why << "\n";
+      os << "        evidence: " << evidence_text(p.evidence) << "\n";
+    }
   }
+  os << "  evidence: " << evidence_text(s.evidence) << "\n";
   os << "  scenarios reached:";
   if (s.scenarios_reached.empty()) os << " none";
   for (auto& [sc, n] : s.scenarios_reached) os << " " << sc << "=" << n;
@@ -125,15 +169,22 @@ std::string to_text(const MutantMatrix& m) {
      << std::setw(20) << "property" << std::right << std::setw(7) << "cases" << std::setw(9) << "seconds"
      << std::setw(9) << "median" << std::setw(8) << "shrunk" << std::setw(9) << "fixture" << "\n";
   int killed = 0;
+  std::vector<const MutantRow*> outside;
   for (auto& r : m.rows) {
     killed += r.killed;
+    if (r.killed && r.outside_catalog) outside.push_back(&r);
     os << "  " << std::left << std::setw(28) << r.id << std::setw(8) << (r.killed ? "yes" : "NO") << std::setw(17)
-       << (r.killed ? r.invariant : "-") << std::setw(20) << (r.killed ? r.property : "-") << std::right
+       << (r.killed ? r.invariant + (r.outside_catalog ? "!" : "") : "-") << std::setw(20) << (r.killed ? r.property : "-") << std::right
        << std::setw(7) << r.cases << std::setw(9) << fixed(r.seconds) << std::setw(9) << fixed(median(r.kill_seconds))
        << std::setw(8) << r.shrunk_steps << std::setw(9)
        << (r.fixture_steps < 0 ? std::string("-") : std::to_string(r.fixture_steps)) << "\n";
   }
   os << "killed " << killed << "/" << m.rows.size() << "\n";
+  if (!outside.empty()) {
+    os << "killed outside the catalog's invariants (!): " << outside.size() << "\n";
+    for (const MutantRow* r : outside)
+      os << "  " << r->id << " by " << r->invariant << " (catalog: " << find_mutant(r->id)->caught_by << ")\n";
+  }
   return os.str();
 }
 
@@ -145,9 +196,16 @@ std::string to_ktap(const RunSummary& s) {
   int i = 0;
   for (auto& p : s.properties) {
     ++i;
+    if (p.cases > 0) {
+      os << "# " << p.id << " checked:";
+      for (auto& inv : p.invariants) os << " " << inv;
+      os << "\n";
+      for (auto& [inv, why] : p.not_checkable) os << "# " << p.id << " " << inv << " " << one_line(why) << "\n";
+      os << "# " << p.id << " evidence: " << evidence_text(p.evidence) << "\n";
+    }
     if (p.status == "fail") {
       os << "# " << p.id << ": " << one_line(p.failure->message) << "\n";
-      os << "# case file: " << p.failure->case_file << "\n";
+      if (!p.failure->case_file.empty()) os << "# case file: " << p.failure->case_file << "\n";
       os << "not ok " << i << " " << p.id << "\n";
     } else if (p.status == "skip") {
       os << "ok " << i << " " << p.id << " # SKIP " << one_line(p.reason) << "\n";
@@ -155,6 +213,7 @@ std::string to_ktap(const RunSummary& s) {
       os << "ok " << i << " " << p.id << "\n";
     }
   }
+  os << "# evidence: " << evidence_text(s.evidence) << "\n";
   os << "# totals: pass:" << (s.properties.size() - s.totals.failures - s.totals.skipped)
      << " fail:" << s.totals.failures << " skip:" << s.totals.skipped << "\n";
   return os.str();
@@ -171,6 +230,16 @@ std::string to_junit(const RunSummary& s) {
   for (auto& p : s.properties) {
     os << "    <testcase classname=\"tdxhp." << xml_escape(s.target) << "\" name=\"" << xml_escape(p.id)
        << "\" time=\"" << fixed(p.seconds, 3) << "\">";
+    os << "\n      <properties>\n";
+    auto prop = [&](const std::string& k, const std::string& v) {
+      os << "        <property name=\"" << xml_escape(k) << "\" value=\"" << xml_escape(v) << "\"/>\n";
+    };
+    std::string checked;
+    for (auto& inv : p.invariants) checked += (checked.empty() ? "" : " ") + inv;
+    prop("invariants", checked);
+    for (auto& [inv, why] : p.not_checkable) prop("not_checkable." + inv, why);
+    for (auto& [k, v] : evidence_fields(p.evidence)) prop("evidence." + k, std::to_string(v));
+    os << "      </properties>";
     if (p.status == "fail") {
       auto& f = *p.failure;
       os << "\n      <failure message=\"" << xml_escape(f.invariant + ": " + one_line(f.message)) << "\" type=\""
@@ -179,6 +248,8 @@ std::string to_junit(const RunSummary& s) {
          << "</failure>\n    ";
     } else if (p.status == "skip") {
       os << "\n      <skipped message=\"" << xml_escape(p.reason) << "\"/>\n    ";
+    } else {
+      os << "\n    ";
     }
     os << "</testcase>\n";
   }

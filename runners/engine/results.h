@@ -26,13 +26,16 @@ struct Failure {
 
 struct PropertyResult {
   std::string id;
-  std::vector<std::string> invariants;
+  std::vector<std::string> invariants;  // the property's INV-* the oracle could check here
   std::string status = "pass";  // pass | fail | skip
   std::string reason;           // why skipped
   int cases = 0;
   int64_t steps = 0;
   double seconds = 0;
   std::optional<Failure> failure;
+  // The property's other INV-*: "not checkable on <target>: <why>".
+  std::map<std::string, std::string> not_checkable{};
+  Evidence evidence{};  // summed over the cases run
 };
 
 struct RunSummary {
@@ -52,6 +55,7 @@ struct RunSummary {
     int skipped = 0;
   } totals;
   std::map<std::string, int> scenarios_reached;
+  Evidence evidence{};  // summed over every property
 };
 
 // Exit code of a run (DESIGN.md/issue 4): 0 pass, 1 property failure, 4 all skipped, 130 interrupted.

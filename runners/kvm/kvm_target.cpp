@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <cstdlib>
 #include <cerrno>
 #include <chrono>
 #include <fstream>
@@ -224,7 +225,10 @@ class KvmTarget final : public Target {
                     flavour_ != "plain" && cfg.initially_private ? Attr::Private : Attr::Shared);
     leaf_fault_.clear();
     replay_.reset();
-    if (caps_(Cap::LeafLevels)) {
+    // TDXHP_TEST_NO_LEAF_TRACE=1 (tests only): claim LeafLevels but never trace, to show that
+    // a leaf property whose observer sees nothing fails (engine "observer saw nothing").
+    const char* no_trace = std::getenv("TDXHP_TEST_NO_LEAF_TRACE");
+    if (caps_(Cap::LeafLevels) && !(no_trace && std::string(no_trace) == "1")) {
       std::string w;
       // Opened before the VM exists so the replay sees every leaf the stats count.
       if (!trace_.open(&w)) {
@@ -262,6 +266,9 @@ class KvmTarget final : public Target {
     if (q.kind == Request::Access && !q.write && r.err == 0) out.read = r.value;
     vm_dead_ = vm_dead_ || r.vm_dead;
     replay_step();  // with the attributes from before the step: a conversion only zaps
+    // A guest access that succeeded mapped a leaf: a replay that never saw a record is blind.
+    if (replay_ && leaf_fault_.empty() && q.kind == Request::Access && r.err == 0 && replay_->events_applied() == 0)
+      leaf_fault_ = "a guest access succeeded but no kvmmmu record has arrived since the VM was created";
     // A guest MapGPA converts through the same KVM_SET_MEMORY_ATTRIBUTES (lib/tdx_td.c).
     if ((q.kind == Request::Convert || q.kind == Request::MapGpa) && r.err == 0)
       attrs_.assign(q.gfn, q.gfn + q.npages, q.to_private ? Attr::Private : Attr::Shared);
@@ -270,11 +277,11 @@ class KvmTarget final : public Target {
 
   Observation observe() override {
     Observation o;
-    o.kernel_log = kmsg_.take_findings();
+    o.kernel_log = kmsg_.take_findings(&o.kernel_lines_scanned);
     if (!leaf_fault_.empty()) {
-      // An observer that lost track fails the case loudly rather than feeding the oracle a
-      // wrong leaf set; it stays off for the rest of the case.
-      o.kernel_log.push_back("tdxhp leaf observer unreliable, leaf windows stopped: " + leaf_fault_);
+      // An observer that lost track fails the case loudly (whatever the property) rather than
+      // feeding the oracle a wrong leaf set; it stays off for the rest of the case.
+      o.observer_fault = "leaf observer unreliable, leaf windows stopped: " + leaf_fault_;
       leaf_fault_reported_ = true;
       leaf_fault_.clear();
       replay_.reset();
@@ -307,7 +314,7 @@ class KvmTarget final : public Target {
     }
     replay_.reset();
     Observation o;
-    o.kernel_log = kmsg_.take_findings();  // teardown WARNs belong to this case too
+    o.kernel_log = kmsg_.take_findings(&o.kernel_lines_scanned);  // teardown WARNs belong to this case too
     o.vm_dead = vm_dead_;
     vm_dead_ = false;
     return o;
@@ -386,8 +393,12 @@ class KvmTarget final : public Target {
     std::string note;
     WorkerReply r = worker_.call(q, kStepTimeout, &note);
     static const char* names[kStatCount] = {"pages_4k", "pages_2m", "pages_1g"};
+    // pages_4k is the one cross-check of the replay: without it a silent trace would pass.
+    if (r.err || r.stat_err[0])
+      return "binary stat pages_4k unreadable (" + (r.err ? note : std::to_string(r.stat_err[0])) +
+             "): the kvmmmu replay cannot be cross-checked";
     for (int i = 0; i < kStatCount; ++i) {
-      if (r.err || r.stat_err[i]) continue;  // a stat this KVM lacks cannot contradict
+      if (r.stat_err[i]) continue;  // a stat this KVM lacks cannot contradict (pages_4k is there)
       if (static_cast<int64_t>(r.stat[i]) != replay_->leaf_counts()[i])
         return std::string("binary stat ") + names[i] + " = " + std::to_string(r.stat[i]) +
                " but the kvmmmu replay holds " + std::to_string(replay_->leaf_counts()[i]) +

@@ -77,6 +77,8 @@ def main(argv):
                     if plan.needs_tdxhp:
                         raise
                     log(f"note: {e}")
+            if plan.needs_kvm_tests:
+                programs["kvm_tests"] = static_build.build_kvm_tests(SOURCE_DIR, build_dir, opts.jobs)
         with timer.phase("build-initramfs"):
             initrd = os.path.join(build_dir, "initramfs.cpio")
             loaded = initramfs.build(initrd, kern, programs)
@@ -118,6 +120,8 @@ def main(argv):
             fresh = os.path.exists(path) and os.path.getmtime(path) >= boot_started - 1
             counts += results.property_counts(read_text(path) if fresh else None)   # stale: not ours
         print(results.render_properties(counts))
+        if opts.verb == "smoke":
+            verdict = results.require_evidence(verdict, counts)
     if not_replayed:  # the replayed fixtures are the replay-* guest steps below
         print("fixtures not replayed on real KVM (swprot):")
         for path, reason in not_replayed:

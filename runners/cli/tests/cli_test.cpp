@@ -207,7 +207,7 @@ TEST(Cli, ReplayEveryFixture) {
     for (auto& inv : c.catches->invariants) named = named || mut.out.find("verdict: fail (" + inv + " ") != std::string::npos;
     EXPECT_TRUE(named) << path << " failed with an invariant outside catches.invariants\n" << mut.out;
   }
-  if (seen == 0) GTEST_SKIP() << "no fixture cases in " << dir << " yet";
+  EXPECT_GT(seen, 0) << "no fixture cases in " << dir;
 }
 
 }  // namespace

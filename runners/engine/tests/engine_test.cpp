@@ -5,9 +5,11 @@
 
 #include "domain/case_file.h"
 #include "runners/engine/engine.h"
+#include "runners/engine/mutants.h"
 #include "runners/engine/replay.h"
 #include "runners/engine/report.h"
 #include "runners/engine/targets.h"
+#include "runners/sim/sim_target.h"
 
 namespace tdxhp::engine {
 namespace {
@@ -133,6 +135,145 @@ TEST(Run, FailureWritesACaseFileThatReplayReproduces) {
   auto clean = make_target("sim", {}, 0, &why);
   std::ostringstream out2;
   EXPECT_FALSE(replay_scenario(*clean, c.scenario, {}, out2).violation) << out2.str();
+}
+
+// ---- issue 13: no vacuous pass
+
+// The sim with an observer that gives up (or a kernel that WARNs) at one observation.
+class FaultyObserver final : public Target {
+ public:
+  FaultyObserver(bool warn, int at) : sim_(make_sim_target(0)), warn_(warn), at_(at) {}
+  std::string name() const override { return "faulty"; }
+  Caps caps() const override { return sim_->caps(); }
+  int setup(const Config& c, std::string* why) override { return sim_->setup(c, why); }
+  Outcome apply(const Op& op) override { return sim_->apply(op); }
+  Observation observe() override {
+    Observation o = sim_->observe();
+    if (n_++ == at_) {
+      if (warn_) o.kernel_log.push_back("WARNING: CPU: 0 PID: 1 at arch/x86/kvm/mmu/mmu.c");
+      else o.observer_fault = "leaf observer unreliable: 2 kvmmmu records were dropped";
+    }
+    return o;
+  }
+  Observation teardown() override { return sim_->teardown(); }
+
+ private:
+  std::unique_ptr<Target> sim_;
+  bool warn_;
+  int at_, n_ = 0;
+};
+
+Scenario small_scenario() {
+  Scenario s;
+  s.config.slots.push_back(Memslot{0, 0, 1024, 0, 0});
+  s.ops = {Access{0x10, true, 5}, Access{0x10, false, 0}, Access{0x200, false, 0}};
+  return s;
+}
+
+TEST(Lockstep, ObserverFaultsAndKernelWarnsCountForEveryProperty) {
+  for (bool warn : {false, true}) {
+    FaultyObserver t(warn, 2);
+    LockstepOptions o;
+    o.invariants = {"INV-DATA"};  // a property that does not name them
+    LockstepResult r = run_lockstep(t, small_scenario(), o);
+    ASSERT_TRUE(r.violation) << (warn ? "kernel WARN" : "observer fault") << " was filtered out";
+    EXPECT_EQ(r.violation->invariant, warn ? kKernelWarn : kObserverFault);
+    EXPECT_EQ(r.violation->step, 1);
+    EXPECT_GT(r.evidence.steps, 0);
+  }
+}
+
+PropertyResult ran(const std::string& id, const Evidence& e) {
+  PropertyResult r;
+  r.id = id;
+  r.invariants = find_property(id)->invariants;
+  r.cases = 4;
+  r.steps = 30;
+  r.evidence = e;
+  return r;
+}
+
+Caps leaf_caps() {
+  Caps k;
+  k.has = {Cap::PrivateMemory, Cap::LeafLevels, Cap::Attributes, Cap::PunchHole, Cap::GuestData};
+  k.missing[Cap::Accept] = "TDG.MEM.PAGE.ACCEPT exists only in a TD";
+  return k;
+}
+
+TEST(Settle, LeafPropertyThatSawNoLeafFails) {
+  const Caps k = leaf_caps();
+  const auto cov = Oracle(small_scenario().config, k).coverage();
+  PropertyResult r = ran("mapping-legal", {});
+  settle(r, *find_property("mapping-legal"), k, cov, "kvm/swprot");
+  ASSERT_EQ(r.status, "fail");
+  EXPECT_EQ(r.failure->invariant, kObserverFault);
+  EXPECT_NE(r.failure->message.find("observer saw nothing"), std::string::npos) << r.failure->message;
+  EXPECT_EQ(r.failure->signature, "observer/mapping-legal/no-leaves");
+  // Seen leaves, or a property that needs none: no such failure.
+  Evidence e;
+  e.steps_with_leaves = 1;
+  e.leaves[1][0] = 3;
+  PropertyResult seen = ran("mapping-legal", e);
+  settle(seen, *find_property("mapping-legal"), k, cov, "kvm/swprot");
+  EXPECT_EQ(seen.status, "pass");
+  PropertyResult data = ran("data-atomic", {});
+  settle(data, *find_property("data-atomic"), k, cov, "kvm/swprot");
+  EXPECT_EQ(data.status, "pass");
+}
+
+TEST(Settle, ClaimsOnlyTheInvariantsTheTargetCanCheck) {
+  const Caps k = leaf_caps();
+  const auto cov = Oracle(small_scenario().config, k).coverage();
+  Evidence e;
+  e.steps_with_leaves = 1;
+  PropertyResult r = ran("precise-conversion", e);
+  settle(r, *find_property("precise-conversion"), k, cov, "kvm/swprot");
+  EXPECT_EQ(r.status, "pass");
+  EXPECT_EQ(r.invariants, std::vector<std::string>{"INV-PRECISE"});
+  ASSERT_EQ(r.not_checkable.count("INV-NOOVERZAP"), 1u);
+  EXPECT_EQ(r.not_checkable.at("INV-NOOVERZAP"),
+            "not checkable on kvm/swprot: needs accept (TDG.MEM.PAGE.ACCEPT exists only in a TD)");
+  PropertyResult internals = ran("sim-internals", e);  // nothing of it checkable: not a pass
+  settle(internals, *find_property("sim-internals"), k, cov, "kvm/swprot");
+  EXPECT_EQ(internals.status, "skip");
+  EXPECT_TRUE(internals.invariants.empty());
+}
+
+TEST(KillMatrix, FlagsAKillOutsideTheCatalogInvariants) {
+  EXPECT_TRUE(catalog_catches("MUT-SPLIT-BEFORE-UNMAP", "INV-ORDER"));
+  EXPECT_TRUE(catalog_catches("MUT-SPLIT-BEFORE-UNMAP", "INV-CONTIG"));
+  EXPECT_FALSE(catalog_catches("MUT-SPLIT-BEFORE-UNMAP", "INV-ORD"));
+  EXPECT_FALSE(catalog_catches("MUT-PAMT-LEAK", "INV-BUSY"));
+  EXPECT_FALSE(catalog_catches("MUT-NOPE", "INV-BUSY"));
+  MutantMatrix m;
+  MutantRow r;
+  r.id = "MUT-PAMT-LEAK";
+  r.killed = true;
+  r.invariant = kKernelWarn;
+  r.outside_catalog = true;
+  m.rows = {r};
+  const std::string t = to_text(m);
+  EXPECT_NE(t.find("MUT-PAMT-LEAK by kernel-warn (catalog: INV-PAMT)"), std::string::npos) << t;
+  EXPECT_EQ(to_json(m)["mutants"][0]["outside_catalog"], true);
+}
+
+TEST(Report, EveryOutputCarriesEvidenceAndWhatWasNotChecked) {
+  RunSummary s = sample_summary();
+  s.properties[0].evidence.steps_with_leaves = 7;
+  s.properties[0].evidence.reads_compared = 5;
+  s.properties[0].not_checkable["INV-ORDER"] = "not checkable on kvm/swprot: needs event-log";
+  s.evidence = s.properties[0].evidence;
+  auto j = to_json(s);
+  EXPECT_EQ(j["properties"][0]["evidence"]["steps_with_leaves"], 7);
+  EXPECT_EQ(j["properties"][0]["not_checkable"]["INV-ORDER"], "not checkable on kvm/swprot: needs event-log");
+  EXPECT_EQ(j["evidence"]["reads_compared"], 5);
+  const std::string k = to_ktap(s);
+  EXPECT_NE(k.find("# mapping-legal evidence: steps=0 steps_with_leaves=7"), std::string::npos) << k;
+  EXPECT_NE(k.find("# mapping-legal INV-ORDER not checkable on kvm/swprot"), std::string::npos) << k;
+  const std::string x = to_junit(s);
+  EXPECT_NE(x.find("<property name=\"evidence.reads_compared\" value=\"5\"/>"), std::string::npos) << x;
+  EXPECT_NE(x.find("<property name=\"not_checkable.INV-ORDER\""), std::string::npos) << x;
+  EXPECT_NE(to_text(s).find("reads_compared=5"), std::string::npos);
 }
 
 }  // namespace

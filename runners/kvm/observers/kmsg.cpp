@@ -32,7 +32,7 @@ bool KmsgObserver::is_finding(const std::string& line) {
   return false;
 }
 
-std::vector<std::string> KmsgObserver::take_findings() {
+std::vector<std::string> KmsgObserver::take_findings(uint64_t* scanned) {
   std::vector<std::string> out;
   if (fd_ < 0) return out;
   char rec[8192];
@@ -41,6 +41,7 @@ std::vector<std::string> KmsgObserver::take_findings() {
     if (n < 0 && errno == EPIPE) continue;  // overwritten records: keep reading newer ones
     if (n <= 0) break;
     rec[n] = '\0';
+    if (scanned) ++*scanned;
     // Record: "prio,seq,usec,flags;message\n continuation lines..."
     const char* msg = strchr(rec, ';');
     std::string line = msg ? std::string(msg + 1) : std::string(rec);

@@ -2,6 +2,7 @@
 // (DOMAIN.md section 7). Each line found fails the case it appeared in.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -12,8 +13,9 @@ class KmsgObserver {
   ~KmsgObserver();
   // Opens /dev/kmsg positioned at its end; false with *why when it cannot be read.
   bool open(std::string* why);
-  // Lines logged since the last call that show a kernel self-check firing.
-  std::vector<std::string> take_findings();
+  // Lines logged since the last call that show a kernel self-check firing; adds the number of
+  // records read to *scanned (evidence that the log was read at all).
+  std::vector<std::string> take_findings(uint64_t* scanned = nullptr);
   static bool is_finding(const std::string& line);
 
  private:

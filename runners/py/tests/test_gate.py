@@ -121,6 +121,13 @@ class GateTest(FakeTdxhpTest):
         skipped = self.junit().find(".//testcase[@name='accept']/skipped")
         self.assertIn("no /dev/kvm", skipped.get("message"))
 
+    def test_a_pass_with_no_case_is_not_a_run(self):  # the gate's own check, not engine.cpp's
+        self.plan(run=[answer(run_json([prop("accept", "pass", cases=0)], target="kvm"), exit_code=0)])
+        code, _, _ = self.gate("--target", "kvm")
+        self.assertEqual(code, 4)
+        skipped = self.junit().find(".//testcase[@name='accept']/skipped")
+        self.assertIn("0 cases", skipped.get("message"))
+
     def test_usage_error_and_missing_binary_exit_2(self):
         self.plan(run=[answer(exit_code=2, stderr="tdxhp: unknown property 'nosuch'")])
         code, _, err = self.gate("--property", "nosuch")
@@ -206,5 +213,6 @@ class ShippedBaselinesTest(FakeTdxhpTest):
         from runners.py import baseline
         entries = baseline.load([baseline.DEFAULT_DIR])
         self.assertTrue(baseline.DEFAULT_DIR.is_dir())
+        self.assertGreater(len(entries), 0, "no shipped entry: the per-entry check below would run on nothing")
         for e in entries:
             self.assertTrue(e.issue and e.note, e.origin)

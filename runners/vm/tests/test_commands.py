@@ -1,5 +1,6 @@
 """Argument pass-through: host options become the right inner tdxhp command lines."""
 import os
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -49,6 +50,33 @@ class PassThrough(unittest.TestCase):
             self.assertEqual(argv[argv.index("--seconds") + 1], "25")
             self.assertEqual(argv[argv.index("--out") + 1], f"/share/run-{prop}")
             self.assertFalse(step.skip_ok)    # an all-skipped property run fails the smoke
+
+    def test_smoke_shows_that_a_blind_leaf_observer_fails(self):
+        p = plan("smoke", "--seconds", "25")
+        off = [s for s in p.steps if s.name == commands.OBSERVER_OFF]
+        self.assertEqual(len(off), 1)
+        script = off[0].argv[2]
+        self.assertEqual(off[0].argv[:2], ["sh", "-c"])
+        self.assertIn("env TDXHP_TEST_NO_LEAF_TRACE=1 /tdxhp/bin/tdxhp run --target kvm --property mapping-legal", script)
+        self.assertIn("[ $rc -eq 1 ] && grep -q 'observer saw nothing' /share/observer-off/results.json", script)
+        self.assertNotIn(commands.OBSERVER_OFF, [s.name for s in plan("smoke", "--property", "data-atomic").steps])
+
+    def test_smoke_runs_the_real_kvm_test_groups_in_the_guest_and_fails_on_skip(self):
+        p = plan("smoke", "--seconds", "25")
+        self.assertTrue(p.needs_kvm_tests)
+        self.assertFalse(plan("run", "--seconds", "5").needs_kvm_tests)
+        step = next(s for s in p.steps if s.name == commands.KVM_TESTS)
+        script = step.argv[2]
+        self.assertIn("/tdxhp/bin/kvm_tests --gtest_filter='KvmSwprot.*:MmuTraceLive.*'", script)
+        self.assertIn("grep -qF '[  SKIPPED ]'", script)
+        # The script's greps against gtest's real summary lines, run by the host's sh.
+        for summary, want in (("[  PASSED  ] 8 tests.\n", 0), ("[  PASSED  ] 7 tests.\n[  SKIPPED ] 1 test\n", 1),
+                              ("[==========] 0 tests from 0 test suites ran.\n", 1)):
+            fake = script.replace(commands.GUEST_KVM_TESTS, f"printf {shlex.quote(summary)}")
+            fake = fake.replace("/tmp/kvm_tests.log", os.path.join(tempfile.mkdtemp(), "log"))
+            rc = subprocess.run(["sh", "-c", fake], capture_output=True).returncode
+            self.assertEqual(rc, want, summary)
+        self.assertFalse(step.skip_ok)
 
     def test_probe_verb_needs_no_tdxhp(self):
         self.assertFalse(plan("probe").needs_tdxhp)

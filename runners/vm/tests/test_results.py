@@ -91,3 +91,31 @@ class PropertyCounts(unittest.TestCase):
         self.assertEqual(results.property_counts(None), [])
         self.assertEqual(results.property_counts("{not json"), [])
         self.assertIn("no results.json", results.render_properties([]))
+
+
+class Evidence(unittest.TestCase):
+    @staticmethod
+    def counts(mapping_evidence, data_evidence):
+        import json
+        doc = {"tdxhp": 1, "properties": [
+            {"id": "mapping-legal", "status": "pass", "cases": 5, "steps": 40, "evidence": mapping_evidence},
+            {"id": "data-atomic", "status": "pass", "cases": 5, "steps": 40, "evidence": data_evidence},
+            {"id": "precise-conversion", "status": "fail", "cases": 1, "steps": 3, "evidence": {}}]}
+        return results.property_counts(json.dumps(doc))
+
+    def verdict(self):
+        return results.decide(["probe"], results.parse_steps("probe 0 0.5\n"), "", CLEAN_DMESG, False, 0)
+
+    def test_a_pass_with_the_evidence_stays_a_pass(self):
+        c = self.counts({"steps_with_leaves": 9, "shared_leaves_2m": 1}, {"reads_compared": 4})
+        v = results.require_evidence(self.verdict(), c)
+        self.assertEqual((v.exit_code, v.problems), (0, []))
+        self.assertIn("shared_leaves_2m=1", results.render_properties(c))
+
+    def test_a_pass_that_saw_no_shared_2m_leaf_or_no_read_fails_the_smoke(self):
+        c = self.counts({"steps_with_leaves": 9, "shared_leaves_2m": 0}, {})
+        v = results.require_evidence(self.verdict(), c)
+        self.assertEqual(v.exit_code, 1)
+        self.assertTrue(any("mapping-legal passed with evidence shared_leaves_2m = 0" in p for p in v.problems))
+        self.assertTrue(any("data-atomic passed with evidence reads_compared = absent" in p for p in v.problems))
+        self.assertFalse(any("precise-conversion" in p for p in v.problems))   # its failure speaks for itself

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 GUEST_SHARE = "/share"
 GUEST_TDXHP = "/tdxhp/bin/tdxhp"
 GUEST_PROBE = "/tdxhp/bin/kvm_probe"
+GUEST_KVM_TESTS = "/tdxhp/bin/kvm_tests"
 VM_DIR = "vm"                       # under the out dir: steps.tsv, step logs, dmesg, serial log
 CASES_IN = "vm/cases-in"            # case files copied in for replay
 
@@ -32,6 +33,7 @@ class Plan:
     steps: list
     case_copies: dict = field(default_factory=dict)   # {host path: name under CASES_IN}
     needs_tdxhp: bool = True
+    needs_kvm_tests: bool = False   # the static kvm_tests binary goes into the initramfs
 
 
 def probe_step() -> Step:
@@ -80,6 +82,37 @@ def unique_case_names(paths) -> dict:
     return names
 
 
+OBSERVER_OFF = "observer-off"     # step name and out subdir
+
+
+def observer_off_step(seed) -> Step:
+    """Real KVM with the leaf trace switched off (TDXHP_TEST_NO_LEAF_TRACE, a test switch of the
+    kvm target): mapping-legal must FAIL saying its observer saw nothing (issue 13). The step
+    passes only on that failure, so a blind observer can never pass the smoke unnoticed."""
+    out = f"{GUEST_SHARE}/{OBSERVER_OFF}"
+    run = run_argv(["mapping-legal"], None, 3, seed if seed is not None else 1, ["--no-progress"], out=out)
+    script = ("env TDXHP_TEST_NO_LEAF_TRACE=1 " + " ".join(shlex.quote(a) for a in run) + "; rc=$?; "
+              f"if [ $rc -eq 1 ] && grep -q 'observer saw nothing' {out}/results.json; then "
+              "echo 'observer-off: mapping-legal failed as it must: observer saw nothing'; exit 0; fi; "
+              "echo \"observer-off: expected exit 1 with 'observer saw nothing', got exit $rc\"; exit 1")
+    return Step(OBSERVER_OFF, ["sh", "-c", script], timeout=900)
+
+
+KVM_TESTS = "kvm-tests"
+# The real-KVM gtest groups that SKIP on a host without SW-protected VMs or a TDP MMU: inside
+# the guest both exist, so every one of them must run (issue 13).
+KVM_TEST_GROUPS = "KvmSwprot.*:MmuTraceLive.*"
+
+
+def kvm_tests_step() -> Step:
+    log = "/tmp/kvm_tests.log"   # gtest's summary lines: "[  PASSED  ] 8 tests.", "[  SKIPPED ] 1 test"
+    script = (f"{GUEST_KVM_TESTS} --gtest_filter={shlex.quote(KVM_TEST_GROUPS)} > {log} 2>&1; rc=$?; cat {log}; "
+              "[ $rc -eq 0 ] || exit $rc; "
+              f"if grep -qF '[  SKIPPED ]' {log}; then echo 'kvm-tests: a real-KVM test SKIPped inside the guest'; exit 1; fi; "
+              f"grep -qF '[  PASSED  ]' {log} || {{ echo 'kvm-tests: no test ran'; exit 1; }}")
+    return Step(KVM_TESTS, ["sh", "-c", script], timeout=900)
+
+
 def replay_steps(case_names: dict, trace: bool, extra, skip_ok: bool = True) -> list:
     """skip_ok=False: the case was chosen because swprot can serve it, so a SKIP fails."""
     steps = []
@@ -114,9 +147,13 @@ def plan_for(opts) -> Plan:
             steps.append(Step(name, run_argv([prop], seconds, opts.cases, opts.seed, extra,
                                              out=f"{GUEST_SHARE}/{run_out_subdir(name)}"),
                               run_timeout(seconds, opts.cases)))
+        if "mapping-legal" in props:
+            steps.append(observer_off_step(opts.seed))
+        steps.append(kvm_tests_step())
         names = unique_case_names(opts.case)
         required = bool(getattr(opts, "cases_required", False))
-        return Plan(steps + replay_steps(names, opts.trace, extra, skip_ok=not required), case_copies=names)
+        return Plan(steps + replay_steps(names, opts.trace, extra, skip_ok=not required), case_copies=names,
+                    needs_kvm_tests=True)
     raise ValueError(f"unknown verb {opts.verb}")
 
 

@@ -135,6 +135,7 @@ class PropertyCount:
     cases: int
     steps: int
     reason: str = ""
+    evidence: dict = field(default_factory=dict)   # results.json "evidence": what the checks saw
 
 
 def property_counts(results_json_text: str | None) -> list:
@@ -147,7 +148,30 @@ def property_counts(results_json_text: str | None) -> list:
     except json.JSONDecodeError:
         return []
     return [PropertyCount(p.get("id", "?"), p.get("status", "?"), int(p.get("cases", 0)), int(p.get("steps", 0)),
-                          p.get("reason", "")) for p in doc.get("properties", [])]
+                          p.get("reason", ""), dict(p.get("evidence") or {})) for p in doc.get("properties", [])]
+
+
+# What a passing smoke property must have seen on real KVM (issue 13: a pass with nothing
+# checked is not a pass). One counter per property, plus a shared 2M leaf for mapping-legal:
+# the only proof that the shared-side checks ever met a huge leaf.
+REQUIRED_EVIDENCE = {
+    "mapping-legal": ("steps_with_leaves", "shared_leaves_2m"),
+    "precise-conversion": ("steps_with_leaves",),
+    "data-atomic": ("reads_compared",),
+}
+
+
+def require_evidence(verdict: Verdict, counts: list) -> Verdict:
+    for c in counts:
+        if c.status != "pass":
+            continue
+        for key in REQUIRED_EVIDENCE.get(c.id, ()):
+            if int(c.evidence.get(key, 0) or 0) <= 0:
+                if verdict.exit_code == EXIT_PASS:
+                    verdict.exit_code = 1
+                verdict.problems.append(f"{c.id} passed with evidence {key} = {c.evidence.get(key, 'absent')}: "
+                                        "nothing of that kind was checked on real KVM")
+    return verdict
 
 
 def render_properties(counts: list, target: str = "kvm") -> str:
@@ -157,4 +181,6 @@ def render_properties(counts: list, target: str = "kvm") -> str:
     for c in counts:
         tail = f"  ({c.reason})" if c.reason else ""
         lines.append(f"  {c.status.upper():<5} {c.id:<20} {c.cases:6d} cases {c.steps:8d} steps{tail}")
+        if c.evidence:
+            lines.append("        evidence: " + " ".join(f"{k}={v}" for k, v in c.evidence.items()))
     return "\n".join(lines)

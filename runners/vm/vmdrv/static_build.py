@@ -45,17 +45,26 @@ def static_link_overrides() -> list:
 
 
 def build_tdxhp(source_dir: str, build_dir: str, jobs: int) -> str:
+    return _build_static(source_dir, build_dir, jobs, "tdxhp", os.path.join("runners", "cli", "tdxhp"))
+
+
+def build_kvm_tests(source_dir: str, build_dir: str, jobs: int) -> str:
+    """The real-KVM gtest binary, for the smoke's in-guest KvmSwprot/MmuTraceLive groups."""
+    return _build_static(source_dir, build_dir, jobs, "kvm_tests", os.path.join("runners", "kvm", "kvm_tests"))
+
+
+def _build_static(source_dir: str, build_dir: str, jobs: int, target: str, relpath: str) -> str:
     static_dir = os.path.join(build_dir, "static")
     try:
         run(["cmake", "-S", source_dir, "-B", static_dir, "-DCMAKE_BUILD_TYPE=RelWithDebInfo",
              "-DTDXHP_STATIC=ON", "-DTDXHP_SANITIZE=OFF", *static_link_overrides()], quiet=True)
-        run(["cmake", "--build", static_dir, "--target", "tdxhp", "-j", str(jobs)], quiet=True)
+        run(["cmake", "--build", static_dir, "--target", target, "-j", str(jobs)], quiet=True)
     except CommandError as e:
-        raise TdxhpUnavailable(f"static tdxhp did not build in {static_dir}:\n{e}") from e
-    binary = os.path.join(static_dir, "runners", "cli", "tdxhp")
+        raise TdxhpUnavailable(f"static {target} did not build in {static_dir}:\n{e}") from e
+    binary = os.path.join(static_dir, relpath)
     if not os.path.isfile(binary):
         raise TdxhpUnavailable(f"static build finished but {binary} is missing")
     # The initramfs carries a debug-stripped copy; the build keeps the full one for gdb.
-    stripped = os.path.join(static_dir, "tdxhp.initramfs")
+    stripped = os.path.join(static_dir, f"{target}.initramfs")
     run(["strip", "--strip-debug", "-o", stripped, binary])
     return stripped
