@@ -66,7 +66,8 @@ const std::vector<MutantInfo>& mutants() {
        "INV-BUSY", "L1604-1609, seed 004"},
       {"MUT-STALE-SPLIT", "split walk acts on the entry read before the top-up's mmu_lock drop: DEMOTE of a block vCPU 1 split",
        "INV-BUSY", "L3455-3460, L365-380"},
-      {"MUT-PAMT-PUT-2M", "removing a 2M private leaf puts a DPAMT pair (only 4K leaves hold one)", "INV-PAMT", "L3349-3352"},
+      {"MUT-PAMT-PUT-2M", "removing a 2M private leaf puts a DPAMT pair (only 4K leaves hold one); a later 4K AUG there "
+       "finds no pair (TDX_MISSING_PAMT_PAGE_PAIR, KVM_BUG_ON)", "INV-PAMT,INV-BUSY", "L3349-3352"},
       {"MUT-AUG-FAIL-PAMT", "a failed 2M AUG puts a DPAMT pair it never got", "INV-PAMT", "L3339-3342"},
   };
   return v;
