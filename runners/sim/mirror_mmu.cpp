@@ -273,16 +273,28 @@ int SimHost::zap_private(Gfn s, Gfn e, bool only_inside) {
     if (b + pages_in(l->level) > e) e = only_inside ? b : b + pages_in(l->level);
   }
   if (s >= e) return 0;
-  struct Piece { Gfn a, b; Leaf l; };
-  std::vector<Piece> pieces;
-  private_.for_each(s, e, [&](uint64_t a, uint64_t b, const Leaf& l) { pieces.push_back({a, b, l}); });
-  for (const Piece& p : pieces) {
-    if (int r = tdx_.remove(p.a, p.l.level, p.b - p.a, p.a + p.l.delta)) return r;
-    private_.erase(p.a, p.b);
-    private_data_.erase(p.a, p.b);
-    core_.log.leaf(EventKind::ZapLeaf, true, p.a, p.l.level, p.b - p.a);
+  // Adjacent leaves of one level go as one run (one event per SEAMCALL kind), whatever their pfns.
+  struct Run { Gfn a, b; Level level; TdxModule::PfnRuns pfns; };
+  std::vector<Run> runs;
+  private_.for_each(s, e, [&](uint64_t a, uint64_t b, const Leaf& l) {
+    if (runs.empty() || runs.back().b != a || runs.back().level != l.level) runs.push_back({a, a, l.level, {}});
+    runs.back().b = b;
+    runs.back().pfns.push_back({a + l.delta, b - a});
+  });
+  // One erase of the zapped prefix, not one per run: each erase moves the maps' tails.
+  auto drop_mapped = [&](Gfn end) {
+    private_.erase(s, end);
+    private_data_.erase(s, end);
+  };
+  for (const Run& r : runs) {
+    if (int err = tdx_.remove(r.a, r.level, r.b - r.a, r.pfns)) {
+      drop_mapped(r.a);
+      return err;
+    }
+    core_.log.leaf(EventKind::ZapLeaf, true, r.a, r.level, r.b - r.a);
   }
-  if (core_.mut(Mutant::InhibitCleared) && !pieces.empty())
+  drop_mapped(e);
+  if (core_.mut(Mutant::InhibitCleared) && !runs.empty())
     if (const Memslot* m = slot_of(s))  // the bug: GUEST_INHIBIT reset with the mapping (L274-277: one-way)
       clear_inhibit(*m, s, e);
   return 0;

@@ -205,19 +205,24 @@ int TdxModule::no_vcpus_or_bug(const char* name, FaultSite site, Gfn gfn, Level 
 
 // tdx_sept_remove_private_spte: BLOCK, TRACK and REMOVE each through tdh_do_no_vcpus (BUSY: kick,
 // retry once), then WBINVD; whatever still fails is TDX_BUG_ON.
-int TdxModule::remove(Gfn gfn, Level level, uint64_t npages, Pfn pfn) {
+int TdxModule::remove(Gfn gfn, Level level, uint64_t npages, const PfnRuns& pfn_runs) {
   if (int e = block_and_track(gfn, level, npages)) return e;
   if (int e = no_vcpus_or_bug("TDH.MEM.PAGE.REMOVE", FaultSite::Remove, gfn, level, npages,
                               [&] { return seam_.page_remove(gfn, level, npages); }))
     return e;
   // WBINVD is issued per 4K page of the removed leaves: logged at 4K, one event for the run.
-  const uint64_t wb = seamcall("TDH.PHYMEM.PAGE.WBINVD", FaultSite::Wbinvd, gfn, Level::L4K, npages,
-                               [&] { return seam_.page_wbinvd(pfn, npages); });
+  const uint64_t wb = seamcall("TDH.PHYMEM.PAGE.WBINVD", FaultSite::Wbinvd, gfn, Level::L4K, npages, [&] {
+    for (auto [pfn, n] : pfn_runs)
+      if (uint64_t st = seam_.page_wbinvd(pfn, n)) return st;
+    return tdx::kSuccess;
+  });
   if (int e = bug_unless_ok(wb, "TDH.PHYMEM.PAGE.WBINVD")) return e;
-  if (level == Level::L4K) {
-    pamt_put(pfn, npages);
-  } else if (c_.mut(Mutant::PamtPut2M)) {  // the bug: tdx_pamt_put(page) without the level check
-    for (uint64_t i = 0; i < npages; i += pages_in(level)) pamt_put(pfn + i, 1);
+  for (auto [pfn, n] : pfn_runs) {
+    if (level == Level::L4K) {
+      pamt_put(pfn, n);
+    } else if (c_.mut(Mutant::PamtPut2M)) {  // the bug: tdx_pamt_put(page) without the level check
+      for (uint64_t i = 0; i < n; i += pages_in(level)) pamt_put(pfn + i, 1);
+    }
   }
   return 0;
 }

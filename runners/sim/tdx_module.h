@@ -26,8 +26,10 @@ class TdxModule {
   // TDH.MEM.SEPT.ADD of S-EPT page `page` as the table under gfn's entry at entry_level
   // (tdx_sept_link_private_spt; a 4K table goes under a 2M entry).
   int sept_add(Gfn gfn, Level entry_level, Pfn page);
-  // tdx_sept_remove_private_spte for a run of same-level leaves: BLOCK, TRACK, REMOVE, WBINVD.
-  int remove(Gfn gfn, Level level, uint64_t npages, Pfn pfn);
+  // tdx_sept_remove_private_spte for a run of same-level leaves at [gfn, gfn + npages) whose
+  // pfns are the given (first pfn, count) runs: BLOCK, TRACK, REMOVE, WBINVD.
+  using PfnRuns = std::vector<std::pair<Pfn, uint64_t>>;
+  int remove(Gfn gfn, Level level, uint64_t npages, const PfnRuns& pfn_runs);
   // tdx_sept_split_private_spte: BLOCK -> TRACK/kick -> PAMT_ADD(new S-EPT page) -> DEMOTE;
   // no UNBLOCK after a successful DEMOTE (seed 004, L1580-1611, L4245-4313).
   int split(Gfn gfn, Level level, Pfn guest_pfn, Pfn sept_page);

@@ -22,8 +22,8 @@ from pathlib import Path
 READMES = ["README.md", "runners/py/README.md", "runners/vm/README.md", "runners/kvm/README.md"]
 COMMAND = re.compile(r"^(tdxhp |/usr/bin/python3 -m |python3 -m |make )")
 # Budgets shrunk so the whole file runs in a couple of minutes; ids and paths stay as written.
-SHORTER = [(re.compile(r"--seconds-per-mutant[ =]\S+"), "--seconds-per-mutant 1"),
-           (re.compile(r"--seconds[ =]\S+"), "--seconds 2"),
+# (--seconds-per-mutant stays: a kill matrix with less than the README's 5 s is flaky under load.)
+SHORTER = [(re.compile(r"--seconds[ =]\S+"), "--seconds 2"),
            (re.compile(r"--run-seconds[ =]\S+"), "--run-seconds 2"),
            (re.compile(r"--hours[ =]\S+"), "--hours 0.002"),
            (re.compile(r"--cases[ =]\d+"), "--cases 5")]
