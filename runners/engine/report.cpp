@@ -9,6 +9,7 @@
 
 #include "domain/case_file.h"
 #include "domain/catalog.h"
+#include "domain/provenance.h"
 
 namespace tdxhp::engine {
 
@@ -95,9 +96,14 @@ json to_json(const RunSummary& s) {
               {"ops_per_sec", s.totals.ops_per_sec}, {"failures", s.totals.failures},
               {"skipped", s.totals.skipped}}},
             {"scenarios_reached", s.scenarios_reached},
-            {"evidence", evidence_json(s.evidence)}};
+            {"evidence", evidence_json(s.evidence)},
+            {"provenance", provenance_json()}};
   if (s.interrupted) j["interrupted"] = true;
   return j;
+}
+
+json provenance_json() {
+  return {{"tdxhp_version", tdxhp_version()}, {"tdxhp_commit", tdxhp_commit()}, {"kernel", kernel_release()}};
 }
 
 json to_json(const MutantMatrix& m) {
@@ -191,7 +197,10 @@ std::string to_text(const MutantMatrix& m) {
 std::string to_ktap(const RunSummary& s) {
   std::ostringstream os;
   os << "KTAP version 1\n";
-  os << "# tdxhp " << s.verb << " target=" << s.target << " seed=" << s.seed << "\n";
+  os << "# tdxhp " << s.verb << " target=" << s.target << " seed=" << s.seed << " mutants=";
+  for (size_t i = 0; i < s.mutants.size(); ++i) os << (i ? "," : "") << s.mutants[i];
+  os << (s.mutants.empty() ? "none" : "") << "\n";
+  os << "# tdxhp " << tdxhp_version() << " commit=" << tdxhp_commit() << " kernel=" << kernel_release() << "\n";
   os << "1.." << s.properties.size() << "\n";
   int i = 0;
   for (auto& p : s.properties) {
@@ -216,6 +225,8 @@ std::string to_ktap(const RunSummary& s) {
   os << "# evidence: " << evidence_text(s.evidence) << "\n";
   os << "# totals: pass:" << (s.properties.size() - s.totals.failures - s.totals.skipped)
      << " fail:" << s.totals.failures << " skip:" << s.totals.skipped << "\n";
+  // An interrupted run is not a clean pass, whatever its properties say so far.
+  if (s.interrupted) os << "Bail out! interrupted after " << s.totals.cases << " cases\n";
   return os.str();
 }
 
@@ -224,9 +235,21 @@ std::string to_junit(const RunSummary& s) {
   os << "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
   os << "<testsuites name=\"tdxhp\" tests=\"" << s.properties.size() << "\" failures=\"" << s.totals.failures
      << "\" skipped=\"" << s.totals.skipped << "\" time=\"" << fixed(s.totals.seconds, 3) << "\">\n";
-  os << "  <testsuite name=\"tdxhp." << xml_escape(s.target) << "\" tests=\"" << s.properties.size()
-     << "\" failures=\"" << s.totals.failures << "\" skipped=\"" << s.totals.skipped << "\" time=\""
-     << fixed(s.totals.seconds, 3) << "\">\n";
+  os << "  <testsuite name=\"tdxhp." << xml_escape(s.target) << "\" tests=\"" << s.properties.size() + s.interrupted
+     << "\" failures=\"" << s.totals.failures << "\" errors=\"" << (s.interrupted ? 1 : 0) << "\" skipped=\""
+     << s.totals.skipped << "\" time=\"" << fixed(s.totals.seconds, 3) << "\">\n";
+  os << "    <properties>\n";
+  const json prov = provenance_json();
+  for (auto it = prov.begin(); it != prov.end(); ++it)
+    os << "      <property name=\"" << xml_escape(it.key()) << "\" value=\"" << xml_escape(it.value().get<std::string>())
+       << "\"/>\n";
+  os << "      <property name=\"seed\" value=\"" << s.seed << "\"/>\n";
+  std::string mutants;
+  for (auto& m : s.mutants) mutants += (mutants.empty() ? "" : ",") + m;
+  os << "      <property name=\"mutants\" value=\"" << xml_escape(mutants) << "\"/>\n    </properties>\n";
+  if (s.interrupted)  // a run cut short is an error of the suite, never a pass
+    os << "    <testcase classname=\"tdxhp." << xml_escape(s.target) << "\" name=\"interrupted\" time=\"0\">\n"
+       << "      <error message=\"interrupted (SIGINT/SIGTERM) after " << s.totals.cases << " cases\"/>\n    </testcase>\n";
   for (auto& p : s.properties) {
     os << "    <testcase classname=\"tdxhp." << xml_escape(s.target) << "\" name=\"" << xml_escape(p.id)
        << "\" time=\"" << fixed(p.seconds, 3) << "\">";

@@ -10,6 +10,8 @@
 
 namespace tdxhp::engine {
 
+// tdxhp version and commit and the kernel release: where a result comes from.
+nlohmann::json provenance_json();
 nlohmann::json to_json(const RunSummary&);
 nlohmann::json to_json(const MutantMatrix&);
 std::string to_text(const RunSummary&);

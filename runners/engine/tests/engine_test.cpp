@@ -69,6 +69,25 @@ TEST(Report, KtapAndJunitMarkEachStatus) {
   EXPECT_EQ(x.find("<bad>"), std::string::npos);
 }
 
+// new-user-and-bad-input.md D16: an interrupted run read as a clean pass; no provenance.
+TEST(Report, InterruptedRunIsNeverACleanPassAndEveryOutputSaysWhereItCameFrom) {
+  auto s = sample_summary();
+  s.interrupted = true;
+  s.mutants = {"MUT-PROMOTE"};
+  const std::string k = to_ktap(s);
+  EXPECT_NE(k.find("\nBail out! interrupted after "), std::string::npos) << k;
+  EXPECT_NE(k.find("mutants=MUT-PROMOTE"), std::string::npos);
+  EXPECT_NE(k.find(" commit="), std::string::npos);
+  EXPECT_NE(k.find(" kernel="), std::string::npos);
+  const std::string x = to_junit(s);
+  EXPECT_NE(x.find("<error message=\"interrupted"), std::string::npos) << x;
+  EXPECT_NE(x.find("errors=\"1\""), std::string::npos);
+  EXPECT_NE(x.find("<property name=\"tdxhp_commit\""), std::string::npos);
+  const auto j = to_json(s);
+  EXPECT_EQ(j["interrupted"], true);
+  for (auto key : {"tdxhp_version", "tdxhp_commit", "kernel"}) EXPECT_TRUE(j["provenance"].contains(key)) << key;
+}
+
 TEST(ExitCodes, FollowTheVerdict) {
   RunSummary s;
   s.verdict = "pass";
