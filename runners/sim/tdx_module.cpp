@@ -131,9 +131,22 @@ int TdxModule::add_page(Gfn gfn, Pfn pfn) {
   return e;
 }
 
-// tdx_sept_set_private_spte -> tdx_mem_page_aug, once per fault attempt: a 4K page takes its
-// DPAMT ref first and puts it back when the AUG fails (L3339-3342); BUSY is -EBUSY and the
-// fault is retried, any other status TDX_BUG_ON.
+// tdx_sept_set_private_spte -> tdx_mem_page_aug, once per fault attempt: take the DPAMT refs,
+// AUG, and when it fails put them back (L3339-3342), after the TDX_BUG_ON inside
+// tdx_mem_page_aug; BUSY is -EBUSY and the fault is retried.
+template <class Get, class Put, class Handler>
+int TdxModule::aug_attempts(Gfn gfn, Level level, uint64_t npages, Get&& get, Put&& put, Handler&& run) {
+  for (;;) {
+    if (int e = get()) return e;
+    const uint64_t err = seamcall("TDH.MEM.PAGE.AUG", FaultSite::Aug, gfn, level, npages, run);
+    const bool busy = tdx::status_class(err) == tdx::kOperandBusy;
+    const int e = busy ? -EBUSY : bug_unless_ok(err, "TDH.MEM.PAGE.AUG");
+    if (err) put();
+    if (!busy) return e;
+    c_.log.note(EventKind::Note, "fault", "TDH.MEM.PAGE.AUG busy: -EBUSY, the fault is retried", gfn, level);
+  }
+}
+
 int TdxModule::aug(Gfn gfn, Level level, Pfn pfn) {
   // KVM_BUG_ON in tdx_sept_set_private_spte: no huge AUG before RUNNABLE (L4395-4402).
   if (level != Level::L4K && (!c_.runnable || !c_.cfg.tdx_huge_page) && !c_.mut(Mutant::BuildHuge)) {
@@ -141,23 +154,27 @@ int TdxModule::aug(Gfn gfn, Level level, Pfn pfn) {
     return -EIO;
   }
   const uint64_t n = pages_in(level);
-  for (;;) {
-    if (level == Level::L4K)
-      if (int e = pamt_get(pfn, 1)) return e;
-    const uint64_t err = seamcall("TDH.MEM.PAGE.AUG", FaultSite::Aug, gfn, level, n,
-                                  [&] { return seam_.page_aug(gfn, level, n, pfn); });
-    // TDX_BUG_ON inside tdx_mem_page_aug comes before the caller's put.
-    const bool busy = tdx::status_class(err) == tdx::kOperandBusy;
-    const int e = busy ? -EBUSY : bug_unless_ok(err, "TDH.MEM.PAGE.AUG");
-    // MUT-AUG-FAIL-PAMT: the put is not limited to the 4K AUG that got a ref.
-    if (err && (level == Level::L4K || c_.mut(Mutant::AugFailPamt))) pamt_put(pfn, 1);
-    if (!busy) return e;
-    c_.log.note(EventKind::Note, "fault", "TDH.MEM.PAGE.AUG busy: -EBUSY, the fault is retried", gfn, level);
-  }
+  return aug_attempts(
+      gfn, level, n, [&] { return level == Level::L4K ? pamt_get(pfn, 1) : 0; },
+      [&] {  // MUT-AUG-FAIL-PAMT: the put is not limited to the 4K AUG that got a ref.
+        if (level == Level::L4K || c_.mut(Mutant::AugFailPamt)) pamt_put(pfn, 1);
+      },
+      [&] { return seam_.page_aug(gfn, level, n, pfn); });
 }
 
 // The same for gfns [gfn, gfn + npages) faulting at 4K, logged as one AUG of npages.
 int TdxModule::aug_4k_run(Gfn gfn, uint64_t npages, const std::vector<std::pair<Pfn, uint64_t>>& pfn_runs) {
+  auto get = [&] {
+    for (size_t i = 0; i < pfn_runs.size(); ++i)
+      if (int e = pamt_get(pfn_runs[i].first, pfn_runs[i].second)) {
+        for (size_t j = 0; j < i; ++j) pamt_put(pfn_runs[j].first, pfn_runs[j].second);
+        return e;
+      }
+    return 0;
+  };
+  auto put = [&] {
+    for (auto [pfn, n] : pfn_runs) pamt_put(pfn, n);
+  };
   auto run = [&] {
     for (Gfn g = gfn; auto [pfn, n] : pfn_runs) {
       if (uint64_t st = seam_.page_aug(g, Level::L4K, n, pfn)) return st;
@@ -165,20 +182,7 @@ int TdxModule::aug_4k_run(Gfn gfn, uint64_t npages, const std::vector<std::pair<
     }
     return tdx::kSuccess;
   };
-  for (;;) {
-    for (size_t i = 0; i < pfn_runs.size(); ++i)
-      if (int e = pamt_get(pfn_runs[i].first, pfn_runs[i].second)) {
-        for (size_t j = 0; j < i; ++j) pamt_put(pfn_runs[j].first, pfn_runs[j].second);
-        return e;
-      }
-    const uint64_t err = seamcall("TDH.MEM.PAGE.AUG", FaultSite::Aug, gfn, Level::L4K, npages, run);
-    const bool busy = tdx::status_class(err) == tdx::kOperandBusy;
-    const int e = busy ? -EBUSY : bug_unless_ok(err, "TDH.MEM.PAGE.AUG");
-    if (err)
-      for (auto [pfn, n] : pfn_runs) pamt_put(pfn, n);
-    if (!busy) return e;
-    c_.log.note(EventKind::Note, "fault", "TDH.MEM.PAGE.AUG busy: -EBUSY, the fault is retried", gfn, Level::L4K);
-  }
+  return aug_attempts(gfn, Level::L4K, npages, get, put, run);
 }
 
 // A SEAMCALL on KVM's fault path (tdx_sept_link_private_spt): BUSY is -EBUSY and the fault is

@@ -80,6 +80,8 @@ class TdxModule {
   int bug_unless_ok(uint64_t err, const char* name);
   template <class Handler>
   int fault_path_call(const char* name, FaultSite site, Gfn gfn, Level level, uint64_t npages, Handler&& run);
+  template <class Get, class Put, class Handler>
+  int aug_attempts(Gfn gfn, Level level, uint64_t npages, Get&& get, Put&& put, Handler&& run);
   template <class Handler>
   int no_vcpus_or_bug(const char* name, FaultSite site, Gfn gfn, Level level, uint64_t npages, Handler&& run);
   int block_and_track(Gfn gfn, Level level, uint64_t npages);
