@@ -50,8 +50,7 @@ uint64_t SeamModule::check_free_4k(Pfn p, uint64_t npages, uint64_t operand) con
   return tdx::kSuccess;
 }
 
-template <class Allowed>
-std::optional<std::pair<Gfn, uint64_t>> SeamModule::first_bad_leaf(Gfn s, Gfn e, Level level, Allowed allowed) const {
+std::optional<std::pair<Gfn, uint64_t>> SeamModule::first_bad_leaf(Gfn s, Gfn e, Level level) const {
   std::optional<std::pair<Gfn, uint64_t>> bad;
   auto free_entry = [&](Gfn g) {  // no leaf: a FREE entry or a page table at `level`, or no walk
     return std::pair{g, (walk_reaches(g, g + 1, level) ? tdx::kEptEntryStateIncorrect : tdx::kEptWalkFailed) | kOperandIdRcx};
@@ -63,7 +62,7 @@ std::optional<std::pair<Gfn, uint64_t>> SeamModule::first_bad_leaf(Gfn s, Gfn e,
       bad = free_entry(cur);
     } else if (l.level > level) {  // the walk stops at a larger leaf above `level`
       bad = std::pair{a, tdx::kEptWalkFailed | kOperandIdRcx};
-    } else if (l.level < level || !allowed(l.state)) {  // a page table, or a leaf in a wrong state
+    } else if (l.level < level || !host_leaf(l.state)) {  // a page table, or a leaf in a wrong state
       bad = std::pair{a, tdx::kEptEntryStateIncorrect | kOperandIdRcx};
     }
     cur = b;
@@ -140,7 +139,7 @@ uint64_t SeamModule::range_block(Gfn gfn, Level level, uint64_t npages) {
     tables(level).assign(align_down(gfn, level), align_down(gfn, level) + pages_in(level), t);
     return tdx::kSuccess;
   }
-  if (auto bad = first_bad_leaf(gfn, e, level, host_leaf)) return bad->second;
+  if (auto bad = first_bad_leaf(gfn, e, level)) return bad->second;
   if (leaves_.any_of(gfn, e, [](const SeptLeaf& l) { return blocked(l.state); }))
     return tdx::kGpaRangeAlreadyBlocked | kOperandIdRcx;
   const uint64_t epoch = td_epoch_;
@@ -167,7 +166,7 @@ uint64_t SeamModule::track() {
 uint64_t SeamModule::page_demote(Gfn gfn, Level level, Pfn new_sept_page) {
   if (level == Level::L4K || !is_aligned(gfn, level)) return tdx::kOperandInvalid | kOperandIdRcx;
   const Gfn e = gfn + pages_in(level);
-  if (auto bad = first_bad_leaf(gfn, e, level, host_leaf)) return bad->second;
+  if (auto bad = first_bad_leaf(gfn, e, level)) return bad->second;
   if (tracking_required())
     if (auto bad = first_untracked(gfn, e)) return bad->second;
   if (uint64_t st = check_free_4k(new_sept_page, 1, kOperandIdR8)) return st;
@@ -192,7 +191,7 @@ uint64_t SeamModule::page_demote(Gfn gfn, Level level, Pfn new_sept_page) {
 // becomes FREE and its pages PT_NDA (the kernel clears them: no zeroing here).
 uint64_t SeamModule::page_remove(Gfn gfn, Level level, uint64_t npages) {
   const Gfn e = gfn + npages;
-  if (auto bad = first_bad_leaf(gfn, e, level, host_leaf)) return bad->second;
+  if (auto bad = first_bad_leaf(gfn, e, level)) return bad->second;
   if (tracking_required())
     if (auto bad = first_untracked(gfn, e)) return bad->second;
   leaves_.for_each(gfn, e, [&](uint64_t a, uint64_t b, const SeptLeaf& l) { pages_.erase(a + l.delta, b + l.delta); });

@@ -111,10 +111,10 @@ class SeamModule {
   // A 4K page the TD is given (guest page at 4K or S-EPT page): PAMT entry PT_NDA and, with
   // Dynamic PAMT, its 2M range backed by a page pair (non_shared_hpa_metadata_check_and_lock).
   uint64_t check_free_4k(Pfn p, uint64_t npages, uint64_t operand) const;
-  // First gfn of [s, e) whose leaf is not a `level` leaf in one of `allowed`, with its status
-  // (EPT_WALK_FAILED when a larger leaf stops the walk, EPT_ENTRY_STATE_INCORRECT otherwise).
-  template <class Allowed>
-  std::optional<std::pair<Gfn, uint64_t>> first_bad_leaf(Gfn s, Gfn e, Level level, Allowed allowed) const;
+  // First gfn of [s, e) whose entry is not a `level` leaf the host may BLOCK / DEMOTE / REMOVE,
+  // with its status (EPT_WALK_FAILED when a larger leaf stops the walk, EPT_ENTRY_STATE_INCORRECT
+  // otherwise).
+  std::optional<std::pair<Gfn, uint64_t>> first_bad_leaf(Gfn s, Gfn e, Level level) const;
   // REMOVE / DEMOTE of a blocked leaf once RUNNABLE: first gfn not BLOCKED, or not tracked.
   std::optional<std::pair<Gfn, uint64_t>> first_untracked(Gfn s, Gfn e) const;
 
