@@ -312,19 +312,13 @@ std::string validate_config(const Config& c) {
   return {};
 }
 
-std::string validate_scenario(const Scenario& s) {
-  if (std::string err = validate_config(s.config); !err.empty()) return "config." + err;
-  if (s.ops.size() > kMaxOps) return "ops: at most " + std::to_string(kMaxOps) + " ops, got " + std::to_string(s.ops.size());
-  const uint64_t folio = pages_in(page_level(s.config.backing));
-  for (size_t i = 0; i < s.ops.size(); ++i) {
-    const std::string at = "ops[" + std::to_string(i) + "]";
-    if (std::string err = validate_op(s.ops[i]); !err.empty()) return at + ": " + err;
-    // A prefault allocates every folio of its range: bound what one op may make the model hold.
-    if (const auto* p = std::get_if<Prefault>(&s.ops[i]); p && p->range.npages / folio > kMaxPrefaultFolios)
-      return at + ".npages: a prefault faults in at most " + std::to_string(kMaxPrefaultFolios) + " folios (" +
-             describe(GfnRange{0, kMaxPrefaultFolios * folio}) + " of " + std::string(name(s.config.backing)) +
-             "), got " + describe(p->range);
-  }
+std::string validate_prefaults(const Config& c, const std::vector<Op>& ops) {
+  const uint64_t folio = pages_in(page_level(c.backing));
+  for (size_t i = 0; i < ops.size(); ++i)
+    if (const auto* p = std::get_if<Prefault>(&ops[i]); p && p->range.npages / folio > kMaxPrefaultFolios)
+      return "ops[" + std::to_string(i) + "].npages: a prefault faults in at most " +
+             std::to_string(kMaxPrefaultFolios) + " folios (" + describe(GfnRange{0, kMaxPrefaultFolios * folio}) +
+             " of " + std::string(name(c.backing)) + "), got " + describe(p->range);
   return {};
 }
 
@@ -375,7 +369,9 @@ CaseFile parse_case(const std::string& text, const std::string& origin) {
   if (ops.array().size() > kMaxOps)
     ops.fail("at most " + std::to_string(kMaxOps) + " ops, got " + std::to_string(ops.array().size()));
   for (size_t i = 0; i < ops.array().size(); ++i) c.scenario.ops.push_back(op_of(ops.index(i)));
-  if (std::string err = validate_scenario(c.scenario); !err.empty()) throw CaseError(origin + ": " + err);
+  // Config and each op were checked as they were parsed; what is left needs both.
+  if (std::string err = validate_prefaults(c.scenario.config, c.scenario.ops); !err.empty())
+    throw CaseError(origin + ": " + err);
   if (root.has("seed")) c.seed = root.at("seed").u64();
   if (root.has("reproduce")) c.reproduce = root.at("reproduce").str();
   if (root.has("target")) c.target = root.at("target").str();

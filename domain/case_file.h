@@ -59,7 +59,8 @@ constexpr uint64_t kMaxCaseBytes = 64ull << 20;    // a case file's size
 
 std::string validate_config(const Config&);
 std::string validate_op(const Op&);
-// Config and ops together, with the path of the offending field ("ops[2].npages: ...").
-std::string validate_scenario(const Scenario&);
+// A prefault allocates every folio of its range: at most kMaxPrefaultFolios of the config's
+// backing per op ("ops[2].npages: ..." names the offending one).
+std::string validate_prefaults(const Config&, const std::vector<Op>&);
 
 }  // namespace tdxhp
