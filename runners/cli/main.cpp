@@ -96,14 +96,18 @@ int cmd_run(const Args& a) {
   o.progress = !a.no_progress && !a.json && !a.ktap;
   o.quiet = a.json || a.ktap;
   o.interrupt = &g_interrupt;
+  auto write_outputs = [&a](const engine::RunSummary& sum) {
+    if (!a.out_dir.empty()) engine::write_result_files(a.out_dir, sum);
+    if (!a.junit_file.empty()) engine::write_file_atomic(a.junit_file, engine::to_junit(sum));
+  };
+  o.checkpoint = write_outputs;  // a kill -9 keeps the last checkpoint, which says it is incomplete
   engine::RunSummary s;
   try {
     s = engine::run(o, std::cerr);
   } catch (const std::invalid_argument& e) {
     throw UsageError(e.what());
   }
-  if (!a.out_dir.empty()) engine::write_result_files(a.out_dir, s);
-  if (!a.junit_file.empty()) engine::write_file_atomic(a.junit_file, engine::to_junit(s));
+  write_outputs(s);
   if (a.json)
     std::cout << engine::to_json(s).dump(2) << "\n";
   else if (a.ktap)

@@ -50,6 +50,10 @@ rc::detail::TestResult check_batch(const rc::detail::Property& property, const r
 
 constexpr int kBatchCases = 10;         // interleaving grain between properties
 constexpr double kShrinkSeconds = 60;   // shrinking longer than this keeps the best so far
+// Result files are rewritten after a batch that found a failure, after every batch on a real
+// target, and otherwise at most this often: a kill -9 loses no failure and at most a second of
+// sim counts, without paying three file writes per millisecond batch.
+constexpr double kCheckpointSeconds = 1.0;
 
 std::string file_stem(const std::string& signature) {
   std::string s = signature;
@@ -148,6 +152,44 @@ void settle(PropertyResult& res, const PropertyInfo& info, const Caps& caps,
   res.failure = f;
 }
 
+namespace {
+
+// The run's summary from the properties' state so far. States are copied, so a checkpoint
+// mid-run leaves them as they are; the final call is the same code, so both read alike.
+RunSummary summarize(RunSummary sum, const std::vector<PropState>& states, const Caps& caps,
+                     const std::string& target_name, double seconds, bool in_progress) {
+  sum.in_progress = in_progress;
+  sum.target_name = target_name;
+  sum.properties.clear();
+  sum.evidence = {};
+  sum.totals = {};
+  int ran = 0;
+  for (const PropState& st : states) {
+    PropertyResult res = st.res;
+    if (res.status == "pass" && res.cases == 0) {  // never a pass without a case run
+      res.status = "skip";
+      res.reason = in_progress      ? "no case finished yet"
+                   : sum.interrupted ? "interrupted before any case ran"
+                                     : "no case ran within the budget";
+    }
+    settle(res, *st.info, caps, st.coverage, target_name);
+    sum.evidence += res.evidence;
+    auto& t = sum.totals;
+    t.cases += res.cases;
+    t.steps += res.steps;
+    if (res.status == "skip") ++t.skipped;
+    if (res.status == "fail") ++t.failures;
+    if (res.status != "skip") ++ran;
+    sum.properties.push_back(std::move(res));
+  }
+  sum.totals.seconds = seconds;
+  sum.totals.ops_per_sec = seconds > 0 ? sum.totals.steps / seconds : 0;
+  sum.verdict = sum.totals.failures ? "fail" : in_progress ? "incomplete" : ran == 0 ? "skip" : "pass";
+  return sum;
+}
+
+}  // namespace
+
 RunSummary run(const RunOptions& opt, std::ostream& log) {
   const auto start = Clock::now();
   RunSummary sum;
@@ -192,6 +234,7 @@ RunSummary run(const RunOptions& opt, std::ostream& log) {
   int failures = 0, total_cases = 0;
   int64_t total_steps = 0;
   bool stop_all = false;
+  double last_checkpoint = 0;
 
   auto run_batch = [&](PropState& st) {
     const int n = std::min(kBatchCases, case_budget - st.res.cases);
@@ -201,6 +244,20 @@ RunSummary run(const RunOptions& opt, std::ostream& log) {
     std::optional<Scenario> open_case, last_fail, interrupted_case;
     std::optional<Violation> last_violation;
     std::string discard_reason;
+    std::string unshrunk;  // the first failing case, saved as found until the shrunk one replaces it
+    auto failing_case = [&](const Scenario& sc, const Violation& v, const std::string& description) {
+      CaseFile c;
+      c.id = "unshrunk";
+      c.description = description;
+      c.scenario = sc;
+      c.seed = opt.seed;
+      c.target = opt.target;
+      c.mutants = opt.mutants;
+      c.property = st.info->id;
+      c.violation = v;
+      c.scenarios = gen::scenario_shapes(sc);
+      return c;
+    };
     const std::string pending = cases_dir + "/pending-" + st.info->id + ".json";
 
     PropertyRun pr;
@@ -259,6 +316,10 @@ RunSummary run(const RunOptions& opt, std::ostream& log) {
           f.cases_to_failure = opt.stop_at_first_failure ? total_cases : st.res.cases;
           f.seconds_to_failure = since(start);
           st.res.failure = f;
+          // Shrinking may take a minute; a kill -9 meanwhile must not lose the finding.
+          unshrunk = cases_dir + "/" + file_stem(r.violation->invariant + "/" + st.info->id + "/unshrunk") + ".json";
+          std::filesystem::create_directories(cases_dir);
+          save_case(unshrunk, failing_case(s, *r.violation, "failed before shrinking; tdxhp stopped while shrinking"));
         }
       }
       if (r.violation) {
@@ -326,18 +387,11 @@ RunSummary run(const RunOptions& opt, std::ostream& log) {
       f.signature = failure_signature(f.invariant, st.info->id, f.shrunk);
       std::filesystem::create_directories(cases_dir);
       f.case_file = cases_dir + "/" + file_stem(f.signature) + ".json";
-      CaseFile c;
+      CaseFile c = failing_case(f.shrunk, f.violation, "found by tdxhp run --property " + st.info->id + ": " + f.message);
       c.id = file_stem(f.signature);
-      c.description = "found by tdxhp run --property " + st.info->id + ": " + f.message;
-      c.scenario = f.shrunk;
-      c.seed = opt.seed;
       c.reproduce = f.reproduce;
-      c.target = opt.target;
-      c.mutants = opt.mutants;
-      c.property = st.info->id;
-      c.violation = f.violation;
-      c.scenarios = gen::scenario_shapes(f.shrunk);
       save_case(f.case_file, c);
+      if (!unshrunk.empty()) std::filesystem::remove(unshrunk);
       st.res.status = "fail";
       st.res.failure = f;
       st.done = true;
@@ -377,33 +431,20 @@ RunSummary run(const RunOptions& opt, std::ostream& log) {
     for (auto& st : states) {
       if (st.done || stop_all) continue;
       if (time_over() || interrupted()) break;
+      const int failures_before = failures;
       run_batch(st);
       active = active || !st.done;
+      if (opt.checkpoint && (failures != failures_before || is_real_target(opt.target) ||
+                             since(start) - last_checkpoint >= kCheckpointSeconds)) {
+        last_checkpoint = since(start);
+        opt.checkpoint(summarize(sum, states, caps, target_name, last_checkpoint, /*in_progress=*/true));
+      }
     }
     if (time_over() || interrupted()) break;
   }
 
   sum.interrupted = interrupted();
-  int ran = 0;
-  for (auto& st : states) {
-    if (st.res.status == "pass" && st.res.cases == 0) {  // never a pass without a case run
-      st.res.status = "skip";
-      st.res.reason = sum.interrupted ? "interrupted before any case ran" : "no case ran within the budget";
-    }
-    settle(st.res, *st.info, caps, st.coverage, target_name);
-    sum.evidence += st.res.evidence;
-    auto& t = sum.totals;
-    t.cases += st.res.cases;
-    t.steps += st.res.steps;
-    if (st.res.status == "skip") ++t.skipped;
-    if (st.res.status == "fail") ++t.failures;
-    if (st.res.status != "skip") ++ran;
-    sum.properties.push_back(st.res);
-  }
-  sum.totals.seconds = since(start);
-  sum.totals.ops_per_sec = sum.totals.seconds > 0 ? sum.totals.steps / sum.totals.seconds : 0;
-  sum.verdict = sum.totals.failures ? "fail" : ran == 0 ? "skip" : "pass";
-  return sum;
+  return summarize(sum, states, caps, target_name, since(start), /*in_progress=*/false);
 }
 
 }  // namespace tdxhp::engine

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <iosfwd>
 #include <map>
 #include <optional>
@@ -28,6 +29,8 @@ struct RunOptions {
   bool progress = false;                // live progress line on stderr
   bool quiet = false;                   // no per-failure text on the log stream
   const std::atomic<bool>* interrupt = nullptr;
+  // Called with the run's summary so far (in_progress set) after batches; see kCheckpointSeconds.
+  std::function<void(const RunSummary&)> checkpoint;
 };
 
 // Default budget when neither seconds nor cases is given.

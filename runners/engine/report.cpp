@@ -40,6 +40,12 @@ std::string one_line(std::string s) {
   return s;
 }
 
+// What a checkpoint says until the run's final write replaces it; if it stays, tdxhp was killed.
+std::string incomplete_note(const RunSummary& s) {
+  return "incomplete: checkpoint after " + std::to_string(s.totals.cases) + " cases, " + fixed(s.totals.seconds, 1) +
+         " s; the run had not ended (a file that stays like this means tdxhp was killed)";
+}
+
 // The evidence counters as name/value pairs, in one order for every output.
 std::vector<std::pair<std::string, int64_t>> evidence_fields(const Evidence& e) {
   static const char* level[3] = {"4k", "2m", "1g"};
@@ -97,13 +103,22 @@ json to_json(const RunSummary& s) {
               {"skipped", s.totals.skipped}}},
             {"scenarios_reached", s.scenarios_reached},
             {"evidence", evidence_json(s.evidence)},
-            {"provenance", provenance_json()}};
+            {"provenance", provenance_json(s)}};
   if (s.interrupted) j["interrupted"] = true;
+  if (s.in_progress) j["in_progress"] = true;
   return j;
 }
 
 json provenance_json() {
   return {{"tdxhp_version", tdxhp_version()}, {"tdxhp_commit", tdxhp_commit()}, {"kernel", kernel_release()}};
+}
+
+json provenance_json(const RunSummary& s) {
+  json j = provenance_json();
+  const std::string& target = s.target_name.empty() ? s.target : s.target_name;
+  j["target"] = target;
+  j["tdx_module"] = tdx_module_for(target);
+  return j;
 }
 
 json to_json(const MutantMatrix& m) {
@@ -200,7 +215,9 @@ std::string to_ktap(const RunSummary& s) {
   os << "# tdxhp " << s.verb << " target=" << s.target << " seed=" << s.seed << " mutants=";
   for (size_t i = 0; i < s.mutants.size(); ++i) os << (i ? "," : "") << s.mutants[i];
   os << (s.mutants.empty() ? "none" : "") << "\n";
-  os << "# tdxhp " << tdxhp_version() << " commit=" << tdxhp_commit() << " kernel=" << kernel_release() << "\n";
+  os << "# tdxhp " << tdxhp_version() << " commit=" << tdxhp_commit() << " kernel=" << kernel_release()
+     << " flavour=" << (s.target_name.empty() ? s.target : s.target_name) << "\n";
+  os << "# tdx_module: " << one_line(tdx_module_for(s.target_name.empty() ? s.target : s.target_name)) << "\n";
   os << "1.." << s.properties.size() << "\n";
   int i = 0;
   for (auto& p : s.properties) {
@@ -227,6 +244,7 @@ std::string to_ktap(const RunSummary& s) {
      << " fail:" << s.totals.failures << " skip:" << s.totals.skipped << "\n";
   // An interrupted run is not a clean pass, whatever its properties say so far.
   if (s.interrupted) os << "Bail out! interrupted after " << s.totals.cases << " cases\n";
+  else if (s.in_progress) os << "Bail out! " << incomplete_note(s) << "\n";
   return os.str();
 }
 
@@ -235,11 +253,12 @@ std::string to_junit(const RunSummary& s) {
   os << "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
   os << "<testsuites name=\"tdxhp\" tests=\"" << s.properties.size() << "\" failures=\"" << s.totals.failures
      << "\" skipped=\"" << s.totals.skipped << "\" time=\"" << fixed(s.totals.seconds, 3) << "\">\n";
-  os << "  <testsuite name=\"tdxhp." << xml_escape(s.target) << "\" tests=\"" << s.properties.size() + s.interrupted
-     << "\" failures=\"" << s.totals.failures << "\" errors=\"" << (s.interrupted ? 1 : 0) << "\" skipped=\""
+  const bool cut_short = s.interrupted || s.in_progress;
+  os << "  <testsuite name=\"tdxhp." << xml_escape(s.target) << "\" tests=\"" << s.properties.size() + cut_short
+     << "\" failures=\"" << s.totals.failures << "\" errors=\"" << (cut_short ? 1 : 0) << "\" skipped=\""
      << s.totals.skipped << "\" time=\"" << fixed(s.totals.seconds, 3) << "\">\n";
   os << "    <properties>\n";
-  const json prov = provenance_json();
+  const json prov = provenance_json(s);
   for (auto it = prov.begin(); it != prov.end(); ++it)
     os << "      <property name=\"" << xml_escape(it.key()) << "\" value=\"" << xml_escape(it.value().get<std::string>())
        << "\"/>\n";
@@ -247,9 +266,14 @@ std::string to_junit(const RunSummary& s) {
   std::string mutants;
   for (auto& m : s.mutants) mutants += (mutants.empty() ? "" : ",") + m;
   os << "      <property name=\"mutants\" value=\"" << xml_escape(mutants) << "\"/>\n    </properties>\n";
-  if (s.interrupted)  // a run cut short is an error of the suite, never a pass
-    os << "    <testcase classname=\"tdxhp." << xml_escape(s.target) << "\" name=\"interrupted\" time=\"0\">\n"
-       << "      <error message=\"interrupted (SIGINT/SIGTERM) after " << s.totals.cases << " cases\"/>\n    </testcase>\n";
+  if (cut_short) {  // a run cut short is an error of the suite, never a pass
+    const std::string what = s.interrupted ? "interrupted (SIGINT/SIGTERM) after " + std::to_string(s.totals.cases) +
+                                                 " cases"
+                                           : incomplete_note(s);
+    os << "    <testcase classname=\"tdxhp." << xml_escape(s.target) << "\" name=\""
+       << (s.interrupted ? "interrupted" : "incomplete") << "\" time=\"0\">\n"
+       << "      <error message=\"" << xml_escape(what) << "\"/>\n    </testcase>\n";
+  }
   for (auto& p : s.properties) {
     os << "    <testcase classname=\"tdxhp." << xml_escape(s.target) << "\" name=\"" << xml_escape(p.id)
        << "\" time=\"" << fixed(p.seconds, 3) << "\">";

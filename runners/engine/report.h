@@ -12,6 +12,8 @@ namespace tdxhp::engine {
 
 // tdxhp version and commit and the kernel release: where a result comes from.
 nlohmann::json provenance_json();
+// The same, plus the run's target with its flavour and what is known of the TDX module.
+nlohmann::json provenance_json(const RunSummary&);
 nlohmann::json to_json(const RunSummary&);
 nlohmann::json to_json(const MutantMatrix&);
 std::string to_text(const RunSummary&);

@@ -45,6 +45,8 @@ struct RunSummary {
   std::vector<std::string> mutants;
   std::string verdict = "pass";  // pass | fail | skip
   bool interrupted = false;
+  bool in_progress = false;  // a checkpoint written mid-run: the run has not ended (yet)
+  std::string target_name;   // the target with its flavour, "kvm/swprot", as the target names itself
   std::vector<PropertyResult> properties;
   struct Totals {
     int cases = 0;
