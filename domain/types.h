@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <initializer_list>
 #include <map>
 #include <optional>
 #include <set>
@@ -325,9 +326,51 @@ enum class Cap : uint8_t {
   SlotLifecycle,     // DeleteSlot / AddSlot
 };
 constexpr int kCapCount = 19;
+static_assert(kCapCount <= 32, "CapSet keeps one bit per Cap in 32 bits");
+
+// The capabilities a target has, as one bit per Cap: a target's Caps travel inside every
+// generator context, and a std::set here made copying them the run's top cost (issue 16).
+class CapSet {
+ public:
+  CapSet() = default;
+  CapSet(std::initializer_list<Cap> cs) {
+    for (Cap c : cs) insert(c);
+  }
+  void insert(Cap c) { bits_ |= bit(c); }
+  size_t erase(Cap c) {
+    const size_t had = count(c);
+    bits_ &= ~bit(c);
+    return had;
+  }
+  size_t count(Cap c) const { return (bits_ & bit(c)) != 0; }
+  bool empty() const { return bits_ == 0; }
+  size_t size() const { return static_cast<size_t>(__builtin_popcount(bits_)); }
+  friend bool operator==(const CapSet&, const CapSet&) = default;
+
+  // Ascending Cap order, as the std::set it replaces iterated.
+  class iterator {
+   public:
+    iterator(uint32_t rest) : rest_(rest) {}
+    Cap operator*() const { return static_cast<Cap>(__builtin_ctz(rest_)); }
+    iterator& operator++() {
+      rest_ &= rest_ - 1;
+      return *this;
+    }
+    friend bool operator==(const iterator&, const iterator&) = default;
+
+   private:
+    uint32_t rest_;
+  };
+  iterator begin() const { return iterator(bits_); }
+  iterator end() const { return iterator(0); }
+
+ private:
+  static uint32_t bit(Cap c) { return uint32_t{1} << static_cast<unsigned>(c); }
+  uint32_t bits_ = 0;
+};
 
 struct Caps {
-  std::set<Cap> has;
+  CapSet has;
   std::map<Cap, std::string> missing;  // why a capability is absent, in the target's words
   bool operator()(Cap c) const { return has.count(c) != 0; }
 };

@@ -1,6 +1,7 @@
 #include "generators/op_gen.h"
 
 #include <algorithm>
+#include <memory>
 
 #include "domain/case_file.h"
 #include "generators/swarm_gen.h"
@@ -118,8 +119,8 @@ rc::Gen<OpContext> op_context(const Config& config, const GenProfile& profile) {
 }
 
 rc::Gen<GfnRange> range_near(const OpContext& ctx, Gfn b) {
-  return rc::gen::exec([ctx, b]() -> GfnRange {
-    const Memslot& s = slot_for(ctx.config, b);
+  // Captures the slot, not the context: most motifs draw a range.
+  return rc::gen::exec([s = slot_for(ctx.config, b), b]() -> GfnRange {
     const Gfn g1 = align_down(b, Level::L1G);
     switch (*rc::gen::weightedElement<int>({{10, 0}, {8, 1}, {4, 2}, {2, 3}, {2, 4}, {2, 5}, {2, 6}, {2, 7},
                                             {1, 8}, {1, 9}, {1, 10}})) {
@@ -139,238 +140,274 @@ rc::Gen<GfnRange> range_near(const OpContext& ctx, Gfn b) {
   });
 }
 
+namespace {
+std::vector<Op> single(const OpContext& ctx) {
+  const Gfn b = pick_block(ctx);
+  switch (*rc::gen::inRange(0, 10)) {
+    case 0: return {Access{b + offset_in_block(), *rc::gen::arbitrary<bool>(), token()}};
+    case 8: return {DiscardShared{*range_near(ctx, b)}};
+    case 9: return {Access{b + offset_in_block(), *rc::gen::arbitrary<bool>(), token(), true}};
+    case 1: return {Accept{b + offset_in_block(), Level::L4K}};
+    case 2: return {Accept{b + *rc::gen::element<uint64_t>(0, 0, 1), Level::L2M}};  // misaligned -> OPERAND_INVALID
+    case 3: return {conversion(ctx, *range_near(ctx, b), *rc::gen::element(Attr::Shared, Attr::Private))};
+    case 4: return {PunchHole{*range_near(ctx, b)}};
+    case 5: return {Prefault{*range_near(ctx, b)}};
+    case 6: return {Accept{align_down(b, Level::L1G), Level::L1G}};  // the module refuses 1G: OPERAND_INVALID
+    default: return {Pin{*range_near(ctx, b)}};
+  }
+}
+
+// Map, then accept at a level that agrees or disagrees with the mapping (SC-ACCEPT4K-AFTER/BEFORE, INV-LIVE).
+std::vector<Op> touch_accept(const OpContext& ctx) {
+  const Gfn b = pick_block(ctx);
+  const uint64_t k = offset_in_block();
+  std::vector<Op> v;
+  switch (*rc::gen::inRange(0, 4)) {
+    case 0: v.push_back(Access{b + k, false, 0}); break;        // fault: KVM maps at max level
+    case 3: v.push_back(Access{b ^ k2M, false, 0}); break;      // neighbour block: a 1G leaf covers b too
+    case 1: v.push_back(Prefault{{b, k2M}}); break;
+    default: break;                                             // accept with nothing mapped
+  }
+  const Level first = *rc::gen::element(Level::L2M, Level::L4K);
+  v.push_back(Accept{first == Level::L2M ? b : b + k, first});
+  v.push_back(Accept{first == Level::L2M ? b + k : b, first == Level::L2M ? Level::L4K : Level::L2M});
+  v.push_back(Access{b + k, true, token()});
+  v.push_back(Access{b + k, false, 0});
+  return v;
+}
+
+// SC-PARTIAL-CONVERT / SC-1G-FOLIO / SC-BOUNDARY: huge leaf accepted with data, convert a
+// sub-range shared and back, then check neighbours and a 2M re-accept.
+std::vector<Op> partial_convert(const OpContext& ctx) {
+  const Gfn b = pick_block(ctx);
+  const bool huge1g = ctx.config.max_private_level == Level::L1G && *rc::gen::element(false, true);
+  const Gfn region = huge1g ? align_down(b, Level::L1G) : b;
+  // Data just outside the converted range: the first page, last page, or the next block's
+  // last page (over-zap past the end, MUT-HEAD-ONLY).
+  const uint64_t neighbour = *rc::gen::element<uint64_t>(0, 511, 1, 2 * k2M - 1);
+  std::vector<Op> v;
+  v.push_back(Access{region, false, 0});  // fault first: KVM maps at the max level
+  // The module accepts 4K and 2M only: a what-if 1G leaf is split to 2M by the accept's exit.
+  v.push_back(Accept{region, Level::L2M});
+  // A second huge leaf right after, so ranges straddling the 2M edge meet two huge leaves.
+  if (!huge1g && *rc::gen::element(true, false)) v.push_back(Accept{b + k2M, Level::L2M});
+  v.push_back(Access{region + neighbour, true, token()});
+  const GfnRange r = huge1g ? GfnRange{region + k2M * *rc::gen::element<uint64_t>(1, 2), k2M} : *range_near(ctx, b);
+  v.push_back(conversion(ctx, r, Attr::Shared));
+  v.push_back(Access{region + neighbour, false, 0});
+  // Back to private: the range, or one page wider on each side, over still-private pages
+  // whose leaves must stay (only shared leaves may go).
+  const GfnRange back = r.start > 0 ? *rc::gen::element(r, GfnRange{r.start - 1, r.npages + 2}) : r;
+  v.push_back(conversion(ctx, back, Attr::Private));
+  v.push_back(Accept{b, Level::L2M});
+  v.push_back(Access{region + neighbour, false, 0});
+  return v;
+}
+
+// SC-PROMOTE: 4K leaves under a 2M region, zap them by a round trip, accept 2M (no merge).
+std::vector<Op> round_trip(const OpContext& ctx) {
+  const Gfn b = pick_block(ctx);
+  std::vector<Op> v;
+  switch (*rc::gen::weightedElement<int>({{3, 1}, {1, 0}, {1, 2}})) {
+    case 0: v.push_back(Accept{b + offset_in_block(), Level::L4K}); break;  // page table under b
+    case 1: v.push_back(Access{b ^ k2M, false, 0}); break;  // allocate the huge folio around b (in-place merge)
+    default: break;
+  }
+  const GfnRange r = *rc::gen::weightedElement<GfnRange>({{3, GfnRange{b + offset_in_block(), 1}}, {1, GfnRange{b, k2M}}});
+  v.push_back(conversion(ctx, r, Attr::Shared));
+  v.push_back(Access{r.start, true, token()});
+  // Back to private: the range, or one page wider on each side, over still-private pages
+  // whose leaves must stay (only shared leaves may go).
+  const GfnRange back = r.start > 0 ? *rc::gen::element(r, GfnRange{r.start - 1, r.npages + 2}) : r;
+  v.push_back(conversion(ctx, back, Attr::Private));
+  v.push_back(Accept{b, Level::L2M});
+  v.push_back(Access{b + offset_in_block(), false, 0});
+  return v;
+}
+
+// SC-PREFAULT: prefault 2M before the guest accepts at 4K: the split happens on the accept exit.
+std::vector<Op> prefault(const OpContext& ctx) {
+  const Gfn b = pick_block(ctx);
+  const uint64_t k = offset_in_block();
+  return {Prefault{*rc::gen::element(GfnRange{b, k2M}, GfnRange{b, 2 * k2M})}, Accept{b + k, Level::L4K},
+          Access{b + k, false, 0}, Accept{b, Level::L2M}};
+}
+
+// SC-PUNCH-ALIGN: punch aligned or not; data outside the hole must survive.
+std::vector<Op> punch(const OpContext& ctx) {
+  const Gfn b = pick_block(ctx);
+  const uint64_t keep = *rc::gen::element<uint64_t>(uint64_t{k2M}, uint64_t{0}, uint64_t{k2M - 1});
+  return {Accept{b, Level::L2M}, Access{b + keep, true, token()}, PunchHole{*range_near(ctx, b)},
+          Access{b + keep, false, 0}, Access{b, false, 0}};
+}
+
+// SC-BUSY / SC-FAIL-MIDWAY / restartable: arm a fault right before an op that must split.
+// The 2M leaf is accepted with data (a conversion inside it splits it) or left PENDING (a
+// 4K accept exits and splits it; an accept inside an ACCEPTED 2M leaf takes no exit).
+std::vector<Op> fault(const OpContext& ctx) {
+  const Gfn b = pick_block(ctx);
+  const uint64_t k = *rc::gen::element<uint64_t>(1, 256, 511);
+  Inject in = fault_injection();
+  std::vector<Op> v;
+  const bool pending = *rc::gen::element(false, true);
+  if (pending)
+    v.push_back(*rc::gen::element<Op>(Prefault{{b, k2M}}, Access{b, false, 0}));
+  else
+    v.insert(v.end(), {Accept{b, Level::L2M}, Access{b, true, token()}});
+  v.push_back(in);
+  if (!pending || *rc::gen::element(true, false))  // boundary split inside the 2M leaf, or across its end
+    v.push_back(conversion(ctx, *rc::gen::element(GfnRange{b + k, 1}, GfnRange{b + k2M - 1, 2}), Attr::Shared));
+  else
+    v.push_back(Accept{b + k, Level::L4K});  // accept-exit split (DEMOTE) of the PENDING leaf
+  v.push_back(Access{b, false, 0});
+  v.push_back(Accept{b + k, Level::L4K});
+  v.push_back(Access{b + k2M + 3, false, 0});  // a fault in the next block, inside a failed conversion's invalidation
+  return v;
+}
+
+// SC-PIN (L9600-9610): in place, pinned shared pages make a conversion to private -EAGAIN
+// and change nothing; after unpin it works. Private -> shared ignores pins.
+std::vector<Op> pin(const OpContext& ctx) {
+  const Gfn b = pick_block(ctx);
+  const GfnRange r = *rc::gen::element(GfnRange{b + 1, 1}, GfnRange{b, k2M});
+  return {Pin{r}, conversion(ctx, r, Attr::Shared), Access{r.start, true, token()}, conversion(ctx, r, Attr::Private),
+          Access{r.start, false, 0}, Unpin{r}, conversion(ctx, r, Attr::Private), Accept{r.start, Level::L4K}};
+}
+
+// INV-ATTR / INV-CONTIG on the shared side: make a 2M block shared with one private 4K page
+// in it (or none), touch it, discard part or all of its host memory, touch it again.
+std::vector<Op> shared_huge(const OpContext& ctx) {
+  const Gfn b = pick_block(ctx);
+  const uint64_t k = offset_in_block();
+  std::vector<Op> v{conversion(ctx, {b, k2M * *rc::gen::element<uint64_t>(1, 2)}, Attr::Shared)};
+  if (*rc::gen::element(true, false)) v.push_back(conversion(ctx, {b + k, 1}, Attr::Private));
+  v.push_back(Access{b + (k ^ 1), true, token()});
+  v.push_back(DiscardShared{*rc::gen::element(GfnRange{b + k, 1}, GfnRange{b, k2M}, sub_range(b))});
+  v.push_back(Access{b + (k ^ 1), false, 0});
+  v.push_back(Access{b + (k ^ 256), true, token()});
+  v.push_back(Access{b + k, false, 0});
+  return v;
+}
+
+// The per-VM split cache race (MUT-CACHE-RACE, L12482-12512): vCPU 1's accept at 4K needs a
+// split of its own PENDING 2M leaf (the exit splits before its fault, so even a fault that
+// then waits for the host op has split at the drop point); it runs while the host's
+// boundary split has dropped mmu_lock.
+std::vector<Op> race(const OpContext& ctx) {
+  const Gfn b = pick_block(ctx);
+  const Gfn other = b ^ k2M;
+  const uint64_t k = *rc::gen::element<uint64_t>(1, 256, 511);
+  const int variant = *rc::gen::inRange(0, 3);
+  // The conversion race of shared/findings (MUT-UNLOCKED-CONVERT): vCPU 1 faults at b while a
+  // conversion from inside b's block splits the 2M leaf past its end edge.
+  if (variant == 0)
+    return {Prefault{{b + k2M, 1}}, Access{b, false, 0, true}, conversion(ctx, {b + k, k2M - k + 1}, Attr::Shared),
+            Access{b, false, 0}};
+  // Both split the same PENDING 2M leaf: vCPU 1's 4K accept at the host's top-up drop, so the
+  // host must look at the entry afresh (tdp_iter_restart; MUT-STALE-SPLIT).
+  if (variant == 1)
+    return {Prefault{{b, k2M}}, Accept{b + (k ^ 1), Level::L4K, true}, conversion(ctx, {b + k, 1}, Attr::Shared),
+            Access{b + (k ^ 1), false, 0}};
+  std::vector<Op> v{Accept{b, Level::L2M}, *rc::gen::element<Op>(Prefault{{other, k2M}}, Access{other, false, 0})};
+  if (*rc::gen::element(true, false))
+    v.push_back(Accept{other + k, Level::L4K, true});
+  else
+    v.push_back(Access{other + k, true, token(), true});
+  v.push_back(conversion(ctx, {b + k, *rc::gen::element<uint64_t>(1, 2)}, Attr::Shared));
+  v.push_back(Access{other + k, false, 0});
+  return v;
+}
+
+// A conversion across two slots (and the hole between, if any): slot A's last 2M block is
+// accepted with data, slot B's first block mapped; an armed -ENOMEM may hit B's split. Per VM
+// one conversion covers both; in place one gmem ioctl per slot (MUT-SLOT-PARTIAL-ZAP).
+std::vector<Op> cross_slot(const OpContext& ctx) {
+  const auto& slots = ctx.config.slots;
+  if (slots.size() < 2) return {};
+  const size_t i = *rc::gen::inRange<size_t>(0, slots.size() - 1);
+  const Memslot &a = slots[i], &b = slots[i + 1];
+  const Gfn a_last = align_down(a.range().end() - 1, Level::L2M), b_first = align_down(b.base_gfn + k2M - 1, Level::L2M);
+  std::vector<Op> v{Access{a_last, false, 0}, Accept{a_last, Level::L2M}, Access{a_last + 3, true, token()},
+                    Prefault{{b_first, k2M}}};
+  // Mostly with the -ENOMEM: the failing split is what tells a per-slot zap from all-splits-first.
+  if (*rc::gen::weightedElement<int>({{3, 1}, {1, 0}})) v.push_back(Inject{FaultSite::SplitCacheTopup, 0, 1});
+  const Gfn end = b_first + *rc::gen::element<uint64_t>(1, k2M, 256);
+  v.push_back(conversion(ctx, {a_last, end - a_last}, Attr::Shared));
+  v.push_back(Access{a_last + 3, false, 0});
+  return v;
+}
+
+// A memslot deleted and added back (SEMANTICS.md "Memslots"): its leaves go, its page tables
+// stay (a 2M accept over one is still a size mismatch), its GUEST_INHIBIT goes.
+std::vector<Op> slot_cycle(const OpContext& ctx) {
+  const Gfn b = pick_block(ctx);
+  const Memslot& m = slot_for(ctx.config, b);
+  const uint64_t k = offset_in_block();
+  std::vector<Op> v{Access{b, false, 0}, *rc::gen::element<Op>(Accept{b + k, Level::L4K}, Accept{b, Level::L2M}),
+                    Access{b + k, true, token()}, DeleteSlot{m.id}};
+  if (*rc::gen::element(true, false)) v.push_back(Access{b + k, false, 0});  // no slot: -EFAULT
+  if (*rc::gen::element(true, false)) v.push_back(conversion(ctx, {b, k2M}, Attr::Shared));
+  if (*rc::gen::element(true, false)) v.push_back(conversion(ctx, {b, k2M}, Attr::Private));
+  v.insert(v.end(), {AddSlot{m.id}, Access{b + k, false, 0}, Accept{b, Level::L2M}, Accept{b + k, Level::L4K},
+                     Access{b + k, false, 0}});
+  return v;
+}
+
+// The motif table (DOMAIN.md section 5), like syzkaller's call priorities: each motif by name,
+// its weight in GenProfile, and what the target must have for it. A context's pool is drawn
+// from this one table; the order is the draw order, so keep it (same seed, same cases).
+struct MotifEntry {
+  const char* name;
+  int GenProfile::*weight;
+  bool (*fits)(const OpContext&);
+  std::vector<Op> (*make)(const OpContext&);
+};
+
+bool has(const OpContext& c, Cap a) { return c.profile.caps(a); }
+const MotifEntry kMotifs[] = {
+    {"single", &GenProfile::w_single, [](const OpContext&) { return true; }, single},
+    {"touch-accept", &GenProfile::w_touch_accept, [](const OpContext& c) { return has(c, Cap::Accept); }, touch_accept},
+    {"partial-convert", &GenProfile::w_partial_convert, [](const OpContext& c) { return has(c, Cap::Attributes); },
+     partial_convert},
+    {"round-trip", &GenProfile::w_round_trip, [](const OpContext& c) { return has(c, Cap::Attributes); }, round_trip},
+    {"prefault", &GenProfile::w_prefault, [](const OpContext& c) { return has(c, Cap::Prefault); }, prefault},
+    {"punch", &GenProfile::w_punch, [](const OpContext& c) { return has(c, Cap::PunchHole); }, punch},
+    {"fault", &GenProfile::w_fault, [](const OpContext& c) { return has(c, Cap::FaultInjection); }, fault},
+    {"pin", &GenProfile::w_pin, [](const OpContext& c) { return has(c, Cap::Pin) && has(c, Cap::Attributes); }, pin},
+    {"shared-huge", &GenProfile::w_shared_huge, [](const OpContext& c) { return has(c, Cap::Attributes); },
+     shared_huge},
+    {"race", &GenProfile::w_race, [](const OpContext& c) { return has(c, Cap::Interleaving) && has(c, Cap::Attributes); },
+     race},
+    {"cross-slot", &GenProfile::w_cross_slot,
+     [](const OpContext& c) { return has(c, Cap::Attributes) && c.config.slots.size() > 1; }, cross_slot},
+    {"slot-cycle", &GenProfile::w_slot_cycle, [](const OpContext& c) { return has(c, Cap::SlotLifecycle); },
+     slot_cycle},
+};
+}  // namespace
+
 rc::Gen<std::vector<Op>> motif(const OpContext& ctx) {
-  const GenProfile& p = ctx.profile;
-  auto single = rc::gen::exec([ctx]() -> std::vector<Op> {
-    const Gfn b = pick_block(ctx);
-    switch (*rc::gen::inRange(0, 10)) {
-      case 0: return {Access{b + offset_in_block(), *rc::gen::arbitrary<bool>(), token()}};
-      case 8: return {DiscardShared{*range_near(ctx, b)}};
-      case 9: return {Access{b + offset_in_block(), *rc::gen::arbitrary<bool>(), token(), true}};
-      case 1: return {Accept{b + offset_in_block(), Level::L4K}};
-      case 2: return {Accept{b + *rc::gen::element<uint64_t>(0, 0, 1), Level::L2M}};  // misaligned -> OPERAND_INVALID
-      case 3: return {conversion(ctx, *range_near(ctx, b), *rc::gen::element(Attr::Shared, Attr::Private))};
-      case 4: return {PunchHole{*range_near(ctx, b)}};
-      case 5: return {Prefault{*range_near(ctx, b)}};
-      case 6: return {Accept{align_down(b, Level::L1G), Level::L1G}};  // the module refuses 1G: OPERAND_INVALID
-      default: return {Pin{*range_near(ctx, b)}};
-    }
-  });
-  // Map, then accept at a level that agrees or disagrees with the mapping (SC-ACCEPT4K-AFTER/BEFORE, INV-LIVE).
-  auto touch_accept = rc::gen::exec([ctx]() -> std::vector<Op> {
-    const Gfn b = pick_block(ctx);
-    const uint64_t k = offset_in_block();
-    std::vector<Op> v;
-    switch (*rc::gen::inRange(0, 4)) {
-      case 0: v.push_back(Access{b + k, false, 0}); break;        // fault: KVM maps at max level
-      case 3: v.push_back(Access{b ^ k2M, false, 0}); break;      // neighbour block: a 1G leaf covers b too
-      case 1: v.push_back(Prefault{{b, k2M}}); break;
-      default: break;                                             // accept with nothing mapped
-    }
-    const Level first = *rc::gen::element(Level::L2M, Level::L4K);
-    v.push_back(Accept{first == Level::L2M ? b : b + k, first});
-    v.push_back(Accept{first == Level::L2M ? b + k : b, first == Level::L2M ? Level::L4K : Level::L2M});
-    v.push_back(Access{b + k, true, token()});
-    v.push_back(Access{b + k, false, 0});
-    return v;
-  });
-  // SC-PARTIAL-CONVERT / SC-1G-FOLIO / SC-BOUNDARY: huge leaf accepted with data, convert a
-  // sub-range shared and back, then check neighbours and a 2M re-accept.
-  auto partial_convert = rc::gen::exec([ctx]() -> std::vector<Op> {
-    const Gfn b = pick_block(ctx);
-    const bool huge1g = ctx.config.max_private_level == Level::L1G && *rc::gen::element(false, true);
-    const Gfn region = huge1g ? align_down(b, Level::L1G) : b;
-    // Data just outside the converted range: the first page, last page, or the next block's
-    // last page (over-zap past the end, MUT-HEAD-ONLY).
-    const uint64_t neighbour = *rc::gen::element<uint64_t>(0, 511, 1, 2 * k2M - 1);
-    std::vector<Op> v;
-    v.push_back(Access{region, false, 0});  // fault first: KVM maps at the max level
-    // The module accepts 4K and 2M only: a what-if 1G leaf is split to 2M by the accept's exit.
-    v.push_back(Accept{region, Level::L2M});
-    // A second huge leaf right after, so ranges straddling the 2M edge meet two huge leaves.
-    if (!huge1g && *rc::gen::element(true, false)) v.push_back(Accept{b + k2M, Level::L2M});
-    v.push_back(Access{region + neighbour, true, token()});
-    const GfnRange r = huge1g ? GfnRange{region + k2M * *rc::gen::element<uint64_t>(1, 2), k2M} : *range_near(ctx, b);
-    v.push_back(conversion(ctx, r, Attr::Shared));
-    v.push_back(Access{region + neighbour, false, 0});
-    // Back to private: the range, or one page wider on each side, over still-private pages
-    // whose leaves must stay (only shared leaves may go).
-    const GfnRange back = r.start > 0 ? *rc::gen::element(r, GfnRange{r.start - 1, r.npages + 2}) : r;
-    v.push_back(conversion(ctx, back, Attr::Private));
-    v.push_back(Accept{b, Level::L2M});
-    v.push_back(Access{region + neighbour, false, 0});
-    return v;
-  });
-  // SC-PROMOTE: 4K leaves under a 2M region, zap them by a round trip, accept 2M (no merge).
-  auto round_trip = rc::gen::exec([ctx]() -> std::vector<Op> {
-    const Gfn b = pick_block(ctx);
-    std::vector<Op> v;
-    switch (*rc::gen::weightedElement<int>({{3, 1}, {1, 0}, {1, 2}})) {
-      case 0: v.push_back(Accept{b + offset_in_block(), Level::L4K}); break;  // page table under b
-      case 1: v.push_back(Access{b ^ k2M, false, 0}); break;  // allocate the huge folio around b (in-place merge)
-      default: break;
-    }
-    const GfnRange r = *rc::gen::weightedElement<GfnRange>({{3, GfnRange{b + offset_in_block(), 1}}, {1, GfnRange{b, k2M}}});
-    v.push_back(conversion(ctx, r, Attr::Shared));
-    v.push_back(Access{r.start, true, token()});
-    // Back to private: the range, or one page wider on each side, over still-private pages
-    // whose leaves must stay (only shared leaves may go).
-    const GfnRange back = r.start > 0 ? *rc::gen::element(r, GfnRange{r.start - 1, r.npages + 2}) : r;
-    v.push_back(conversion(ctx, back, Attr::Private));
-    v.push_back(Accept{b, Level::L2M});
-    v.push_back(Access{b + offset_in_block(), false, 0});
-    return v;
-  });
-  // SC-PREFAULT: prefault 2M before the guest accepts at 4K: the split happens on the accept exit.
-  auto prefault = rc::gen::exec([ctx]() -> std::vector<Op> {
-    const Gfn b = pick_block(ctx);
-    const uint64_t k = offset_in_block();
-    return {Prefault{*rc::gen::element(GfnRange{b, k2M}, GfnRange{b, 2 * k2M})}, Accept{b + k, Level::L4K},
-            Access{b + k, false, 0}, Accept{b, Level::L2M}};
-  });
-  // SC-PUNCH-ALIGN: punch aligned or not; data outside the hole must survive.
-  auto punch = rc::gen::exec([ctx]() -> std::vector<Op> {
-    const Gfn b = pick_block(ctx);
-    const uint64_t keep = *rc::gen::element<uint64_t>(uint64_t{k2M}, uint64_t{0}, uint64_t{k2M - 1});
-    return {Accept{b, Level::L2M}, Access{b + keep, true, token()}, PunchHole{*range_near(ctx, b)},
-            Access{b + keep, false, 0}, Access{b, false, 0}};
-  });
-  // SC-BUSY / SC-FAIL-MIDWAY / restartable: arm a fault right before an op that must split.
-  // The 2M leaf is accepted with data (a conversion inside it splits it) or left PENDING (a
-  // 4K accept exits and splits it; an accept inside an ACCEPTED 2M leaf takes no exit).
-  auto fault = rc::gen::exec([ctx]() -> std::vector<Op> {
-    const Gfn b = pick_block(ctx);
-    const uint64_t k = *rc::gen::element<uint64_t>(1, 256, 511);
-    Inject in = fault_injection();
-    std::vector<Op> v;
-    const bool pending = *rc::gen::element(false, true);
-    if (pending)
-      v.push_back(*rc::gen::element<Op>(Prefault{{b, k2M}}, Access{b, false, 0}));
-    else
-      v.insert(v.end(), {Accept{b, Level::L2M}, Access{b, true, token()}});
-    v.push_back(in);
-    if (!pending || *rc::gen::element(true, false))  // boundary split inside the 2M leaf, or across its end
-      v.push_back(conversion(ctx, *rc::gen::element(GfnRange{b + k, 1}, GfnRange{b + k2M - 1, 2}), Attr::Shared));
-    else
-      v.push_back(Accept{b + k, Level::L4K});  // accept-exit split (DEMOTE) of the PENDING leaf
-    v.push_back(Access{b, false, 0});
-    v.push_back(Accept{b + k, Level::L4K});
-    v.push_back(Access{b + k2M + 3, false, 0});  // a fault in the next block, inside a failed conversion's invalidation
-    return v;
-  });
-  // SC-PIN (L9600-9610): in place, pinned shared pages make a conversion to private -EAGAIN
-  // and change nothing; after unpin it works. Private -> shared ignores pins.
-  auto pin = rc::gen::exec([ctx]() -> std::vector<Op> {
-    const Gfn b = pick_block(ctx);
-    const GfnRange r = *rc::gen::element(GfnRange{b + 1, 1}, GfnRange{b, k2M});
-    return {Pin{r}, conversion(ctx, r, Attr::Shared), Access{r.start, true, token()}, conversion(ctx, r, Attr::Private),
-            Access{r.start, false, 0}, Unpin{r}, conversion(ctx, r, Attr::Private), Accept{r.start, Level::L4K}};
-  });
-  // INV-ATTR / INV-CONTIG on the shared side: make a 2M block shared with one private 4K page
-  // in it (or none), touch it, discard part or all of its host memory, touch it again.
-  auto shared_huge = rc::gen::exec([ctx]() -> std::vector<Op> {
-    const Gfn b = pick_block(ctx);
-    const uint64_t k = offset_in_block();
-    std::vector<Op> v{conversion(ctx, {b, k2M * *rc::gen::element<uint64_t>(1, 2)}, Attr::Shared)};
-    if (*rc::gen::element(true, false)) v.push_back(conversion(ctx, {b + k, 1}, Attr::Private));
-    v.push_back(Access{b + (k ^ 1), true, token()});
-    v.push_back(DiscardShared{*rc::gen::element(GfnRange{b + k, 1}, GfnRange{b, k2M}, sub_range(b))});
-    v.push_back(Access{b + (k ^ 1), false, 0});
-    v.push_back(Access{b + (k ^ 256), true, token()});
-    v.push_back(Access{b + k, false, 0});
-    return v;
-  });
-  // The per-VM split cache race (MUT-CACHE-RACE, L12482-12512): vCPU 1's accept at 4K needs a
-  // split of its own PENDING 2M leaf (the exit splits before its fault, so even a fault that
-  // then waits for the host op has split at the drop point); it runs while the host's
-  // boundary split has dropped mmu_lock.
-  auto race = rc::gen::exec([ctx]() -> std::vector<Op> {
-    const Gfn b = pick_block(ctx);
-    const Gfn other = b ^ k2M;
-    const uint64_t k = *rc::gen::element<uint64_t>(1, 256, 511);
-    const int variant = *rc::gen::inRange(0, 3);
-    // The conversion race of shared/findings (MUT-UNLOCKED-CONVERT): vCPU 1 faults at b while a
-    // conversion from inside b's block splits the 2M leaf past its end edge.
-    if (variant == 0)
-      return {Prefault{{b + k2M, 1}}, Access{b, false, 0, true}, conversion(ctx, {b + k, k2M - k + 1}, Attr::Shared),
-              Access{b, false, 0}};
-    // Both split the same PENDING 2M leaf: vCPU 1's 4K accept at the host's top-up drop, so the
-    // host must look at the entry afresh (tdp_iter_restart; MUT-STALE-SPLIT).
-    if (variant == 1)
-      return {Prefault{{b, k2M}}, Accept{b + (k ^ 1), Level::L4K, true}, conversion(ctx, {b + k, 1}, Attr::Shared),
-              Access{b + (k ^ 1), false, 0}};
-    std::vector<Op> v{Accept{b, Level::L2M}, *rc::gen::element<Op>(Prefault{{other, k2M}}, Access{other, false, 0})};
-    if (*rc::gen::element(true, false))
-      v.push_back(Accept{other + k, Level::L4K, true});
-    else
-      v.push_back(Access{other + k, true, token(), true});
-    v.push_back(conversion(ctx, {b + k, *rc::gen::element<uint64_t>(1, 2)}, Attr::Shared));
-    v.push_back(Access{other + k, false, 0});
-    return v;
-  });
-  // A conversion across two slots (and the hole between, if any): slot A's last 2M block is
-  // accepted with data, slot B's first block mapped; an armed -ENOMEM may hit B's split. Per VM
-  // one conversion covers both; in place one gmem ioctl per slot (MUT-SLOT-PARTIAL-ZAP).
-  auto cross_slot = rc::gen::exec([ctx]() -> std::vector<Op> {
-    const auto& slots = ctx.config.slots;
-    if (slots.size() < 2) return {};
-    const size_t i = *rc::gen::inRange<size_t>(0, slots.size() - 1);
-    const Memslot &a = slots[i], &b = slots[i + 1];
-    const Gfn a_last = align_down(a.range().end() - 1, Level::L2M), b_first = align_down(b.base_gfn + k2M - 1, Level::L2M);
-    std::vector<Op> v{Access{a_last, false, 0}, Accept{a_last, Level::L2M}, Access{a_last + 3, true, token()},
-                      Prefault{{b_first, k2M}}};
-    // Mostly with the -ENOMEM: the failing split is what tells a per-slot zap from all-splits-first.
-    if (*rc::gen::weightedElement<int>({{3, 1}, {1, 0}})) v.push_back(Inject{FaultSite::SplitCacheTopup, 0, 1});
-    const Gfn end = b_first + *rc::gen::element<uint64_t>(1, k2M, 256);
-    v.push_back(conversion(ctx, {a_last, end - a_last}, Attr::Shared));
-    v.push_back(Access{a_last + 3, false, 0});
-    return v;
-  });
-  // A memslot deleted and added back (SEMANTICS.md "Memslots"): its leaves go, its page tables
-  // stay (a 2M accept over one is still a size mismatch), its GUEST_INHIBIT goes.
-  auto slot_cycle = rc::gen::exec([ctx]() -> std::vector<Op> {
-    const Gfn b = pick_block(ctx);
-    const Memslot& m = slot_for(ctx.config, b);
-    const uint64_t k = offset_in_block();
-    std::vector<Op> v{Access{b, false, 0}, *rc::gen::element<Op>(Accept{b + k, Level::L4K}, Accept{b, Level::L2M}),
-                      Access{b + k, true, token()}, DeleteSlot{m.id}};
-    if (*rc::gen::element(true, false)) v.push_back(Access{b + k, false, 0});  // no slot: -EFAULT
-    if (*rc::gen::element(true, false)) v.push_back(conversion(ctx, {b, k2M}, Attr::Shared));
-    if (*rc::gen::element(true, false)) v.push_back(conversion(ctx, {b, k2M}, Attr::Private));
-    v.insert(v.end(), {AddSlot{m.id}, Access{b + k, false, 0}, Accept{b, Level::L2M}, Accept{b + k, Level::L4K},
-                       Access{b + k, false, 0}});
-    return v;
-  });
-  using G = rc::Gen<std::vector<Op>>;
-  std::vector<std::pair<uint32_t, G>> pool;
-  auto add = [&](int w, G g) {
-    if (w > 0) pool.emplace_back(static_cast<uint32_t>(w), std::move(g));
-  };
-  add(p.w_single, single);
-  if (p.caps(Cap::Accept)) add(p.w_touch_accept, touch_accept);
-  if (p.caps(Cap::Attributes)) add(p.w_partial_convert, partial_convert);
-  if (p.caps(Cap::Attributes)) add(p.w_round_trip, round_trip);
-  if (p.caps(Cap::Prefault)) add(p.w_prefault, prefault);
-  if (p.caps(Cap::PunchHole)) add(p.w_punch, punch);
-  if (p.caps(Cap::FaultInjection)) add(p.w_fault, fault);
-  if (p.caps(Cap::Pin) && p.caps(Cap::Attributes)) add(p.w_pin, pin);
-  if (p.caps(Cap::Attributes)) add(p.w_shared_huge, shared_huge);
-  if (p.caps(Cap::Interleaving) && p.caps(Cap::Attributes)) add(p.w_race, race);
-  if (p.caps(Cap::Attributes) && ctx.config.slots.size() > 1) add(p.w_cross_slot, cross_slot);
-  if (p.caps(Cap::SlotLifecycle)) add(p.w_slot_cycle, slot_cycle);
-  if (pool.empty()) add(1, single);
-  const Caps caps = p.caps;
+  // One copy of the context per case, shared by every draw (it used to be copied into each
+  // motif's closure: Caps and Config copies were most of a run's time, issue 16).
+  auto shared = std::make_shared<const OpContext>(ctx);
+  std::vector<std::pair<uint32_t, const MotifEntry*>> pool;
+  for (const MotifEntry& m : kMotifs) {
+    const int w = ctx.profile.*m.weight;
+    if (w > 0 && m.fits(ctx)) pool.emplace_back(static_cast<uint32_t>(w), &m);
+  }
+  if (pool.empty()) pool.emplace_back(1, &kMotifs[0]);
   uint32_t total = 0;
-  for (auto& [w, g] : pool) total += w;
-  return rc::gen::exec([pool, total, caps] {
+  for (auto& [w, m] : pool) total += w;
+  return rc::gen::exec([shared, pool = std::move(pool), total] {
     uint32_t pick = *rc::gen::inRange<uint32_t>(0, total);
     size_t i = 0;
     while (pick >= pool[i].first) pick -= pool[i++].first;
-    return keep_runnable(caps, *pool[i].second);
+    auto make = pool[i].second->make;
+    return keep_runnable(shared->profile.caps, *rc::gen::exec([shared, make] { return make(*shared); }));
   });
 }
 
 rc::Gen<std::vector<Op>> ops(const OpContext& ctx) {
+  if (ctx.profile.ops_generator) return ctx.profile.ops_generator(ctx);
   // A handful of motifs per case: long enough to chain shapes, short enough to shrink fast.
   // Motifs pick from their full ranges whatever the case size (inRange scales with size).
   auto motifs = rc::gen::scale(0.12, rc::gen::container<std::vector<std::vector<Op>>>(rc::gen::resize(100, motif(ctx))));
