@@ -2,9 +2,17 @@
 // (caps), and how strongly to lean on each bug-shaped motif (DOMAIN.md section 5).
 #pragma once
 
+#include <rapidcheck.h>
+
+#include <vector>
+
 #include "domain/types.h"
 
 namespace tdxhp::gen {
+
+struct OpContext;
+// An op generator that replaces the default one (motifs + swarm), e.g. bench/'s uniform yardstick.
+using OpsGenerator = rc::Gen<std::vector<Op>> (*)(const OpContext&);
 
 struct GenProfile {
   Caps caps;                  // ops whose Cap is missing are never generated
@@ -25,6 +33,7 @@ struct GenProfile {
   // Percent of cases drawn by the swarm generator (generators/swarm_gen.h) instead of motifs:
   // uniform ops from a per-case subset of op kinds, to reach shapes no motif aims at.
   int swarm_percent = 30;
+  OpsGenerator ops_generator = nullptr;  // null: the default generator
 };
 
 }  // namespace tdxhp::gen

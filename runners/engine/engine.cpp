@@ -1,5 +1,6 @@
 #include "runners/engine/engine.h"
 
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -26,6 +27,17 @@ namespace tdxhp::engine {
 namespace {
 using Clock = std::chrono::steady_clock;
 double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+// CPU seconds (user + sys) of this process and its reaped children (kvm workers).
+double cpu_now() {
+  double s = 0;
+  for (int who : {RUSAGE_SELF, RUSAGE_CHILDREN}) {
+    rusage u{};
+    if (getrusage(who, &u) != 0) continue;
+    s += u.ru_utime.tv_sec + u.ru_stime.tv_sec + (u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+  }
+  return s;
+}
 
 uint64_t mix(uint64_t x) {  // splitmix64: independent batch seeds from one run seed
   x += 0x9e3779b97f4a7c15ULL;
@@ -157,7 +169,7 @@ namespace {
 // The run's summary from the properties' state so far. States are copied, so a checkpoint
 // mid-run leaves them as they are; the final call is the same code, so both read alike.
 RunSummary summarize(RunSummary sum, const std::vector<PropState>& states, const Caps& caps,
-                     const std::string& target_name, double seconds, bool in_progress) {
+                     const std::string& target_name, double seconds, double cpu_seconds, bool in_progress) {
   sum.in_progress = in_progress;
   sum.target_name = target_name;
   sum.properties.clear();
@@ -184,6 +196,8 @@ RunSummary summarize(RunSummary sum, const std::vector<PropState>& states, const
   }
   sum.totals.seconds = seconds;
   sum.totals.ops_per_sec = seconds > 0 ? sum.totals.steps / seconds : 0;
+  sum.totals.cpu_seconds = cpu_seconds;
+  sum.totals.steps_per_cpu_sec = cpu_seconds > 0 ? sum.totals.steps / cpu_seconds : 0;
   sum.verdict = sum.totals.failures ? "fail" : in_progress ? "incomplete" : ran == 0 ? "skip" : "pass";
   return sum;
 }
@@ -192,6 +206,7 @@ RunSummary summarize(RunSummary sum, const std::vector<PropState>& states, const
 
 RunSummary run(const RunOptions& opt, std::ostream& log) {
   const auto start = Clock::now();
+  const double cpu_start = cpu_now();
   RunSummary sum;
   sum.target = opt.target;
   sum.seed = opt.seed;
@@ -218,6 +233,7 @@ RunSummary run(const RunOptions& opt, std::ostream& log) {
     st.res.id = st.info->id;
     st.res.invariants = st.info->invariants;
     st.profile = profile_for(*st.info, caps);
+    st.profile.ops_generator = opt.ops_generator;
     if (auto r = skip_reason(*st.info, caps)) {
       st.res.status = "skip";
       st.res.reason = *r;
@@ -315,6 +331,7 @@ RunSummary run(const RunOptions& opt, std::ostream& log) {
           Failure f;
           f.cases_to_failure = opt.stop_at_first_failure ? total_cases : st.res.cases;
           f.seconds_to_failure = since(start);
+          f.cpu_seconds_to_failure = cpu_now() - cpu_start;
           st.res.failure = f;
           // Shrinking may take a minute; a kill -9 meanwhile must not lose the finding.
           unshrunk = cases_dir + "/" + file_stem(r.violation->invariant + "/" + st.info->id + "/unshrunk") + ".json";
@@ -376,6 +393,7 @@ RunSummary run(const RunOptions& opt, std::ostream& log) {
       if (!st.res.failure) {
         f.cases_to_failure = opt.stop_at_first_failure ? total_cases : st.res.cases;
         f.seconds_to_failure = since(start);
+        f.cpu_seconds_to_failure = cpu_now() - cpu_start;
       }
       f.shrunk = last_fail.value_or(Scenario{});
       f.violation = *last_violation;
@@ -437,14 +455,15 @@ RunSummary run(const RunOptions& opt, std::ostream& log) {
       if (opt.checkpoint && (failures != failures_before || is_real_target(opt.target) ||
                              since(start) - last_checkpoint >= kCheckpointSeconds)) {
         last_checkpoint = since(start);
-        opt.checkpoint(summarize(sum, states, caps, target_name, last_checkpoint, /*in_progress=*/true));
+        opt.checkpoint(
+            summarize(sum, states, caps, target_name, last_checkpoint, cpu_now() - cpu_start, /*in_progress=*/true));
       }
     }
     if (time_over() || interrupted()) break;
   }
 
   sum.interrupted = interrupted();
-  return summarize(sum, states, caps, target_name, since(start), /*in_progress=*/false);
+  return summarize(sum, states, caps, target_name, since(start), cpu_now() - cpu_start, /*in_progress=*/false);
 }
 
 }  // namespace tdxhp::engine

@@ -28,6 +28,7 @@ struct RunOptions {
   bool differential = false;            // mutants: count only cases that pass on the clean sim
   bool progress = false;                // live progress line on stderr
   bool quiet = false;                   // no per-failure text on the log stream
+  gen::OpsGenerator ops_generator = nullptr;  // null: the default generator (bench/ passes a uniform one)
   const std::atomic<bool>* interrupt = nullptr;
   // Called with the run's summary so far (in_progress set) after batches; see kCheckpointSeconds.
   std::function<void(const RunSummary&)> checkpoint;

@@ -51,6 +51,7 @@ MutantMatrix run_mutants(const MutantOptions& opt, std::ostream& log) {
   clean.out_dir = opt.out_dir.empty() ? "" : opt.out_dir + "/clean";
   clean.progress = opt.progress;
   clean.interrupt = opt.interrupt;
+  clean.ops_generator = opt.ops_generator;
   m.clean = run(clean, log);
 
   for (auto& info : mutants()) {
@@ -75,6 +76,7 @@ MutantMatrix run_mutants(const MutantOptions& opt, std::ostream& log) {
       std::vector<std::string> remaining;
       for (auto& p : properties()) remaining.push_back(p.id);
       const auto t0 = std::chrono::steady_clock::now();
+      double cpu_before = 0;  // CPU of the runs whose failure the clean sim shares
       int cases_before = 0;
       while (!remaining.empty()) {
         const double left = opt.seconds_per_mutant -
@@ -91,6 +93,7 @@ MutantMatrix run_mutants(const MutantOptions& opt, std::ostream& log) {
         r.differential = true;
         r.quiet = true;
         r.interrupt = opt.interrupt;
+        r.ops_generator = opt.ops_generator;
         RunSummary s = run(r, log);
         const PropertyResult* failed = nullptr;
         for (auto& p : s.properties)
@@ -104,6 +107,7 @@ MutantMatrix run_mutants(const MutantOptions& opt, std::ostream& log) {
           log << id << ": " << failed->id << " failed, but its shrunk case fails on the clean sim too ("
               << f.invariant << "); not counted as a kill\n";
           cases_before += s.totals.cases;
+          cpu_before += s.totals.cpu_seconds;
           std::erase(remaining, failed->id);
           continue;
         }
@@ -117,6 +121,7 @@ MutantMatrix run_mutants(const MutantOptions& opt, std::ostream& log) {
           row.property = failed->id;
           row.cases = cases_before + f.cases_to_failure;
           row.seconds = t;
+          row.cpu_seconds = cpu_before + f.cpu_seconds_to_failure;
           row.shrunk_steps = f.shrunk_steps;
           row.case_file = f.case_file;
         }

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "generators/profile.h"
 #include "runners/engine/results.h"
 
 namespace tdxhp::engine {
@@ -21,6 +22,7 @@ struct MutantRow {
   std::string property;
   int cases = 0;           // cases to the first failure (all properties interleaved)
   double seconds = 0;      // wall time to the first failure, before shrinking
+  double cpu_seconds = 0;  // CPU time (user + sys) to the first failure, before shrinking
   int shrunk_steps = 0;
   int fixture_steps = -1;  // ops in fixtures/cases/<id>.json; -1 when there is none
   std::vector<double> kill_seconds;  // one per repeat, for the median
@@ -44,6 +46,7 @@ struct MutantOptions {
   std::string fixtures_dir;          // fixtures/cases, for fixture lengths
   bool progress = false;
   const std::atomic<bool>* interrupt = nullptr;
+  gen::OpsGenerator ops_generator = nullptr;  // null: the default generator
 };
 
 MutantMatrix run_mutants(const MutantOptions& opt, std::ostream& log);

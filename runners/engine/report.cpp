@@ -86,7 +86,9 @@ json to_json(const RunSummary& s) {
     if (p.failure && p.status == "fail") {
       auto& f = *p.failure;
       j["failure"] = {{"invariant", f.invariant}, {"step", f.step}, {"message", f.message},
-                      {"case_file", f.case_file}, {"signature", f.signature}, {"shrunk_steps", f.shrunk_steps}};
+                      {"case_file", f.case_file}, {"signature", f.signature}, {"shrunk_steps", f.shrunk_steps},
+                      {"cases_to_failure", f.cases_to_failure}, {"seconds_to_failure", f.seconds_to_failure},
+                      {"cpu_seconds_to_failure", f.cpu_seconds_to_failure}};
     }
     props.push_back(j);
   }
@@ -99,7 +101,8 @@ json to_json(const RunSummary& s) {
             {"properties", props},
             {"totals",
              {{"cases", s.totals.cases}, {"steps", s.totals.steps}, {"seconds", s.totals.seconds},
-              {"ops_per_sec", s.totals.ops_per_sec}, {"failures", s.totals.failures},
+              {"ops_per_sec", s.totals.ops_per_sec}, {"cpu_seconds", s.totals.cpu_seconds},
+              {"steps_per_cpu_sec", s.totals.steps_per_cpu_sec}, {"failures", s.totals.failures},
               {"skipped", s.totals.skipped}}},
             {"scenarios_reached", s.scenarios_reached},
             {"evidence", evidence_json(s.evidence)},
@@ -131,6 +134,7 @@ json to_json(const MutantMatrix& m) {
               {"property", r.property},
               {"cases", r.cases},
               {"seconds", r.seconds},
+              {"cpu_seconds", r.cpu_seconds},
               {"median_seconds", median(r.kill_seconds)},
               {"shrunk_steps", r.shrunk_steps},
               {"fixture_steps", r.fixture_steps}};
@@ -175,7 +179,8 @@ std::string to_text(const RunSummary& s) {
   os << "\n";
   os << "verdict: " << s.verdict << (s.interrupted ? " (interrupted)" : "") << "  cases " << s.totals.cases
      << ", steps " << s.totals.steps << ", " << fixed(s.totals.seconds) << " s, " << fixed(s.totals.ops_per_sec, 0)
-     << " ops/s, failures " << s.totals.failures << ", skipped " << s.totals.skipped << "\n";
+     << " ops/s, " << fixed(s.totals.cpu_seconds) << " CPU-s, " << fixed(s.totals.steps_per_cpu_sec, 0)
+     << " steps/CPU-s, failures " << s.totals.failures << ", skipped " << s.totals.skipped << "\n";
   return os.str();
 }
 
