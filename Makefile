@@ -119,8 +119,15 @@ soak: build
 	  | sort -n -k2 | tee out/soak/summary.txt
 	@! grep -qv ': exit 0 ' out/soak/summary.txt || { echo "soak: a seed failed; cases in out/soak/seed-*/cases"; exit 1; }
 
-bench: build
-	$(strip $(BUILD))/bench/tdxhp_bench
+# Throughput, time to detect per MUT-* (default vs uniform generator), shrink quality, scaling
+# (issue 16): bench/results/<commit>.json and .md, the table printed. Builds only what it runs.
+BENCH_ARGS ?=
+bench: deps
+	@cmake -S . -B $(strip $(BUILD)) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@targets="tdxhp tdxhp_bench tdxhp_detect"; \
+	  cmake --build $(strip $(BUILD)) --target help | grep -q tdxhp_kvm_raw && targets="$$targets tdxhp_kvm_raw"; \
+	  cmake --build $(strip $(BUILD)) -j $(JOBS) --target $$targets
+	/usr/bin/python3 bench/run_bench.py --build $(strip $(BUILD)) $(BENCH_ARGS)
 
 clean:
 	rm -rf $(strip $(BUILD)) $(strip $(TEST_BUILD)) $(strip $(FUZZ_BUILD))
