@@ -26,9 +26,11 @@ rc::Gen<Memslot> memslot_after(Gfn min_base, uint32_t id, BackingKind backing) {
     Memslot m;
     m.id = id;
     // Base alignment class: 1G, 2M, 2M + 4K (misaligned). Mostly aligned so 2M mappings can happen.
-    const int klass = *rc::gen::weightedElement<int>({{4, 0}, {3, 1}, {1, 2}});
+    static const auto klass_gen = rc::gen::weightedElement<int>({{4, 0}, {3, 1}, {1, 2}});
+    const int klass = *klass_gen;
     Gfn base = klass == 0 ? round_up(min_base, k1G) : round_up(min_base, k2M);
-    if (klass == 2) base += *rc::gen::element<uint64_t>(1, 7, 256);
+    static const auto misalign = rc::gen::element<uint64_t>(1, 7, 256);
+    if (klass == 2) base += *misalign;
     m.base_gfn = base;
     m.npages = *slot_pages(backing);
     // gmem offset: equal alignment to the gfn (huge allowed), shifted by 2M, or misaligned (4K only, L4437).
@@ -36,7 +38,8 @@ rc::Gen<Memslot> memslot_after(Gfn min_base, uint32_t id, BackingKind backing) {
     m.gmem_offset = *rc::gen::weightedElement<uint64_t>(
         {{6, gfn_misalign}, {2, gfn_misalign + k2M}, {1, (gfn_misalign + 1) % k2M}});
     // A misaligned HVA must not block private 2M (INV-SLOT, MUT-HVA-ALIGN).
-    m.hva_offset = *rc::gen::weightedElement<uint64_t>({{3, 0}, {1, 1}});
+    static const auto hva = rc::gen::weightedElement<uint64_t>({{3, 0}, {1, 1}});
+    m.hva_offset = *hva;
     return m;
   });
 }
@@ -45,11 +48,10 @@ rc::Gen<Config> config(const GenProfile& p) {
   return rc::gen::exec([p] {
     Config c;
     // A target whose guest_memfd has only 4K folios (6.12) would refuse every huge config.
-    c.backing = p.caps(Cap::HugeBacking) ? *rc::gen::weightedElement<BackingKind>({{4, BackingKind::Hugetlb2M},
-                                                                                 {3, BackingKind::Hugetlb1G},
-                                                                                 {2, BackingKind::Thp2M},
-                                                                                 {1, BackingKind::Page4K}})
-                                         : BackingKind::Page4K;
+    // Constant generators are built once (static): building a Gen allocates; drawing is unchanged.
+    static const auto backing = rc::gen::weightedElement<BackingKind>(
+        {{4, BackingKind::Hugetlb2M}, {3, BackingKind::Hugetlb1G}, {2, BackingKind::Thp2M}, {1, BackingKind::Page4K}});
+    c.backing = p.caps(Cap::HugeBacking) ? *backing : BackingKind::Page4K;
     // In-place conversion is where folios split and merge (L4523); a 1G folio is where that bites.
     const bool in_place_ok = p.caps(Cap::InPlaceConversion);
     const int in_place_weight = c.backing == BackingKind::Hugetlb1G ? 3 : 1;
@@ -58,19 +60,21 @@ rc::Gen<Config> config(const GenProfile& p) {
     // Shared host memory (per-VM): THP and hugetlb are where a shared leaf can outgrow its host
     // page (INV-CONTIG) or cover a private 4K page (INV-ATTR).
     // A target without separate shared host memory (kvm plain: gmem only) refuses huge kinds.
-    c.shared_backing = p.caps(Cap::SharedDiscard) ? *rc::gen::weightedElement<BackingKind>({{1, BackingKind::Page4K},
-                                                                                           {3, BackingKind::Thp2M},
-                                                                                           {3, BackingKind::Hugetlb2M},
-                                                                                           {1, BackingKind::Hugetlb1G}})
-                                                  : BackingKind::Page4K;
-    const int nslots = *rc::gen::weightedElement<int>({{5, 1}, {2, 2}, {1, 3}});
-    Gfn next = *rc::gen::element<Gfn>(0x100000, k1G, 0);
+    static const auto shared_backing = rc::gen::weightedElement<BackingKind>(
+        {{1, BackingKind::Page4K}, {3, BackingKind::Thp2M}, {3, BackingKind::Hugetlb2M}, {1, BackingKind::Hugetlb1G}});
+    c.shared_backing = p.caps(Cap::SharedDiscard) ? *shared_backing : BackingKind::Page4K;
+    static const auto nslots_gen = rc::gen::weightedElement<int>({{5, 1}, {2, 2}, {1, 3}});
+    static const auto first_base = rc::gen::element<Gfn>(0x100000, k1G, 0);
+    static const auto gap = rc::gen::element<uint64_t>(0, k2M);
+    static const auto nine_to_one = rc::gen::weightedElement<int>({{9, 1}, {1, 0}});
+    const int nslots = *nslots_gen;
+    Gfn next = *first_base;
     for (int i = 0; i < nslots; ++i) {
       Memslot m = *memslot_after(next, static_cast<uint32_t>(i), c.backing);
-      next = m.range().end() + *rc::gen::element<uint64_t>(0, k2M);  // adjacent slots share a 2M block
+      next = m.range().end() + *gap;  // adjacent slots share a 2M block
       c.slots.push_back(m);
     }
-    c.initially_private = *rc::gen::weightedElement<int>({{9, 1}, {1, 0}}) != 0;
+    c.initially_private = *nine_to_one != 0;
     // Build pages are 4K ADDs on private gfns (SC-PROMOTE); put them where the ops will look:
     // at the start of the first slot's first 2M block.
     // Only a TD has a build phase; a SW-protected VM refuses build pages.
@@ -85,11 +89,13 @@ rc::Gen<Config> config(const GenProfile& p) {
       }
     }
     if (p.vary_module) {
-      c.tdx_huge_page = *rc::gen::weightedElement<int>({{9, 1}, {1, 0}}) != 0;
-      c.features.enhanced_demote_interruptibility = *rc::gen::weightedElement<int>({{9, 1}, {1, 0}}) != 0;
+      c.tdx_huge_page = *nine_to_one != 0;
+      c.features.enhanced_demote_interruptibility = *nine_to_one != 0;
     }
-    c.features.dynamic_pamt = *rc::gen::element(false, true);
-    c.contract = *rc::gen::weightedElement<Contract>({{3, Contract::Folio}, {1, Contract::Contiguous}});
+    static const auto coin = rc::gen::element(false, true);
+    static const auto contract = rc::gen::weightedElement<Contract>({{3, Contract::Folio}, {1, Contract::Contiguous}});
+    c.features.dynamic_pamt = *coin;
+    c.contract = *contract;
     // 1G private leaves are a what-if, but they are how the boundary split meets 1G leaves (MUT-1G-MISS).
     if (c.backing == BackingKind::Hugetlb1G)
       c.max_private_level = *rc::gen::weightedElement<Level>({{1, Level::L2M}, {1, Level::L1G}});

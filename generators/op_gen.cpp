@@ -55,24 +55,35 @@ bool runnable(const Caps& caps, const Op& op) {
 
 Gfn pick_block(const OpContext& ctx) {
   // Mostly the hot blocks, so later ops land on what earlier ops mapped, split or converted.
-  if (*rc::gen::weightedElement<int>({{8, 0}, {1, 1}}) == 0) return *rc::gen::elementOf(ctx.hot);
+  static const auto hot_or_any = rc::gen::weightedElement<int>({{8, 0}, {1, 1}});
+  if (*hot_or_any == 0) return *rc::gen::elementOf(ctx.hot);
   const Memslot& s = *rc::gen::elementOf(ctx.config.slots);
   const uint64_t nblocks = std::max<uint64_t>(1, s.npages / k2M);
   return first_block(s) + k2M * *rc::gen::inRange<uint64_t>(0, nblocks);
 }
 
-uint64_t offset_in_block() { return *rc::gen::element<uint64_t>(0, 1, 255, 256, 511); }
-uint64_t token() { return *rc::gen::inRange<uint64_t>(1, 1000); }
+// The constant generators below are built once (static): building a Gen allocates, and these
+// run for most ops of every case. Drawing from them consumes randomness as before.
+uint64_t offset_in_block() {
+  static const auto g = rc::gen::element<uint64_t>(0, 1, 255, 256, 511);
+  return *g;
+}
+uint64_t token() {
+  static const auto g = rc::gen::inRange<uint64_t>(1, 1000);
+  return *g;
+}
 
 // A conversion the guest asks for (MapGPA) or the host does (attributes ioctl).
 Op conversion(const OpContext& ctx, GfnRange r, Attr to) {
-  if (ctx.profile.caps(Cap::MapGpa) && *rc::gen::weightedElement<int>({{3, 0}, {1, 1}})) return MapGpa{r, to};
+  static const auto guest_asks = rc::gen::weightedElement<int>({{3, 0}, {1, 1}});
+  if (ctx.profile.caps(Cap::MapGpa) && *guest_asks) return MapGpa{r, to};
   return Convert{r, to};
 }
 
 // A range that overlaps block b but leaves part of it out (a sub-range of a huge mapping).
 GfnRange sub_range(Gfn b) {
-  switch (*rc::gen::weightedElement<int>({{4, 0}, {2, 1}, {1, 2}, {1, 3}, {1, 4}})) {
+  static const auto shape = rc::gen::weightedElement<int>({{4, 0}, {2, 1}, {1, 2}, {1, 3}, {1, 4}});
+  switch (*shape) {
     case 0: return {b + offset_in_block(), 1};
     case 1: return {b + *rc::gen::element<uint64_t>(0, 254, 510), 2};  // 8K inside a 2M leaf (SC-BOUNDARY)
     case 2: return {b, *rc::gen::element<uint64_t>(1, 256, 511)};
@@ -122,8 +133,9 @@ rc::Gen<GfnRange> range_near(const OpContext& ctx, Gfn b) {
   // Captures the slot, not the context: most motifs draw a range.
   return rc::gen::exec([s = slot_for(ctx.config, b), b]() -> GfnRange {
     const Gfn g1 = align_down(b, Level::L1G);
-    switch (*rc::gen::weightedElement<int>({{10, 0}, {8, 1}, {4, 2}, {2, 3}, {2, 4}, {2, 5}, {2, 6}, {2, 7},
-                                            {1, 8}, {1, 9}, {1, 10}})) {
+    static const auto shape = rc::gen::weightedElement<int>(
+        {{10, 0}, {8, 1}, {4, 2}, {2, 3}, {2, 4}, {2, 5}, {2, 6}, {2, 7}, {1, 8}, {1, 9}, {1, 10}});
+    switch (*shape) {
       case 0: return sub_range(b);
       case 1: return {b, k2M};                                                        // whole 2M
       case 2: return {b, k2M * *rc::gen::element<uint64_t>(2, 3)};                    // 2M-aligned run
@@ -143,7 +155,8 @@ rc::Gen<GfnRange> range_near(const OpContext& ctx, Gfn b) {
 namespace {
 std::vector<Op> single(const OpContext& ctx) {
   const Gfn b = pick_block(ctx);
-  switch (*rc::gen::inRange(0, 10)) {
+  static const auto kind = rc::gen::inRange(0, 10);
+  switch (*kind) {
     case 0: return {Access{b + offset_in_block(), *rc::gen::arbitrary<bool>(), token()}};
     case 8: return {DiscardShared{*range_near(ctx, b)}};
     case 9: return {Access{b + offset_in_block(), *rc::gen::arbitrary<bool>(), token(), true}};

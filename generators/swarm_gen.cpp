@@ -40,11 +40,14 @@ bool possible(const Caps& c, Kind k) {
 // A gfn anywhere: uniform in a slot, on an alignment class of a hot block, or just outside.
 Gfn any_gfn(const OpContext& ctx) {
   const Memslot& s = *rc::gen::elementOf(ctx.config.slots);
-  switch (*rc::gen::weightedElement<int>({{6, 0}, {3, 1}, {1, 2}})) {
+  // Constant generators are built once (static): building a Gen allocates; drawing is unchanged.
+  static const auto where = rc::gen::weightedElement<int>({{6, 0}, {3, 1}, {1, 2}});
+  static const auto delta = rc::gen::element<int64_t>(-1, 0, 1, 2, 255, 256, 511, 512, 513);
+  switch (*where) {
     case 0: return s.base_gfn + *rc::gen::inRange<uint64_t>(0, s.npages);
     case 1: {
       const Gfn b = *rc::gen::elementOf(ctx.hot);
-      const int64_t d = *rc::gen::element<int64_t>(-1, 0, 1, 2, 255, 256, 511, 512, 513);
+      const int64_t d = *delta;
       return static_cast<Gfn>(static_cast<int64_t>(b) + d);
     }
     default: return *rc::gen::element<Gfn>(s.base_gfn - 1, s.range().end(), s.range().end() - 1);
@@ -59,7 +62,8 @@ GfnRange any_range(const OpContext& ctx) {
        {2, *rc::gen::element<uint64_t>(1, 2, k2M, 2 * k2M, k1G)},
        {1, *rc::gen::inRange<uint64_t>(1, 64 * k2M)},
        {1, 0}});
-  if (*rc::gen::weightedElement<int>({{9, 0}, {1, 1}})) return (*rc::gen::elementOf(ctx.config.slots)).range();
+  static const auto whole_slot = rc::gen::weightedElement<int>({{9, 0}, {1, 1}});
+  if (*whole_slot) return (*rc::gen::elementOf(ctx.config.slots)).range();
   return {g, std::min<uint64_t>(n, kGfnLimit - g)};
 }
 
@@ -76,8 +80,10 @@ Inject any_fault() {
 }
 
 Op swarm_op(const OpContext& ctx, Kind k) {
-  auto to = [] { return *rc::gen::element(Attr::Shared, Attr::Private); };
-  auto level = [] { return *rc::gen::element(Level::L4K, Level::L2M, Level::L1G); };
+  static const auto to_gen = rc::gen::element(Attr::Shared, Attr::Private);
+  static const auto level_gen = rc::gen::element(Level::L4K, Level::L2M, Level::L1G);
+  auto to = [] { return *to_gen; };
+  auto level = [] { return *level_gen; };
   switch (k) {
     case Kind::Convert: return Convert{any_range(ctx), to()};
     case Kind::MapGpa: return MapGpa{any_range(ctx), to()};
