@@ -34,7 +34,9 @@ std::unique_ptr<Target> make_target(const std::string& name, const std::vector<s
       return nullptr;
     }
 #ifdef TDXHP_HAVE_KVM
-    std::string flavour = name == "kvm" ? kvm::probe().flavour : name.substr(4);
+    // Probed once per process (the probe also tidies what a killed run left): not per case.
+    static const std::string best = kvm::probe().flavour;
+    std::string flavour = name == "kvm" ? best : name.substr(4);
     if (flavour.empty()) {
       *why = "no usable KVM flavour on this host (tdxhp caps says why)";
       return nullptr;

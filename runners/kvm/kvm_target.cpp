@@ -27,9 +27,14 @@ using namespace std::chrono_literals;
 constexpr auto kSetupTimeout = 60s;
 constexpr auto kStepTimeout = 10s;  // a guest command is microseconds; 10 s means hung
 
-tkvm_host host_facts() {
-  tkvm_host h;
-  tkvm_probe_host(&h);
+// The host's KVM does not change under a running tdxhp: probe it once per process. It used to
+// be probed three times per case, each probe building a VM (issue 16).
+const tkvm_host& host_facts() {
+  static const tkvm_host h = [] {
+    tkvm_host x;
+    tkvm_probe_host(&x);
+    return x;
+  }();
   return h;
 }
 
