@@ -12,12 +12,14 @@ constexpr uint64_t k1G = pages_in(Level::L1G);
 
 Gfn round_up(Gfn g, uint64_t to) { return (g + to - 1) / to * to; }
 
-rc::Gen<uint64_t> slot_pages(BackingKind backing) {
+const rc::Gen<uint64_t>& slot_pages(BackingKind backing) {
   // 1G backing needs slots that hold a whole 1G folio and cross 1G edges (SC-1G-FOLIO, MUT-1G-MISS);
   // odd sizes put the slot edge inside a 2M block (INV-SLOT).
-  if (backing == BackingKind::Hugetlb1G)
-    return rc::gen::weightedElement<uint64_t>({{4, k1G}, {2, k1G + 4 * k2M}, {1, 2 * k1G}, {1, 8 * k2M}});
-  return rc::gen::weightedElement<uint64_t>({{4, 8 * k2M}, {2, 4 * k2M}, {1, 3 * k2M + 7}, {1, k1G + 2 * k2M}});
+  static const auto for_1g =
+      rc::gen::weightedElement<uint64_t>({{4, k1G}, {2, k1G + 4 * k2M}, {1, 2 * k1G}, {1, 8 * k2M}});
+  static const auto other =
+      rc::gen::weightedElement<uint64_t>({{4, 8 * k2M}, {2, 4 * k2M}, {1, 3 * k2M + 7}, {1, k1G + 2 * k2M}});
+  return backing == BackingKind::Hugetlb1G ? for_1g : other;
 }
 }  // namespace
 
@@ -35,8 +37,10 @@ rc::Gen<Memslot> memslot_after(Gfn min_base, uint32_t id, BackingKind backing) {
     m.npages = *slot_pages(backing);
     // gmem offset: equal alignment to the gfn (huge allowed), shifted by 2M, or misaligned (4K only, L4437).
     const uint64_t gfn_misalign = base % k2M;
-    m.gmem_offset = *rc::gen::weightedElement<uint64_t>(
-        {{6, gfn_misalign}, {2, gfn_misalign + k2M}, {1, (gfn_misalign + 1) % k2M}});
+    // (A weighted pick depends only on the weights: the picker is built once.)
+    static const auto offset_kind = rc::gen::weightedElement<int>({{6, 0}, {2, 1}, {1, 2}});
+    const uint64_t offsets[] = {gfn_misalign, gfn_misalign + k2M, (gfn_misalign + 1) % k2M};
+    m.gmem_offset = offsets[*offset_kind];
     // A misaligned HVA must not block private 2M (INV-SLOT, MUT-HVA-ALIGN).
     static const auto hva = rc::gen::weightedElement<uint64_t>({{3, 0}, {1, 1}});
     m.hva_offset = *hva;
@@ -54,9 +58,10 @@ rc::Gen<Config> config(const GenProfile& p) {
     c.backing = p.caps(Cap::HugeBacking) ? *backing : BackingKind::Page4K;
     // In-place conversion is where folios split and merge (L4523); a 1G folio is where that bites.
     const bool in_place_ok = p.caps(Cap::InPlaceConversion);
-    const int in_place_weight = c.backing == BackingKind::Hugetlb1G ? 3 : 1;
-    c.attr_mode = in_place_ok && *rc::gen::weightedElement<int>({{1, 0}, {in_place_weight, 1}}) ? AttrMode::InPlace
-                                                                                                 : AttrMode::PerVm;
+    static const auto in_place_1g = rc::gen::weightedElement<int>({{1, 0}, {3, 1}});
+    static const auto in_place_other = rc::gen::weightedElement<int>({{1, 0}, {1, 1}});
+    const auto& in_place = c.backing == BackingKind::Hugetlb1G ? in_place_1g : in_place_other;
+    c.attr_mode = in_place_ok && *in_place ? AttrMode::InPlace : AttrMode::PerVm;
     // Shared host memory (per-VM): THP and hugetlb are where a shared leaf can outgrow its host
     // page (INV-CONTIG) or cover a private 4K page (INV-ATTR).
     // A target without separate shared host memory (kvm plain: gmem only) refuses huge kinds.

@@ -57,11 +57,14 @@ Gfn any_gfn(const OpContext& ctx) {
 // A range: uniform start and length, or lengths of the alignment classes, or a whole slot.
 GfnRange any_range(const OpContext& ctx) {
   const Gfn g = any_gfn(ctx);
-  const uint64_t n = *rc::gen::weightedElement<uint64_t>(
-      {{5, *rc::gen::inRange<uint64_t>(1, 2 * k2M + 2)},
-       {2, *rc::gen::element<uint64_t>(1, 2, k2M, 2 * k2M, k1G)},
-       {1, *rc::gen::inRange<uint64_t>(1, 64 * k2M)},
-       {1, 0}});
+  // All three lengths are drawn, then one is picked by weight (a weighted pick depends only on
+  // the weights, so the picker is built once).
+  static const auto small = rc::gen::inRange<uint64_t>(1, 2 * k2M + 2);
+  static const auto aligned = rc::gen::element<uint64_t>(1, 2, k2M, 2 * k2M, k1G);
+  static const auto large = rc::gen::inRange<uint64_t>(1, 64 * k2M);
+  static const auto pick = rc::gen::weightedElement<int>({{5, 0}, {2, 1}, {1, 2}, {1, 3}});
+  const uint64_t lengths[] = {*small, *aligned, *large, 0};
+  const uint64_t n = lengths[*pick];
   static const auto whole_slot = rc::gen::weightedElement<int>({{9, 0}, {1, 1}});
   if (*whole_slot) return (*rc::gen::elementOf(ctx.config.slots)).range();
   return {g, std::min<uint64_t>(n, kGfnLimit - g)};
