@@ -15,7 +15,7 @@ from pathlib import Path
 if __package__ in (None, ""):   # run as a script: make `runners.py` importable from the repo root
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from runners.py import atomic, baseline, junit  # noqa: E402
+from runners.py import atomic, baseline, junit, provenance  # noqa: E402
 from runners.py.invoke import (EXIT_USAGE, OrchestrationError, find_tdxhp,  # noqa: E402
                                invoke)
 from runners.py.replay import case_files, replay_case, replay_flags  # noqa: E402
@@ -113,11 +113,17 @@ def gate(binary: Path, args, known: list[baseline.KnownFailure]) -> int:
         (tolerated.append((f, k)) if k else blocking.append(f))
         return k
 
+    origin = dict(provenance.of_binary(binary), seed=args.seed, mutants=",".join(args.mutants) or "none")
+    print(f"gate: tdxhp {origin['tdxhp_version']} (commit {origin['tdxhp_commit']}), host kernel "
+          f"{origin['host_kernel']}, seed {args.seed}, mutants {origin['mutants']}")
     runs = []
     for target in ([] if args.no_run else (args.targets or ["sim"])):
         run = run_target(binary, args, target, out_dir / f"run-{target}")
         runs.append(run)
-        suite = junit.Suite(f"tdxhp run --target {target} --seed {args.seed}")
+        suite = junit.Suite(f"tdxhp run --target {target} --seed {args.seed}",
+                            properties={**origin, **{f"run_{k}": v for k, v in run.provenance.items()}})
+        for line in provenance.describe_runs([run.provenance]):
+            print(f"gate: provenance of {line}")
         by_property = {f.property: f for f in run.failures if f.kind == "property"}
         for p in run.properties:
             tc = junit.TestCase(f"tdxhp.{target}", p.id, p.seconds)
@@ -149,7 +155,7 @@ def gate(binary: Path, args, known: list[baseline.KnownFailure]) -> int:
     replays = []
     cases = case_files(args.replay)
     if cases:
-        suite = junit.Suite("tdxhp replay")
+        suite = junit.Suite("tdxhp replay", properties=dict(origin))
         for i, case in enumerate(cases):
             r = replay_case(binary, case, out_dir / "replay" / f"{i:04d}-{case.stem}", args.replay_target,
                             timeout=600, mutant=args.replay_mutant)
@@ -176,6 +182,7 @@ def gate(binary: Path, args, known: list[baseline.KnownFailure]) -> int:
     verdict = "fail" if blocking else ("pass" if ran_something else "skip")
     atomic.write_json(out_dir / "gate.json", {
         "verdict": verdict, "seed": args.seed, "tdxhp": str(binary),
+        "provenance": dict(origin, runs=provenance.describe_runs([r.provenance for r in runs])),
         "new_failures": [vars(f) for f in blocking],
         "known_failures": [dict(vars(f), note=k.note, issue=k.issue) for f, k in tolerated],
         "baseline_not_seen": [{"signature": k.signature, "note": k.note, "issue": k.issue} for k in stale],

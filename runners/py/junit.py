@@ -28,6 +28,7 @@ class TestCase:
 class Suite:
     name: str
     cases: list[TestCase] = field(default_factory=list)
+    properties: dict[str, str] = field(default_factory=dict)   # provenance: tdxhp build, kernel, flavour
 
 
 # Characters XML 1.0 does not allow (a case file may hold any): written as \xNN instead.
@@ -45,6 +46,10 @@ def render(suites: list[Suite]) -> str:
                            failures=str(sum(c.status == "fail" for c in s.cases)),
                            skipped=str(sum(c.status == "skip" for c in s.cases)), errors="0",
                            time=f"{sum(c.seconds for c in s.cases):.3f}")
+        if s.properties:
+            props = ET.SubElement(el, "properties")
+            for k, v in s.properties.items():
+                ET.SubElement(props, "property", name=_xml_safe(str(k)), value=_xml_safe(str(v)))
         for c in s.cases:
             tc = ET.SubElement(el, "testcase", classname=_xml_safe(c.classname), name=_xml_safe(c.name),
                                time=f"{c.seconds:.3f}")

@@ -18,7 +18,7 @@ from pathlib import Path
 if __package__ in (None, ""):   # run as a script: make `runners.py` importable from the repo root
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from runners.py import atomic, report  # noqa: E402
+from runners.py import atomic, provenance, report  # noqa: E402
 from runners.py.corpus import Corpus  # noqa: E402
 from runners.py.invoke import EXIT_USAGE, Invocation, OrchestrationError, find_tdxhp, invoke  # noqa: E402
 from runners.py.journal import SETTINGS, Journal, load_settings, save_settings  # noqa: E402
@@ -100,9 +100,12 @@ class Campaign:
                              run_dir / "stdout.txt", run_dir / "stderr.txt")
             outcome = collect_run(inv, run_dir / "tdxhp", started["target"], started["seed"], started["property"])
             if outcome.verdict == "malformed":   # nothing readable: not tdxhp's fault, the run was cut short
-                # ... but the failures it had already shrunk and saved are findings all the same.
-                outcome.failures = failures_from_case_files(run_dir / "tdxhp", started["target"])
+                outcome.failures = []
                 outcome.problems = ["interrupted before tdxhp wrote results"]
+            # Failures saved after the last checkpoint (or still shrinking) are findings all the same.
+            known = {f.case_file for f in outcome.failures if f.case_file}
+            outcome.failures += [f for f in failures_from_case_files(run_dir / "tdxhp", started["target"])
+                                 if f.case_file not in known]
             outcome.verdict = "interrupted"
             self.record(started["index"], started["property"], outcome, self.journal.spent_seconds,
                         started["started_at"], interrupted=True)
@@ -217,6 +220,7 @@ def main(argv=None) -> int:
         settings = merge_settings(args, load_settings(out_dir))
         binary = find_tdxhp(settings["tdxhp"])
         settings["tdxhp_used"] = str(binary)
+        settings["provenance"] = provenance.of_binary(binary)
         save_settings(out_dir, settings)
         signal.signal(signal.SIGTERM, _raise_interrupt)   # `kill` stops as gracefully as Ctrl-C
         return Campaign(out_dir, settings, binary, args.max_runs).run()

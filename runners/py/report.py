@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from runners.py import atomic, plot
+from runners.py import atomic, plot, provenance
 from runners.py.corpus import Corpus
 from runners.py.journal import Journal
 from runners.py.summary import Summary
@@ -44,6 +44,13 @@ def _cell(text: str, limit: int = 160) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def _origin(prov: dict) -> str:
+    if not prov:
+        return "- provenance: not recorded (campaign started by an older nightly)"
+    return (f"- provenance: tdxhp {prov.get('tdxhp_version', '?')} (commit {prov.get('tdxhp_commit', '?')}), "
+            f"host kernel {prov.get('host_kernel', '?')}")
+
+
 def write(out_dir: Path, journal: Journal, corpus: Corpus, settings: dict, state: str) -> Path:
     s, rate, found = summarize(journal)
     budget = settings.get("budget_seconds", 0)
@@ -63,6 +70,8 @@ def write(out_dir: Path, journal: Journal, corpus: Corpus, settings: dict, state
         f"- targets: {', '.join(settings.get('targets', []))}; properties: "
         f"{', '.join(settings.get('properties') or ['all in each run'])}; seconds per run: {settings.get('run_seconds')}",
         f"- tdxhp: `{settings.get('tdxhp_used', '?')}`; mutants: {', '.join(settings.get('mutants') or ['none'])}",
+        _origin(settings.get("provenance", {})),
+        *[f"- ran on {line}" for line in provenance.describe_runs([run.provenance for _, run in journal.outcomes()])],
         f"- totals: {cases} cases, {steps} steps, **{len(s.failures)} unique failures** "
         f"({sum(u.count for u in s.failures.values())} occurrences)", "",
         f"![cases per hour and failures over time]({REPORT_SVG})", "",

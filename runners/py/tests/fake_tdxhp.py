@@ -26,6 +26,9 @@ def main():
     plan_path = Path(os.environ["FAKE_TDXHP_PLAN"])
     plan = json.loads(plan_path.read_text())
     verb = argv[0] if argv else ""
+    if verb == "--version":
+        print("tdxhp 9.9.9 (commit fake1234)")
+        return 0
     with open(plan["log"], "a") as log:
         log.write(json.dumps(argv) + "\n")
     counter = plan_path.with_suffix(f".{verb}.count")

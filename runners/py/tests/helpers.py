@@ -39,7 +39,9 @@ def run_json(properties, target="sim", seed=1, scenarios=None):
             "properties": properties,
             "totals": {"cases": sum(p["cases"] for p in properties), "steps": sum(p["steps"] for p in properties),
                        "seconds": 1.0, "ops_per_sec": 1.0, "failures": 0, "skipped": 0},
-            "scenarios_reached": scenarios or {}}
+            "scenarios_reached": scenarios or {},
+            "provenance": {"tdxhp_version": "9.9.9", "tdxhp_commit": "fake1234", "kernel": "6.99.0-test",
+                           "target": target, "tdx_module": "simulated"}}
 
 
 def case_doc(n_ops):

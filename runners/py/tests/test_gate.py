@@ -41,6 +41,20 @@ class GateTest(FakeTdxhpTest):
         call = self.calls("run")[0]
         self.assertEqual((call[call.index("--seed") + 1], call[call.index("--cases") + 1]), ("77", "40"))
 
+    def test_records_provenance_in_output_json_and_junit(self):  # issue 15
+        self.plan(run=[answer(run_json([prop("accept")]))])
+        code, out, _ = self.gate("--mutant", "MUT-HEAD-ONLY")
+        self.assertEqual(code, 0)
+        self.assertIn("gate: tdxhp 9.9.9 (commit fake1234), host kernel ", out)
+        self.assertIn("seed 1, mutants MUT-HEAD-ONLY", out)
+        self.assertIn("gate: provenance of sim: kernel 6.99.0-test, TDX module simulated", out)
+        prov = json.loads((self.tmp / "gate" / "gate.json").read_text())["provenance"]
+        self.assertEqual((prov["tdxhp_version"], prov["seed"], prov["mutants"]), ("9.9.9", 1, "MUT-HEAD-ONLY"))
+        self.assertEqual(prov["runs"], ["sim: kernel 6.99.0-test, TDX module simulated"])
+        props = {p.get("name"): p.get("value") for p in self.junit().iter("property")}
+        self.assertEqual((props["tdxhp_commit"], props["run_kernel"], props["run_tdx_module"], props["mutants"]),
+                         ("fake1234", "6.99.0-test", "simulated", "MUT-HEAD-ONLY"))
+
     def test_new_failure_blocks(self):
         self.plan(run=[self.failing_run()])
         code, out, _ = self.gate()
