@@ -139,7 +139,7 @@ json to_json(const MutantMatrix& m) {
   }
   json clean = to_json(m.clean);
   return {{"tdxhp", 1}, {"verb", "mutants"}, {"seconds_per_mutant", m.seconds_per_mutant},
-          {"repeats", m.repeats}, {"clean", clean}, {"mutants", rows}};
+          {"repeats", m.repeats}, {"clean", clean}, {"mutants", rows}, {"provenance", provenance_json(m.clean)}};
 }
 
 std::string to_text(const RunSummary& s) {
