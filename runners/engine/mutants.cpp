@@ -127,11 +127,13 @@ MutantMatrix run_mutants(const MutantOptions& opt, std::ostream& log) {
       row.killed = false;  // killed means killed every time
     m.rows.push_back(row);
   }
+  m.interrupted = opt.interrupt && opt.interrupt->load();
   return m;
 }
 
 int exit_code(const MutantMatrix& m) {
   if (m.clean.verdict == "fail") return 1;
+  if (m.interrupted) return 130;  // a matrix cut short says nothing about the mutants it did not reach
   for (auto& r : m.rows)
     if (!r.killed) return 1;
   return 0;

@@ -110,6 +110,14 @@ TEST(Cli, ReplayStopsOnSigintAndNeverSaysPass) {
   EXPECT_EQ(r.out.find("verdict: pass"), std::string::npos);
 }
 
+// Issue 15: an interrupted kill matrix exited 0, as if every mutant had been killed.
+TEST(Cli, MutantsStopOnSigtermAndNeverSayAllKilled) {
+  const Ran r = tdxhp("mutants --seconds-per-mutant 20 --clean-seconds 1 --seed 1 --no-progress & pid=$!; sleep 2; "
+                      "kill -TERM $pid; wait $pid; echo rc=$?");
+  EXPECT_NE(r.out.find("rc=130"), std::string::npos) << r.out.substr(r.out.size() > 400 ? r.out.size() - 400 : 0);
+  EXPECT_NE(r.out.find("this matrix is no verdict"), std::string::npos) << r.out;
+}
+
 // D7: an unwritable --out or --junit was reported as exit 3 after the whole budget.
 TEST(Cli, UnwritableOutputsAreRefusedBeforeAnythingRuns) {
   const std::string file = write_tmp("plain-file", "x");
