@@ -1,6 +1,8 @@
 """Merge gate against a fake tdxhp: baseline filtering, replays, verdicts, exit codes, JUnit."""
 
 import json
+import signal
+import time
 import xml.etree.ElementTree as ET
 
 from runners.py import gate
@@ -54,6 +56,25 @@ class GateTest(FakeTdxhpTest):
         props = {p.get("name"): p.get("value") for p in self.junit().iter("property")}
         self.assertEqual((props["tdxhp_commit"], props["run_kernel"], props["run_tdx_module"], props["mutants"]),
                          ("fake1234", "6.99.0-test", "simulated", "MUT-HEAD-ONLY"))
+
+    def test_sigterm_stops_with_130_and_an_error_in_junit(self):  # issue 15: never a pass when cut short
+        self.plan(run=[answer(run_json([prop("accept")]), sleep=30)])
+        proc = self.spawn("runners.py.gate", ["--tdxhp", str(FAKE_TDXHP), "--out", str(self.tmp / "gate"),
+                                              "--seconds", "5", "--no-baseline"])
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not self.log_path.exists():
+            time.sleep(0.05)
+        time.sleep(0.2)
+        started = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=20)
+        self.assertLess(time.monotonic() - started, 2.0)
+        self.assertEqual(proc.returncode, 130, err)
+        self.assertIn("gate: verdict INTERRUPTED", out)
+        self.assertEqual(json.loads((self.tmp / "gate" / "gate.json").read_text())["verdict"], "interrupted")
+        suite = self.junit().find("testsuite[@name='tdxhp gate']")
+        self.assertEqual(suite.get("errors"), "1")
+        self.assertIsNotNone(suite.find("testcase[@name='interrupted']/error"))
 
     def test_new_failure_blocks(self):
         self.plan(run=[self.failing_run()])
