@@ -60,8 +60,8 @@ MutantMatrix run_mutants(const MutantOptions& opt, std::ostream& log) {
     MutantRow row;
     row.id = id;
     if (!opt.fixtures_dir.empty()) {
-      const std::string fixture = opt.fixtures_dir + "/" + id + ".json";
-      if (std::filesystem::exists(fixture)) {
+      const std::string fixture = fixture_for_mutant(opt.fixtures_dir, id);
+      if (!fixture.empty()) {
         try {
           row.fixture_steps = static_cast<int>(load_case(fixture).scenario.ops.size());
         } catch (const CaseError& e) {
