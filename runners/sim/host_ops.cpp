@@ -49,6 +49,20 @@ int SimHost::setup(const Config& cfg, std::string* why) {
       }
       if (private_.at(g)) continue;
       const Pfn pfn = gmem(*m).ensure(index_of(*m, g), alloc_, core_.log);
+      // INIT_MEM_REGION maps through the fault path, whose level tdx_gmem_max_mapping_level
+      // keeps at 4K before RUNNABLE (L4448-4452). MUT-BUILD-HUGE drops that: the mirror gets a
+      // huge leaf (its KVM_BUG_ON, L4401, is gone too), and no 4K PAGE.ADD can follow.
+      if (const Level l = private_max_level(*m, g, Level::L2M); l > Level::L4K) {
+        const Gfn block = align_down(g, l);
+        if (ensure_page_tables(block, l)) {
+          if (why) *why = "TD build failed at " + hex(g) + " (KVM_BUG_ON)";
+          return -EIO;
+        }
+        private_.assign(block, block + pages_in(l), Leaf{l, gmem(*m).pfn(index_of(*m, block)) - block});
+        core_.log.leaf(EventKind::MapLeaf, true, block, l, pages_in(l));
+        private_data_.assign(g, g + 1, PageData{0, true});
+        continue;
+      }
       if (ensure_page_tables(g, Level::L4K) || tdx_.add_page(g, pfn)) {
         if (why) *why = "TD build failed at " + hex(g) + " (KVM_BUG_ON)";
         return -EIO;
