@@ -7,11 +7,13 @@ FUZZ_SECONDS ?= 30
 SUDO       := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 # Debian packages the build and the tests need (the vm target's extra ones are in vm-deps).
-# linux-source-6.12: runners/kvm builds libkvm-selftests from it when KSRC is unset.
+# linux-source-6.12: runners/kvm builds libkvm-selftests from it when KSRC is unset, and the
+# kselftest install test runs its run_kselftest.sh. python3-matplotlib draws report.html's plots;
+# chromium renders report.html headless in its test.
 DEB_PACKAGES := cmake g++ make pkg-config python3 \
   librapidcheck-dev libgtest-dev libgmock-dev nlohmann-json3-dev libbenchmark-dev \
   libtracefs-dev libtraceevent-dev \
-  linux-source-6.12
+  linux-source-6.12 python3-matplotlib chromium
 
 # The vm target (runners/vm): QEMU, busybox for the initramfs; the kernel image/headers are
 # fetched by the driver with apt-get download into build-vm, never installed into /boot.

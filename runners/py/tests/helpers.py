@@ -77,11 +77,11 @@ class FakeTdxhpTest(unittest.TestCase):
             os.environ["FAKE_TDXHP_PLAN"] = self._old_env
         self._tmp.cleanup()
 
-    def plan(self, run=None, replay=None):
+    def plan(self, run=None, replay=None, by_seed=False):
         for counter in self.tmp.glob("plan.*.count"):
             counter.unlink()
         self.log_path.unlink(missing_ok=True)
-        doc = {"log": str(self.log_path)}
+        doc = {"log": str(self.log_path), "by_seed": by_seed}
         if run is not None:
             doc["run"] = run
         if replay is not None:
