@@ -22,7 +22,7 @@ VM_SMOKE_SECONDS ?= 30   # per property (three runs)
 VM_FUZZ_SECONDS  ?= 600
 VM_DRIVER := /usr/bin/python3 runners/vm/tdxhp_vm.py
 
-.PHONY: all deps build test-build fuzz test bench clean vm-deps vm-smoke vm-fuzz soak fuzz-parser
+.PHONY: all deps build test-build fuzz test bench clean vm-deps vm-smoke vm-fuzz soak fuzz-parser install
 
 all: build
 
@@ -120,6 +120,16 @@ soak: build
 	     --out out/soak/seed-{} > out/soak/seed-{}.log 2>&1; echo "seed {}: exit $$? $$(grep -h ^verdict out/soak/seed-{}.log)"' \
 	  | sort -n -k2 | tee out/soak/summary.txt
 	@! grep -qv ': exit 0 ' out/soak/summary.txt || { echo "soak: a seed failed; cases in out/soak/seed-*/cases"; exit 1; }
+
+# tdxhp as a kselftest collection (runners/kselftest): INSTALL_PATH/run_kselftest.sh -c tdxhp runs
+# one test per property, KSELFTEST_SECONDS each, against the running kernel (TDXHP_TARGET=sim for
+# the simulator). An existing kselftest install at INSTALL_PATH keeps its runner and list entries.
+INSTALL_PATH      ?= out/kselftest
+KSELFTEST_SECONDS ?= 30
+install: build
+	@sel=$(strip $(BUILD))/libkvm/linux-source-6.12/tools/testing/selftests; \
+	  /usr/bin/python3 runners/kselftest/install.py $(strip $(BUILD))/runners/cli/tdxhp $(INSTALL_PATH) \
+	    --seconds $(KSELFTEST_SECONDS) $$([ -d $$sel ] && echo --selftests $$sel)
 
 bench: build
 	$(strip $(BUILD))/bench/tdxhp_bench

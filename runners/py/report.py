@@ -1,11 +1,11 @@
-"""The nightly report: Markdown plus an SVG plot, rebuilt from the journal after every run."""
+"""The nightly report: Markdown plus an SVG plot, and report.html (html_report), rebuilt from the journal after every run."""
 
 from __future__ import annotations
 
 import time
 from pathlib import Path
 
-from runners.py import atomic, plot
+from runners.py import atomic, html_report, plot
 from runners.py.corpus import Corpus
 from runners.py.journal import Journal
 from runners.py.summary import Summary
@@ -103,6 +103,7 @@ def write(out_dir: Path, journal: Journal, corpus: Corpus, settings: dict, state
                      f"{run.seconds:.1f} | {_cell(note, 120)} |")
     path = out_dir / REPORT_MD
     atomic.write_text(path, "\n".join(lines) + "\n")
+    html_report.write(out_dir, journal, corpus, settings, state, s)
     atomic.write_json(out_dir / "failures.json", {
         sig: {"kind": sorted(u.kinds), "target": u.first.target, "property": u.first.property,
               "invariant": u.first.invariant, "message": u.first.message, "first_run": u.first_run,
