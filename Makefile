@@ -22,7 +22,7 @@ VM_SMOKE_SECONDS ?= 30   # per property (three runs)
 VM_FUZZ_SECONDS  ?= 600
 VM_DRIVER := /usr/bin/python3 runners/vm/tdxhp_vm.py
 
-.PHONY: all deps build test-build fuzz test bench clean vm-deps vm-smoke vm-fuzz soak fuzz-parser install
+.PHONY: all deps build test-build fuzz test bench clean vm-deps vm-smoke vm-fuzz soak fuzz-parser install repro
 
 all: build
 
@@ -130,6 +130,17 @@ install: build
 	@sel=$(strip $(BUILD))/libkvm/linux-source-6.12/tools/testing/selftests; \
 	  /usr/bin/python3 runners/kselftest/install.py $(strip $(BUILD))/runners/cli/tdxhp $(INSTALL_PATH) \
 	    --seconds $(KSELFTEST_SECONDS) $$([ -d $$sel ] && echo --selftests $$sel)
+
+# A case file as a standalone KVM-selftest-style C program (tdxhp export --c), built against
+# the libkvm-selftests of $(BUILD)/libkvm: make repro CASE=fixtures/cases/X.json [FLAVOUR=plain]
+# writes $(REPRO_DIR)/X.c and the program $(REPRO_DIR)/X, which prints KTAP.
+REPRO_DIR ?= out/repro
+repro: build
+	@[ -n "$(CASE)" ] || { echo "make repro: give CASE=path/to/case.json"; exit 2; }
+	@name=$$(basename "$(CASE)" .json); mkdir -p $(REPRO_DIR) && \
+	  $(strip $(BUILD))/runners/cli/tdxhp export --c "$(CASE)" -o $(REPRO_DIR)/$$name.c $(if $(FLAVOUR),--flavour $(FLAVOUR)) && \
+	  sh runners/export/build_repro.sh $(strip $(BUILD))/libkvm $(REPRO_DIR)/$$name.c $(REPRO_DIR)/$$name && \
+	  echo "built $(REPRO_DIR)/$$name (run it as root on a host with /dev/kvm)"
 
 bench: build
 	$(strip $(BUILD))/bench/tdxhp_bench
