@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import subprocess
+import sys
 import time
 from html import escape
 from pathlib import Path
@@ -177,6 +178,16 @@ def _table(head: list[str], rows: list[list[str]], numeric: set[int] = frozenset
     return f"<table><tr>{h}</tr>{''.join(body)}</table>"
 
 
+def export_refusal(case: dict) -> str:
+    """Why `tdxhp export --c` cannot express the case on swprot ("" when it can): the vm smoke's
+    rule (runners/vm/vmdrv/fixtures.py), the same one export_c.cpp applies."""
+    vm_dir = str(Path(__file__).resolve().parents[1] / "vm")
+    if vm_dir not in sys.path:
+        sys.path.insert(0, vm_dir)
+    from vmdrv.fixtures import swprot_refusal
+    return swprot_refusal(case)
+
+
 def _failure_section(out_dir: Path, corpus: Corpus, sig: str, u, invariants: dict) -> str:
     f = u.first
     name, length = corpus.entry(sig)
@@ -205,9 +216,12 @@ def _failure_section(out_dir: Path, corpus: Corpus, sig: str, u, invariants: dic
                 parts.append(f"<li{bad}>{_e(describe_op(op))}{' ← violation' if bad else ''}</li>")
             parts.append("</ol>")
         base = Path(name).stem
+        why = export_refusal(doc) if isinstance(doc, dict) else "unreadable case"
         parts.append("<p>Reproduce (in this campaign's directory):</p><pre>"
                      f"tdxhp replay corpus/{_e(name)} --trace\n"
-                     f"tdxhp export --c corpus/{_e(name)} -o {_e(base)}.c</pre>")
+                     f"tdxhp export --c corpus/{_e(name)} -o {_e(base)}.c</pre>"
+                     + (f"<p class='none'>No C reproducer for this one yet: {_e(why)} (export covers the "
+                        f"swprot and plain flavours; a TD export is not done).</p>" if why else ""))
     else:
         parts.append("<tr><td>case</td><td>none saved (the run gave no case file)</td></tr></table>")
     parts.append("</div>")
