@@ -24,8 +24,9 @@ def summarize(journal: Journal) -> tuple[Summary, dict, dict]:
         end = rec.get("elapsed_before", 0.0) + run.seconds
         new = s.add(rec["index"], end, run, rec.get("interrupted", False))
         for p in run.properties:
-            if p.status != "skip" and p.seconds > 0:
-                rate.setdefault(f"{run.target}/{p.id}", []).append((end / 3600, p.cases / p.seconds * 3600))
+            # Per hour of the run's wall time: a property that failed early did not run the whole run.
+            if p.status != "skip" and run.seconds > 0:
+                rate.setdefault(f"{run.target}/{p.id}", []).append((end / 3600, p.cases / run.seconds * 3600))
         for sig in new:
             f = s.failures[sig].first
             key = f"{f.target}/{f.property or 'all'}"
@@ -49,7 +50,7 @@ def write(out_dir: Path, journal: Journal, corpus: Corpus, settings: dict, state
     budget = settings.get("budget_seconds", 0)
     hours = max(budget, s.seconds) / 3600
     atomic.write_text(out_dir / REPORT_SVG, plot.chart([
-        dict(title="cases per hour, per target/property (each point is one run)", y_label="cases/hour",
+        dict(title="cases per hour of run time, per target/property (each point is one run)", y_label="cases/hour",
              series=rate, x_max=hours),
         dict(title="unique failures found over time, per target/property", y_label="unique failures",
              series=found, x_max=hours, step=True)]))

@@ -97,3 +97,18 @@ class ReportHtmlTest(FakeTdxhpTest):
         code, log = render(bad, self.tmp / "bad.png")
         self.assertTrue(console_errors(log), log[-2000:])
         self.assertLess(non_white_fraction(self.tmp / "bad.png")[0], 0.03)
+
+
+class SvgAxesTest(unittest.TestCase):
+    """report.svg (the Markdown report's chart): review check 8's mislabelled axes."""
+
+    def test_failure_counts_have_whole_ticks_and_times_read_exactly(self):
+        import re
+        from runners.py import plot
+        svg = plot.chart([dict(title="t", y_label="unique failures", series={"sim/a": [(0.25 / 60, 1)]},
+                               x_max=1 / 60, step=True)])
+        y_ticks = re.findall(r'text-anchor="end" font-size="10">([^<]+)<', svg)
+        self.assertTrue(y_ticks and all(re.fullmatch(r"\d+", t) for t in y_ticks), y_ticks)
+        x_ticks = re.findall(r'text-anchor="middle" font-size="10">([^<]+)<', svg)
+        self.assertIn("0.25 min", x_ticks)
+        self.assertIn("0.75 min", x_ticks)
