@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import subprocess
 import sys
 import time
@@ -23,7 +24,10 @@ from runners.py.summary import Summary
 
 REPORT_HTML = "report.html"
 CATALOG = "catalog.json"       # `tdxhp list --json`, cached: the SC-* and INV-* the report names
+PLOTS = "report-plots.html"    # the last rendered plots, reused while a campaign runs
+PLOT_EVERY_SECONDS = 60        # matplotlib takes ~0.5 s a figure: redraw at most this often while running
 RECENT_RUNS = 40
+_no_catalog: set[str] = set()  # binaries that could not list their catalog (asked once per process)
 
 CSS = """
 body{font-family:sans-serif;margin:1.5em;color:#222;max-width:1200px}
@@ -50,7 +54,7 @@ def catalog(out_dir: Path, settings: dict) -> dict:
         except ValueError:
             pass
     binary = settings.get("tdxhp_used")
-    if not binary:
+    if not binary or binary in _no_catalog:
         return {}
     try:
         r = subprocess.run([binary, "list", "--json"], capture_output=True, text=True, timeout=30)
@@ -60,6 +64,7 @@ def catalog(out_dir: Path, settings: dict) -> dict:
     if isinstance(doc, dict) and "scenarios" in doc:
         atomic.write_json(path, doc)
         return doc
+    _no_catalog.add(binary)
     return {}
 
 
@@ -103,6 +108,8 @@ def _svg(fig) -> str:
 
 def plots(journal: Journal, s: Summary, budget_seconds: float) -> tuple[str, str] | str:
     """(throughput svg, unique failures svg), or a sentence saying why there are none."""
+    if os.environ.get("TDXHP_REPORT_NO_PLOTS") == "1":   # orchestration tests of other things
+        return "Plots switched off (TDXHP_REPORT_NO_PLOTS=1)."
     try:
         import matplotlib
         matplotlib.use("Agg")
@@ -285,8 +292,14 @@ def write(out_dir: Path, journal: Journal, corpus: Corpus, settings: dict, state
                     {4, 5, 6, 7, 8, 9, 10}) if rows else "<p class='none'>No run finished yet.</p>")
 
     h.append("<h2>Throughput and failures over time</h2>")
-    figs = plots(journal, s, budget)
-    h += [f"<div>{figs[0]}</div><div>{figs[1]}</div>"] if isinstance(figs, tuple) else [f"<p>{_e(figs)}</p>"]
+    cached = out_dir / PLOTS
+    if state == "running" and cached.exists() and time.time() - cached.stat().st_mtime < PLOT_EVERY_SECONDS:
+        h.append(cached.read_text())
+    else:
+        figs = plots(journal, s, budget)
+        block = f"<div>{figs[0]}</div><div>{figs[1]}</div>" if isinstance(figs, tuple) else f"<p>{_e(figs)}</p>"
+        atomic.write_text(cached, block)
+        h.append(block)
 
     h.append(f"<h2>Unique failures ({len(s.failures)})</h2>")
     if not s.failures:

@@ -69,8 +69,15 @@ class FakeTdxhpTest(unittest.TestCase):
         self.log_path = self.tmp / "argv.jsonl"
         self._old_env = os.environ.get("FAKE_TDXHP_PLAN")
         os.environ["FAKE_TDXHP_PLAN"] = str(self.plan_path)
+        # matplotlib costs ~1 s a report; only the report.html tests draw (they switch it back on).
+        self._old_plots = os.environ.get("TDXHP_REPORT_NO_PLOTS")
+        os.environ["TDXHP_REPORT_NO_PLOTS"] = "1"
 
     def tearDown(self):
+        if self._old_plots is None:
+            os.environ.pop("TDXHP_REPORT_NO_PLOTS", None)
+        else:
+            os.environ["TDXHP_REPORT_NO_PLOTS"] = self._old_plots
         if self._old_env is None:
             os.environ.pop("FAKE_TDXHP_PLAN", None)
         else:

@@ -47,6 +47,10 @@ def non_white_fraction(png: Path) -> tuple[float, int]:
 
 
 class ReportHtmlTest(FakeTdxhpTest):
+    def setUp(self):
+        super().setUp()
+        os.environ.pop("TDXHP_REPORT_NO_PLOTS", None)   # this test draws the plots
+
     def campaign(self, *extra):
         return self.call_main(nightly.main, ["--tdxhp", str(FAKE_TDXHP), "--out", str(self.tmp / "camp"),
                                              "--seconds", "3600", "--run-seconds", "5", "--seed", "10", *extra])
@@ -71,6 +75,7 @@ class ReportHtmlTest(FakeTdxhpTest):
         self.assertIn('href="runs/0002/stdout.txt"', page, "logs of the first run that saw aaa")
         self.assertIn("guest accepts gfn 0x1 at 4K ← violation", page, "shrunk steps in domain words, step 1 marked")
         self.assertIn("SC-ACCEPT4K-AFTER", page)
+        self.assertIn("Unique failure signatures found over time", page, "the matplotlib plots are inlined")
         self.assertNotIn("<script", page)
         for attr in ('src="http', "src='http", 'href="http', "href='http", "url(http", "@import"):
             self.assertNotIn(attr, page, "the page loads nothing from the network")
