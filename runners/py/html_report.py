@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import os
 import subprocess
 import sys
@@ -81,12 +82,21 @@ def provenance(out_dir: Path, journal: Journal) -> list[dict]:
         if not isinstance(prov, dict):
             continue
         target = doc.get("target", "?")
-        flavour = doc.get("flavour") or ("sim" if target == "sim" else "not recorded in results.json")
+        flavour = doc.get("flavour") or ("sim" if target == "sim" else flavour_named_in(target, doc))
         key = (prov.get("tdxhp_version"), prov.get("tdxhp_commit"), prov.get("kernel"), target, flavour)
         entry = seen.setdefault(key, {"version": key[0], "commit": key[1], "kernel": key[2], "target": target,
                                       "flavour": flavour, "runs": 0})
         entry["runs"] += 1
     return list(seen.values())
+
+
+def flavour_named_in(target: str, doc: dict) -> str:
+    """A kvm run's flavour: from --target kvm/<flavour>, else from results.json's own wording
+    ("not checkable on kvm/swprot: ..."); results.json has no flavour field yet."""
+    if target.startswith("kvm/"):
+        return target[4:]
+    found = sorted(set(re.findall(r"\bkvm/(plain|swprot|tdx)\b", json.dumps(doc))))
+    return " or ".join(found) + " (from the skip reasons)" if found else "not recorded in results.json"
 
 
 def previous_failures(out_dir: Path) -> dict | None:
