@@ -75,6 +75,12 @@ def main() -> int:
         r = export(repo / PLAIN_FIXTURE, tmp / "x.c", "--flavour", "tdx")
         if r.returncode != 2 or "--flavour" not in r.stderr:
             problems.append(f"--flavour tdx: expected exit 2 naming --flavour, got {r.returncode}")
+        for argv, names in ((["export", "-o", "x.c"], "--c"), (["export", "--c", str(repo / PLAIN_FIXTURE)], "-o"),
+                            (["export", "--c", str(tmp / "missing.json"), "-o", str(tmp / "y.c")], "missing.json"),
+                            (["export", "--c", "a.json", "-o", "b.c", "--junk"], "--junk")):
+            r = subprocess.run([str(binary), *argv], capture_output=True, text=True)
+            if r.returncode != 2 or names not in r.stderr:
+                problems.append(f"{' '.join(argv)}: expected exit 2 naming {names}, got {r.returncode}: {r.stderr[:200]}")
     for p in problems:
         print(f"FAIL: {p}")
     print("export:", "FAIL" if problems else "ok")
