@@ -10,7 +10,7 @@ inc=$libkvm/include
 static=
 [ "${STATIC:-0}" = 1 ] && static=-static
 # TDXHP_LIBKVM_STRIPPED: tdxhp's libkvm.a drops kvm_util.o's constructor, so main calls it.
-exec ${CC:-gcc} -std=gnu11 -O1 -g -Wall -Werror -Wno-unused-function -D_GNU_SOURCE -DCONFIG_64BIT \
+exec ${CC:-gcc} -std=gnu11 -O1 -g -Wall -Werror -D_GNU_SOURCE -DCONFIG_64BIT \
   -DTDXHP_LIBKVM_STRIPPED \
   -fno-stack-protector -fno-strict-aliasing -fno-builtin-memcmp -fno-builtin-memcpy -fno-builtin-memset \
   -fno-builtin-strnlen -U_FORTIFY_SOURCE \

@@ -152,7 +152,7 @@ static void create_vm(void)
 }
 
 /* convert: KVM_SET_MEMORY_ATTRIBUTES over the range (per VM: holes included). */
-static int op_convert(uint64_t gfn, uint64_t npages, bool to_private)
+static __attribute__((unused)) int op_convert(uint64_t gfn, uint64_t npages, bool to_private)
 {
 	struct kvm_memory_attributes attr = {
 		.address = gpa_of(gfn),
@@ -164,7 +164,7 @@ static int op_convert(uint64_t gfn, uint64_t npages, bool to_private)
 }
 
 /* punch: fallocate(PUNCH_HOLE | KEEP_SIZE) on the slot's guest_memfd (plain: its memfd). */
-static int op_punch(uint64_t gfn, uint64_t npages)
+static __attribute__((unused)) int op_punch(uint64_t gfn, uint64_t npages)
 {
 	struct slot *s = slot_of(gfn, npages);
 
@@ -175,7 +175,7 @@ static int op_punch(uint64_t gfn, uint64_t npages)
 }
 
 /* prefault: KVM_PRE_FAULT_MEMORY, looping on its progress like a VMM. */
-static int op_prefault(uint64_t gfn, uint64_t npages)
+static __attribute__((unused)) int op_prefault(uint64_t gfn, uint64_t npages)
 {
 	struct kvm_pre_fault_memory range = { .gpa = gpa_of(gfn), .size = npages * PAGE_4K };
 
@@ -191,7 +191,7 @@ static int op_prefault(uint64_t gfn, uint64_t npages)
 
 /* discard-shared: MADV_DONTNEED on the shared host memory. A THP block cut in part stays 4K
  * (MADV_NOHUGEPAGE), as the spec says, so khugepaged cannot change the host level later. */
-static int op_discard_shared(uint64_t gfn, uint64_t npages)
+static __attribute__((unused)) int op_discard_shared(uint64_t gfn, uint64_t npages)
 {
 	struct slot *s = slot_of(gfn, npages);
 	char *start, *end;
@@ -261,13 +261,13 @@ static int guest_command(uint64_t command, uint64_t gfn, uint64_t *value)
 }
 
 /* access (write): the guest stores value at the gfn. */
-static int op_write(uint64_t gfn, uint64_t value)
+static __attribute__((unused)) int op_write(uint64_t gfn, uint64_t value)
 {
 	return guest_command(CMD_WRITE, gfn, &value);
 }
 
 /* access (read): the guest loads the gfn's first 8 bytes. */
-static int op_read(uint64_t gfn, uint64_t *value)
+static __attribute__((unused)) int op_read(uint64_t gfn, uint64_t *value)
 {
 	*value = 0;
 	return guest_command(CMD_READ, gfn, value);
@@ -290,7 +290,7 @@ static void expect_ret(int step, const char *what, int got, int want)
 				      strerror(-got), want, strerror(-want));
 }
 
-static void expect_read(int step, const char *what, uint64_t gfn, int want, bool check, uint64_t want_value)
+static __attribute__((unused)) void expect_read(int step, const char *what, uint64_t gfn, int want, bool check, uint64_t want_value)
 {
 	uint64_t value;
 	int got = op_read(gfn, &value);
