@@ -43,7 +43,9 @@ def main() -> int:
         # sim: accept-level passes clean, and fails with MUT-INHIBIT-CLEARED (the README example).
         code, out = run_kselftest(root, ["run_tdxhp_accept-level.sh"], dict(env, TDXHP_TARGET="sim"))
         print(out)
+        timeout = settings.strip().split("=")[1]
         expect = {"TAP version 13": "KTAP header", "1..1": "plan",
+                  f"# timeout set to {timeout}": "runner reading tdxhp/settings",
                   "ok 1 selftests: tdxhp: run_tdxhp_accept-level.sh": "pass line",
                   "# ok 1 accept-level": "tdxhp's own KTAP, nested"}
         problems += [f"clean run: no {why} ({line!r})" for line, why in expect.items() if line not in out.splitlines()]
