@@ -72,6 +72,13 @@ TEST(ParseArgs, NamesTheBadArgument) {
   EXPECT_NE(err({"run", "--mutant", ""}).find("--mutant: empty id"), std::string::npos);
   EXPECT_NE(err({"run", "--target", ""}).find("--target: empty"), std::string::npos);
   EXPECT_LT(err({"run", "--seconds", std::string(5000, 'x')}).size(), 200u);
+  // export (issue 17): its own grammar, -o as compilers spell it.
+  EXPECT_NE(err({"export", "-o", "x.c"}).find("--c CASE.json is required"), std::string::npos);
+  EXPECT_NE(err({"export", "--c", "a.json"}).find("-o FILE is required"), std::string::npos);
+  EXPECT_NE(err({"export", "--c", "a.json", "-o"}).find("-o: missing value"), std::string::npos);
+  EXPECT_NE(err({"export", "--c", "a.json", "-o", "b.c", "--flavour", "tdx"}).find("--flavour"), std::string::npos);
+  EXPECT_NE(err({"export", "--c", "a.json", "-o", "b.c", "--seconds", "3"}).find("--seconds"), std::string::npos);
+  EXPECT_EQ(err({"export", "--c", "a.json", "-o", "b.c", "--flavour", "plain"}), "");
 }
 
 TEST(Cli, VersionNamesTheCommit) {

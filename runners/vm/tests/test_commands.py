@@ -154,3 +154,13 @@ class SwprotFixtures(unittest.TestCase):
         p = commands.plan_for(opts)
         self.assertFalse(p.steps[-1].skip_ok)
         self.assertTrue(plan("smoke", "x/INV-DATA-a.json").steps[-1].skip_ok)
+
+    def test_smoke_runs_each_chosen_fixture_as_an_exported_c_reproducer(self):
+        opts = cli.parse(["smoke", "x/INV-DATA-a.json", "y/REG-b.json"])
+        opts.cases_required = True
+        p = commands.plan_for(opts)
+        self.assertEqual(p.repro_cases, {"x/INV-DATA-a.json": "repro-INV-DATA-a", "y/REG-b.json": "repro-REG-b"})
+        repro = [s for s in p.steps if s.name.startswith("repro-")]
+        self.assertEqual([s.argv for s in repro], [["/tdxhp/bin/repro-INV-DATA-a"], ["/tdxhp/bin/repro-REG-b"]])
+        self.assertFalse(any(s.skip_ok for s in repro), "a reproducer that SKIPs fails the smoke")
+        self.assertEqual(plan("smoke", "x/INV-DATA-a.json").repro_cases, {}, "user-chosen cases: replay only")
