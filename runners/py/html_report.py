@@ -82,17 +82,20 @@ def provenance(out_dir: Path, journal: Journal) -> list[dict]:
         if not isinstance(prov, dict):
             continue
         target = doc.get("target", "?")
-        flavour = doc.get("flavour") or ("sim" if target == "sim" else flavour_named_in(target, doc))
-        key = (prov.get("tdxhp_version"), prov.get("tdxhp_commit"), prov.get("kernel"), target, flavour)
+        named = str(prov.get("target", ""))  # "kvm/swprot": the target as it named itself
+        flavour = named.split("/", 1)[1] if "/" in named else \
+            ("sim" if target == "sim" else flavour_named_in(target, doc))
+        key = (prov.get("tdxhp_version"), prov.get("tdxhp_commit"), prov.get("kernel"), target, flavour,
+               prov.get("tdx_module", "not recorded"))
         entry = seen.setdefault(key, {"version": key[0], "commit": key[1], "kernel": key[2], "target": target,
-                                      "flavour": flavour, "runs": 0})
+                                      "flavour": flavour, "tdx_module": key[5], "runs": 0})
         entry["runs"] += 1
     return list(seen.values())
 
 
 def flavour_named_in(target: str, doc: dict) -> str:
-    """A kvm run's flavour: from --target kvm/<flavour>, else from results.json's own wording
-    ("not checkable on kvm/swprot: ..."); results.json has no flavour field yet."""
+    """A kvm run's flavour for results.json written before provenance named it: from
+    --target kvm/<flavour>, else from results.json's own wording ("not checkable on kvm/swprot: ...")."""
     if target.startswith("kvm/"):
         return target[4:]
     found = sorted(set(re.findall(r"\bkvm/(plain|swprot|tdx)\b", json.dumps(doc))))
@@ -253,7 +256,8 @@ def write(out_dir: Path, journal: Journal, corpus: Corpus, settings: dict, state
     h = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>tdxhp nightly report</title>"
          f"<style>{CSS}</style></head><body>", "<h1>tdxhp nightly report</h1>"]
     prov = provenance(out_dir, journal)
-    prov_rows = [[_e(p["version"]), _e(p["commit"]), _e(p["kernel"]), _e(p["target"]), _e(p["flavour"]), str(p["runs"])]
+    prov_rows = [[_e(p["version"]), _e(p["commit"]), _e(p["kernel"]), _e(p["target"]), _e(p["flavour"]),
+                  _e(p["tdx_module"]), str(p["runs"])]
                  for p in prov]
     seed = settings.get("seed")
     h.append("<table class='meta'>" + "".join(f"<tr><td>{k}</td><td>{v}</td></tr>" for k, v in [
@@ -269,7 +273,7 @@ def write(out_dir: Path, journal: Journal, corpus: Corpus, settings: dict, state
         ("totals", f"{cases} cases, {steps} steps, <b>{len(s.failures)} unique failures</b> "
                    f"({sum(u.count for u in s.failures.values())} occurrences)")]) + "</table>")
     h.append("<h2>Provenance</h2>")
-    h.append(_table(["tdxhp version", "commit", "kernel", "target", "flavour", "runs"], prov_rows, {5})
+    h.append(_table(["tdxhp version", "commit", "kernel", "target", "flavour", "TDX module", "runs"], prov_rows, {6})
              if prov_rows else "<p class='none'>No run's results.json recorded provenance yet.</p>")
 
     prev = previous_failures(out_dir)

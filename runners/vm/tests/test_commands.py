@@ -145,7 +145,9 @@ class SwprotFixtures(unittest.TestCase):
         root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
         ok, _ = fixtures.split(sorted(glob.glob(os.path.join(root, "fixtures", "cases", "*.json"))))
         names = " ".join(os.path.basename(p) for p in ok)
-        for inv in ("INV-ATTR", "INV-CONTIG", "INV-PRECISE", "INV-NOOVERZAP", "INV-DATA"):
+        # Not INV-NOOVERZAP: swprot has one root and cannot check it (vacuity audit risk 2), so
+        # no swprot fixture is named for it; the punch fixture pins INV-DATA there instead.
+        for inv in ("INV-ATTR", "INV-CONTIG", "INV-PRECISE", "INV-DATA"):
             self.assertIn(inv + "-", names)
 
     def test_smoke_with_chosen_fixtures_makes_a_skip_fail(self):
