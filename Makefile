@@ -7,11 +7,13 @@ FUZZ_SECONDS ?= 30
 SUDO       := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 # Debian packages the build and the tests need (the vm target's extra ones are in vm-deps).
-# linux-source-6.12: runners/kvm builds libkvm-selftests from it when KSRC is unset.
+# linux-source-6.12: runners/kvm builds libkvm-selftests from it when KSRC is unset, and the
+# kselftest install test runs its run_kselftest.sh. python3-matplotlib draws report.html's plots;
+# chromium renders report.html headless in its test.
 DEB_PACKAGES := cmake g++ make pkg-config python3 \
   librapidcheck-dev libgtest-dev libgmock-dev nlohmann-json3-dev libbenchmark-dev \
   libtracefs-dev libtraceevent-dev \
-  linux-source-6.12
+  linux-source-6.12 python3-matplotlib chromium
 
 # The vm target (runners/vm): QEMU, busybox for the initramfs; the kernel image/headers are
 # fetched by the driver with apt-get download into build-vm, never installed into /boot.
@@ -20,7 +22,7 @@ VM_SMOKE_SECONDS ?= 30   # per property (three runs)
 VM_FUZZ_SECONDS  ?= 600
 VM_DRIVER := /usr/bin/python3 runners/vm/tdxhp_vm.py
 
-.PHONY: all deps build test-build fuzz test bench clean vm-deps vm-smoke vm-fuzz soak fuzz-parser
+.PHONY: all deps build test-build fuzz test bench clean vm-deps vm-smoke vm-fuzz soak fuzz-parser install repro
 
 all: build
 
@@ -118,6 +120,27 @@ soak: build
 	     --out out/soak/seed-{} > out/soak/seed-{}.log 2>&1; echo "seed {}: exit $$? $$(grep -h ^verdict out/soak/seed-{}.log)"' \
 	  | sort -n -k2 | tee out/soak/summary.txt
 	@! grep -qv ': exit 0 ' out/soak/summary.txt || { echo "soak: a seed failed; cases in out/soak/seed-*/cases"; exit 1; }
+
+# tdxhp as a kselftest collection (runners/kselftest): INSTALL_PATH/run_kselftest.sh -c tdxhp runs
+# one test per property, KSELFTEST_SECONDS each, against the running kernel (TDXHP_TARGET=sim for
+# the simulator). An existing kselftest install at INSTALL_PATH keeps its runner and list entries.
+INSTALL_PATH      ?= out/kselftest
+KSELFTEST_SECONDS ?= 30
+install: build
+	@sel=$(strip $(BUILD))/libkvm/linux-source-6.12/tools/testing/selftests; \
+	  /usr/bin/python3 runners/kselftest/install.py $(strip $(BUILD))/runners/cli/tdxhp $(INSTALL_PATH) \
+	    --seconds $(KSELFTEST_SECONDS) $$([ -d $$sel ] && echo --selftests $$sel)
+
+# A case file as a standalone KVM-selftest-style C program (tdxhp export --c), built against
+# the libkvm-selftests of $(BUILD)/libkvm: make repro CASE=fixtures/cases/X.json [FLAVOUR=plain]
+# writes $(REPRO_DIR)/X.c and the program $(REPRO_DIR)/X, which prints KTAP.
+REPRO_DIR ?= out/repro
+repro: build
+	@[ -n "$(CASE)" ] || { echo "make repro: give CASE=path/to/case.json"; exit 2; }
+	@name=$$(basename "$(CASE)" .json); mkdir -p $(REPRO_DIR) && \
+	  $(strip $(BUILD))/runners/cli/tdxhp export --c "$(CASE)" -o $(REPRO_DIR)/$$name.c $(if $(FLAVOUR),--flavour $(FLAVOUR)) && \
+	  sh runners/export/build_repro.sh $(strip $(BUILD))/libkvm $(REPRO_DIR)/$$name.c $(REPRO_DIR)/$$name && \
+	  echo "built $(REPRO_DIR)/$$name (run it as root on a host with /dev/kvm)"
 
 # Throughput, time to detect per MUT-* (default vs uniform generator), shrink quality, scaling
 # (issue 16): bench/results/<commit>.json and .md, the table printed. Builds only what it runs.

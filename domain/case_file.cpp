@@ -433,6 +433,23 @@ std::string dump_case(const CaseFile& c) {
   return j.dump(2) + "\n";
 }
 
+std::string fixture_for_mutant(const std::string& dir, std::string_view id) {
+  const std::string own = dir + "/" + std::string(id) + ".json";
+  std::error_code ec;
+  if (std::filesystem::exists(own, ec)) return own;
+  std::vector<std::string> paths;
+  for (auto& e : std::filesystem::directory_iterator(dir, ec))
+    if (e.path().extension() == ".json") paths.push_back(e.path().string());
+  std::sort(paths.begin(), paths.end());  // one answer whatever the directory order
+  for (const std::string& p : paths) {
+    try {
+      if (CaseFile c = load_case(p); c.catches && c.catches->mutant == id) return p;
+    } catch (const CaseError&) {
+    }
+  }
+  return "";
+}
+
 void save_case(const std::string& path, const CaseFile& c) {
   const std::string text = dump_case(c);
   const std::string tmp = path + ".tmp";

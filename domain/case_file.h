@@ -45,6 +45,9 @@ CaseFile load_case(const std::string& path);
 std::string dump_case(const CaseFile&);
 // Writes to a temporary file, fsyncs, then renames: a crash never leaves half a case.
 void save_case(const std::string& path, const CaseFile&);
+// The fixture that pins mutant `id` in `dir`: <id>.json, else a case whose `catches` names it
+// (a real-KVM INV-*.json fixture, issue 13); "" when there is none. Unreadable files are skipped.
+std::string fixture_for_mutant(const std::string& dir, std::string_view id);
 
 // Structural checks shared by the parser and the generators: slots in range, not overlapping.
 // Returns an error message naming the field, or empty when valid.

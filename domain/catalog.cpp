@@ -33,9 +33,18 @@ const std::vector<MutantInfo>& mutants() {
        "INV-NOPROMOTE,INV-BUSY", "seed 000, L1342"},
       {"MUT-NO-SPLIT-ZAP", "partial convert/punch zaps the whole 2M leaf instead of splitting", "INV-NOOVERZAP,INV-DATA", "L6970-6991, L3055-3062"},
       {"MUT-NO-ATTR-SPLIT", "attribute change leaves a 2M leaf over mixed attributes", "INV-ATTR,INV-PRECISE", "L3053-3063"},
-      {"MUT-HEAD-ONLY", "boundary split handles the start but not the end", "INV-NOOVERZAP", "L2085, seed 003"},
-      {"MUT-1G-MISS", "boundary check looks at 2M alignment only, misses a 1G leaf", "INV-NOOVERZAP", "L11525-11527"},
-      {"MUT-OVERSPLIT", "leaves fully inside the range are split too", "INV-NOOVERSPLIT", "L10973-10976"},
+      // Each of these three also shows under a second invariant, by its own mechanism (issue 13: the
+      // kill matrix flagged them): the end split it skips is the one that would meet an armed
+      // -ENOMEM, so the conversion succeeds where it must fail (INV-ATOMIC) ...
+      {"MUT-HEAD-ONLY", "boundary split handles the start but not the end", "INV-NOOVERZAP,INV-ATOMIC",
+       "L2085, seed 003"},
+      // ... the same boundary split serves the guest's accept level (L2436-2503), where a 1G leaf
+      // left whole breaks INV-ACCEPT ...
+      {"MUT-1G-MISS", "boundary check looks at 2M alignment only, misses a 1G leaf", "INV-NOOVERZAP,INV-ACCEPT",
+       "L11525-11527"},
+      // ... and the splits it adds draw on the split cache, so an armed -ENOMEM fails a conversion
+      // that must succeed (INV-ATOMIC).
+      {"MUT-OVERSPLIT", "leaves fully inside the range are split too", "INV-NOOVERSPLIT,INV-ATOMIC", "L10973-10976"},
       {"MUT-IGNORE-ACCEPT", "accept level not honoured (no split, or inhibit not set)", "INV-ACCEPT", "L2444-2503"},
       {"MUT-INHIBIT-BEFORE-SPLIT", "GUEST_INHIBIT set before (or without) the split", "INV-ACCEPT", "L2492-2499"},
       {"MUT-INHIBIT-CLEARED", "GUEST_INHIBIT cleared on zap", "INV-ACCEPT", "L274-277"},
@@ -69,6 +78,18 @@ const std::vector<MutantInfo>& mutants() {
       {"MUT-PAMT-PUT-2M", "removing a 2M private leaf puts a DPAMT pair (only 4K leaves hold one); a later 4K AUG there "
        "finds no pair (TDX_MISSING_PAMT_PAGE_PAIR, KVM_BUG_ON)", "INV-PAMT,INV-BUSY", "L3349-3352"},
       {"MUT-AUG-FAIL-PAMT", "a failed 2M AUG puts a DPAMT pair it never got", "INV-PAMT", "L3339-3342"},
+      // Shared-side and guest_memfd mistakes (issue 13): each makes one real-KVM fixture fail.
+      {"MUT-SHARED-MIXED", "a shared fault maps 2M over a block that holds a private page (MIXED checked for private "
+       "faults only)", "INV-ATTR", "L4436, L4837-4839"},
+      {"MUT-THP-SPLIT-MISSED", "the shared level follows the THP's size, not the host PMD that a partial MADV_DONTNEED "
+       "split: 2M over 4K host mappings", "INV-CONTIG", "SEMANTICS.md DiscardShared"},
+      {"MUT-NOTIFIER-NO-ZAP", "an mmu-notifier invalidation of shared memory filters for private leaves only: discarded "
+       "shared pages keep their shared leaves", "INV-CONTIG", "L3054"},
+      {"MUT-CONVERT-ZAP-SHORT", "a conversion to shared zaps [start, end - 1): the last converted page keeps its "
+       "private leaf (over a gfn now shared)", "INV-PRECISE,INV-ATTR", "L6200-6203"},
+      {"MUT-PUNCH-PAST-END", "a guest_memfd punch hole invalidates and truncates one page past its end: the next "
+       "private page loses its data (and, in a huge folio, the leaf over it its backing)", "INV-DATA,INV-NOOVERZAP,INV-CONTIG",
+       "L3001-3006"},
   };
   return v;
 }

@@ -174,6 +174,17 @@ struct OpChecker {
     // TDX: the notifier filters shared (L3054), so private leaves must stay (learn reports
     // INV-NOOVERZAP); a single-root VM may zap them, with their data safe in gmem.
     s.learn(c, ChangePolicy::none());
+    if (!c.obs->has_leaves) return;
+    // ... and it zaps every shared leaf overlapping the freed host pages (mmu_notifier
+    // invalidate_range_start -> kvm_unmap_gfn_range); a leaf left there maps freed memory.
+    std::optional<std::pair<GfnRange, LeafVal>> stale;
+    s.shared.map().for_each(r.start, r.end(), [&](uint64_t a, uint64_t b, const LeafVal& v) {
+      if (!stale) stale = {GfnRange{a, b - a}, v};
+    });
+    if (stale)
+      c.report("INV-CONTIG", stale->first,
+               "MADV_DONTNEED of " + describe(r) + " zaps every shared leaf over the host pages it frees",
+               leaf_words(stale->first.start, stale->first.npages, stale->second, false) + " still maps them");
   }
 
   // A 2M host block discarded in part has its PMD split (4K from then on); one discarded

@@ -188,6 +188,11 @@ const Evidence& Oracle::evidence() const { return s_->evidence; }
 
 std::string Oracle::describe_gfn(Gfn gfn) const { return s_->describe_gfn(gfn); }
 
+std::optional<uint64_t> Oracle::expected_read(Gfn gfn) const {
+  const DataToken* t = s_->data.at(gfn);
+  return t ? t->expected_at(gfn) : std::nullopt;
+}
+
 size_t Oracle::state_pieces() const { return s_->pieces(); }
 
 }  // namespace tdxhp

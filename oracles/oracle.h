@@ -5,6 +5,7 @@
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -39,6 +40,9 @@ class Oracle {
   std::map<std::string, std::string> coverage() const;
   // What the checks have looked at so far (leaves, reads, accept statuses, ...).
   const Evidence& evidence() const;
+  // What a guest read of gfn must return now (last write, or zero after a punch/accept);
+  // nullopt when the spec leaves it open (shared contents after a conversion). For exports.
+  std::optional<uint64_t> expected_read(Gfn gfn) const;
   // The oracle's view of one gfn in domain words, for step traces.
   std::string describe_gfn(Gfn gfn) const;
   // Interval pieces the spec state holds now: the oracle's memory and per-step work scale

@@ -69,23 +69,51 @@ std::string usage() {
          "  doctor   [--json]      check this host for the kvm flavours (ok/missing + fix); changes nothing;\n"
          "                         exit 0 when a kvm flavour is usable, 4 when none\n"
          "  vm       [args...]     boot a kernel under test in QEMU and run the suite inside (runners/vm)\n"
+         "  export   --c CASE.json -o FILE [--flavour swprot|plain]   the case as a KVM-selftest-style C program\n"
          "  --version              tdxhp's version and the commit it was built from\n"
          "exit codes: 0 pass, 1 property failure, 2 usage or input error, 4 all skipped\n";
 }
 
+// export --c CASE.json -o FILE [--flavour swprot|plain]: its own small grammar (-o is the
+// compilers' spelling, which kernel developers type).
+static Args parse_export(Args a, int argc, char** argv) {
+  for (int i = 2; i < argc; ++i) {
+    const std::string arg = argv[i];
+    auto take = [&]() -> std::string {
+      if (i + 1 >= argc) throw UsageError("export: " + arg + ": missing value");
+      return argv[++i];
+    };
+    if (arg == "--help" || arg == "-h") {
+      a.verb = "help";
+      return a;
+    }
+    if (arg == "--c") a.export_c_case = take();
+    else if (arg == "-o" || arg == "--out") a.out_dir = take();
+    else if (arg == "--flavour") a.flavour = take();
+    else throw UsageError("export: unexpected argument " + quoted(arg) + " (export --c CASE.json -o FILE)");
+  }
+  if (a.export_c_case.empty()) throw UsageError("export: --c CASE.json is required (the only export format is C)");
+  if (a.out_dir.empty()) throw UsageError("export: -o FILE is required");
+  if (!a.flavour.empty() && a.flavour != "swprot" && a.flavour != "plain")
+    throw UsageError("export: --flavour: expected swprot or plain, got " + quoted(a.flavour));
+  return a;
+}
+
 Args parse_args(int argc, char** argv) {
   Args a;
-  if (argc < 2) throw UsageError("missing verb (run, replay, mutants, caps, list, doctor, vm)");
+  if (argc < 2) throw UsageError("missing verb (run, replay, mutants, caps, list, doctor, vm, export)");
   a.verb = argv[1];
-  static const std::set<std::string> verbs = {"run", "replay", "mutants", "caps", "list", "doctor", "vm", "help", "version"};
+  static const std::set<std::string> verbs = {"run", "replay", "mutants", "caps", "list", "doctor", "vm", "help", "version",
+                                             "export"};
   if (a.verb == "--help" || a.verb == "-h") a.verb = "help";
   if (a.verb == "--version" || a.verb == "-V") a.verb = "version";
   if (!verbs.count(a.verb))
-    throw UsageError("unknown verb " + quoted(a.verb) + " (run, replay, mutants, caps, list, doctor, vm)");
+    throw UsageError("unknown verb " + quoted(a.verb) + " (run, replay, mutants, caps, list, doctor, vm, export)");
   if (a.verb == "vm") {
     for (int i = 2; i < argc; ++i) a.passthrough.push_back(argv[i]);
     return a;
   }
+  if (a.verb == "export") return parse_export(a, argc, argv);
   // Which flags each verb takes, so a misplaced one is named instead of ignored.
   static const std::set<std::string> run_flags = {"--target", "--property", "--seconds", "--cases", "--seed",
                                                   "--mutant", "--out", "--json", "--ktap", "--junit",

@@ -33,6 +33,8 @@ struct Args {
   int repeat = 1;
   std::string fixtures_dir;
   std::vector<std::string> passthrough;  // vm: everything after the verb
+  std::string export_c_case;             // export --c CASE.json
+  std::string flavour;                   // export --flavour swprot|plain
 };
 
 Args parse_args(int argc, char** argv);

@@ -23,6 +23,7 @@
 #include "runners/engine/replay.h"
 #include "runners/engine/report.h"
 #include "runners/engine/targets.h"
+#include "runners/export/export_c.h"
 #include "runners/sim/sim_target.h"
 #ifdef TDXHP_HAVE_KVM
 #include "runners/kvm/doctor.h"
@@ -307,6 +308,39 @@ int cmd_list(const Args& a) {
   return 0;
 }
 
+// export --c: flavour swprot unless the case cannot be expressed on it (then plain, if it can).
+int cmd_export(const Args& a) {
+  CaseFile c;
+  try {
+    c = load_case(a.export_c_case);
+  } catch (const CaseError& e) {
+    std::cerr << "tdxhp export: " << e.what() << "\n";
+    return 2;
+  }
+  using exporter::Flavour;
+  Flavour f = a.flavour == "plain" ? Flavour::Plain : Flavour::SwProt;
+  std::string why = exporter::refusal(c, f);
+  if (!why.empty() && a.flavour.empty() && exporter::refusal(c, Flavour::Plain).empty()) {
+    f = Flavour::Plain;
+    why.clear();
+  }
+  if (!why.empty()) {
+    std::cerr << "tdxhp export: " << a.export_c_case << ": " << why << "\n";
+    return 2;
+  }
+  std::string text;
+  try {
+    text = exporter::export_c(c, f, a.export_c_case);
+  } catch (const std::exception& e) {
+    std::cerr << "tdxhp export: " << a.export_c_case << ": " << e.what() << "\n";
+    return 2;
+  }
+  engine::write_file_atomic(a.out_dir, text);
+  std::cout << "wrote " << a.out_dir << " (" << (f == Flavour::SwProt ? "swprot" : "plain") << ", "
+            << c.scenario.ops.size() << " steps); build it with: make repro CASE=" << a.export_c_case << "\n";
+  return 0;
+}
+
 int cmd_vm(const Args& a) {
   const std::string driver = source_dir() + "/runners/vm/tdxhp_vm.py";
   if (!std::filesystem::exists(driver)) {
@@ -364,6 +398,7 @@ int dispatch(int argc, char** argv) {
     if (a.verb == "doctor") return cmd_doctor(a);
     if (a.verb == "list") return cmd_list(a);
     if (a.verb == "vm") return cmd_vm(a);
+    if (a.verb == "export") return cmd_export(a);
   } catch (const UsageError& e) {
     std::cerr << "tdxhp: " << e.what() << "\n" << usage();
     return 2;

@@ -61,8 +61,8 @@ MutantMatrix run_mutants(const MutantOptions& opt, std::ostream& log) {
     MutantRow row;
     row.id = id;
     if (!opt.fixtures_dir.empty()) {
-      const std::string fixture = opt.fixtures_dir + "/" + id + ".json";
-      if (std::filesystem::exists(fixture)) {
+      const std::string fixture = fixture_for_mutant(opt.fixtures_dir, id);
+      if (!fixture.empty()) {
         try {
           row.fixture_steps = static_cast<int>(load_case(fixture).scenario.ops.size());
         } catch (const CaseError& e) {
@@ -132,11 +132,13 @@ MutantMatrix run_mutants(const MutantOptions& opt, std::ostream& log) {
       row.killed = false;  // killed means killed every time
     m.rows.push_back(row);
   }
+  m.interrupted = opt.interrupt && opt.interrupt->load();
   return m;
 }
 
 int exit_code(const MutantMatrix& m) {
   if (m.clean.verdict == "fail") return 1;
+  if (m.interrupted) return 130;  // a matrix cut short says nothing about the mutants it did not reach
   for (auto& r : m.rows)
     if (!r.killed) return 1;
   return 0;

@@ -34,6 +34,7 @@ struct MutantMatrix {
   std::vector<MutantRow> rows;
   double seconds_per_mutant = 5;
   int repeats = 1;
+  bool interrupted = false;  // SIGINT/SIGTERM: rows stop where it came, the last one may be partial
 };
 
 struct MutantOptions {
@@ -50,7 +51,7 @@ struct MutantOptions {
 };
 
 MutantMatrix run_mutants(const MutantOptions& opt, std::ostream& log);
-// 0 when the clean sim passes and every mutant is killed.
+// 0 when the clean sim passes and every mutant is killed; 130 when interrupted.
 int exit_code(const MutantMatrix&);
 // Does the catalog (DOMAIN.md section 6) name `invariant` as one that catches mutant `id`?
 bool catalog_catches(const std::string& id, const std::string& invariant);

@@ -142,8 +142,10 @@ json to_json(const MutantMatrix& m) {
     rows.push_back(j);
   }
   json clean = to_json(m.clean);
-  return {{"tdxhp", 1}, {"verb", "mutants"}, {"seconds_per_mutant", m.seconds_per_mutant},
-          {"repeats", m.repeats}, {"clean", clean}, {"mutants", rows}};
+  json j = {{"tdxhp", 1}, {"verb", "mutants"}, {"seconds_per_mutant", m.seconds_per_mutant},
+            {"repeats", m.repeats}, {"clean", clean}, {"mutants", rows}, {"provenance", provenance_json(m.clean)}};
+  if (m.interrupted) j["interrupted"] = true;
+  return j;
 }
 
 std::string to_text(const RunSummary& s) {
@@ -206,6 +208,9 @@ std::string to_text(const MutantMatrix& m) {
        << (r.fixture_steps < 0 ? std::string("-") : std::to_string(r.fixture_steps)) << "\n";
   }
   os << "killed " << killed << "/" << m.rows.size() << "\n";
+  if (m.interrupted)
+    os << "interrupted after " << m.rows.size()
+       << " mutant(s), the last one possibly cut short: this matrix is no verdict\n";
   if (!outside.empty()) {
     os << "killed outside the catalog's invariants (!): " << outside.size() << "\n";
     for (const MutantRow* r : outside)

@@ -1,7 +1,7 @@
 """Merge gate: a fixed-budget, fixed-seed `tdxhp run` per target, plus a replay of every saved case;
 only failures whose signature is not in the known-failure baseline block.
 
-Exit codes: 0 no new failure, 1 new failure, 2 usage/input error, 4 everything skipped.
+Exit codes: 0 no new failure, 1 new failure, 2 usage/input error, 4 everything skipped, 130 interrupted.
 
   /usr/bin/python3 -m runners.py.gate --seconds 300 --baseline fixtures/baselines/known.json
 """
@@ -9,13 +9,14 @@ Exit codes: 0 no new failure, 1 new failure, 2 usage/input error, 4 everything s
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from pathlib import Path
 
 if __package__ in (None, ""):   # run as a script: make `runners.py` importable from the repo root
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from runners.py import atomic, baseline, junit  # noqa: E402
+from runners.py import atomic, baseline, junit, provenance  # noqa: E402
 from runners.py.invoke import (EXIT_USAGE, OrchestrationError, find_tdxhp,  # noqa: E402
                                invoke)
 from runners.py.replay import case_files, replay_case, replay_flags  # noqa: E402
@@ -24,6 +25,7 @@ from runners.py.results import Failure, RunOutcome, collect_run  # noqa: E402
 DEFAULT_SEED = 1            # fixed so a gate verdict is reproducible; --seed overrides
 DEFAULT_SECONDS = 60
 HANG_GRACE_SECONDS = 120
+EXIT_INTERRUPTED = 130
 
 
 def parse_args(argv):
@@ -84,8 +86,13 @@ def _failure_details(f: Failure, replay_args: tuple[str, ...] = ()) -> str:
     return "\n".join(lines)
 
 
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
+    signal.signal(signal.SIGTERM, _raise_interrupt)   # `kill` stops as gracefully as Ctrl-C
     try:
         binary = find_tdxhp(args.tdxhp)
         known = [] if args.no_baseline else baseline.load(args.baseline or [baseline.DEFAULT_DIR])
@@ -113,69 +120,83 @@ def gate(binary: Path, args, known: list[baseline.KnownFailure]) -> int:
         (tolerated.append((f, k)) if k else blocking.append(f))
         return k
 
-    runs = []
-    for target in ([] if args.no_run else (args.targets or ["sim"])):
-        run = run_target(binary, args, target, out_dir / f"run-{target}")
-        runs.append(run)
-        suite = junit.Suite(f"tdxhp run --target {target} --seed {args.seed}")
-        by_property = {f.property: f for f in run.failures if f.kind == "property"}
-        for p in run.properties:
-            tc = junit.TestCase(f"tdxhp.{target}", p.id, p.seconds)
-            if p.status == "skip":
-                tc.status, tc.message = "skip", f"skipped: {p.reason or 'no reason given'}"
-            elif p.status == "pass" and p.cases == 0:   # never a pass without a case, whatever tdxhp says
-                tc.status, tc.message = "skip", "reported as a pass with 0 cases run: nothing was checked"
-            else:
-                ran_something = True
-            f = by_property.get(p.id)
-            if f:
-                k = judge(f)
-                tc.details = _failure_details(f)
-                tc.status, tc.message = ("skip", f"known failure {f.signature}: {k.note} ({k.issue})") if k \
-                    else ("fail", f"{f.invariant}: {f.message}")
-            suite.cases.append(tc)
-        for f in run.failures:      # crash, hang, malformed output: the process itself failed
-            if f.kind != "property":
-                ran_something = True
-                k = judge(f)
-                suite.cases.append(junit.TestCase(f"tdxhp.{target}", f"tdxhp process ({f.kind})", run.seconds,
-                                                  "skip" if k else "fail",
-                                                  f"known failure: {k.note}" if k else f.message,
-                                                  _failure_details(f)))
-        suites.append(suite)
-        for problem in run.problems:
-            print(f"gate: {problem}", file=sys.stderr)
+    origin = dict(provenance.of_binary(binary), seed=args.seed, mutants=",".join(args.mutants) or "none")
+    print(f"gate: tdxhp {origin['tdxhp_version']} (commit {origin['tdxhp_commit']}), host kernel "
+          f"{origin['host_kernel']}, seed {args.seed}, mutants {origin['mutants']}")
+    runs, replays = [], []
+    interrupted = False
+    try:
+        for target in ([] if args.no_run else (args.targets or ["sim"])):
+            run = run_target(binary, args, target, out_dir / f"run-{target}")
+            runs.append(run)
+            suite = junit.Suite(f"tdxhp run --target {target} --seed {args.seed}",
+                                properties={**origin, **{f"run_{k}": v for k, v in run.provenance.items()}})
+            for line in provenance.describe_runs([run.provenance]):
+                print(f"gate: provenance of {line}")
+            by_property = {f.property: f for f in run.failures if f.kind == "property"}
+            for p in run.properties:
+                tc = junit.TestCase(f"tdxhp.{target}", p.id, p.seconds)
+                if p.status == "skip":
+                    tc.status, tc.message = "skip", f"skipped: {p.reason or 'no reason given'}"
+                elif p.status == "pass" and p.cases == 0:   # never a pass without a case, whatever tdxhp says
+                    tc.status, tc.message = "skip", "reported as a pass with 0 cases run: nothing was checked"
+                else:
+                    ran_something = True
+                f = by_property.get(p.id)
+                if f:
+                    k = judge(f)
+                    tc.details = _failure_details(f)
+                    tc.status, tc.message = ("skip", f"known failure {f.signature}: {k.note} ({k.issue})") if k \
+                        else ("fail", f"{f.invariant}: {f.message}")
+                suite.cases.append(tc)
+            for f in run.failures:      # crash, hang, malformed output: the process itself failed
+                if f.kind != "property":
+                    ran_something = True
+                    k = judge(f)
+                    suite.cases.append(junit.TestCase(f"tdxhp.{target}", f"tdxhp process ({f.kind})", run.seconds,
+                                                      "skip" if k else "fail",
+                                                      f"known failure: {k.note}" if k else f.message,
+                                                      _failure_details(f)))
+            suites.append(suite)
+            for problem in run.problems:
+                print(f"gate: {problem}", file=sys.stderr)
 
-    replays = []
-    cases = case_files(args.replay)
-    if cases:
-        suite = junit.Suite("tdxhp replay")
-        for i, case in enumerate(cases):
-            r = replay_case(binary, case, out_dir / "replay" / f"{i:04d}-{case.stem}", args.replay_target,
-                            timeout=600, mutant=args.replay_mutant)
-            replays.append(r)
-            tc = junit.TestCase("tdxhp.replay", str(case), r.seconds, r.status)
-            if r.status == "skip":
-                tc.message = f"skipped: {r.reason or 'target lacks a capability'}"
-            else:
-                ran_something = True
-            if r.failure:
-                k = judge(r.failure)
-                tc.details = _failure_details(r.failure, replay_flags(args.replay_target, args.replay_mutant))
-                tc.status, tc.message = ("skip", f"known failure {r.failure.signature}: {k.note} ({k.issue})") if k \
-                    else ("fail", r.failure.message)
-            suite.cases.append(tc)
-        suites.append(suite)
-    elif args.replay:
-        print(f"gate: no case files under {', '.join(map(str, args.replay))}; nothing replayed", file=sys.stderr)
+        cases = case_files(args.replay)
+        if cases:
+            suite = junit.Suite("tdxhp replay", properties=dict(origin))
+            for i, case in enumerate(cases):
+                r = replay_case(binary, case, out_dir / "replay" / f"{i:04d}-{case.stem}", args.replay_target,
+                                timeout=600, mutant=args.replay_mutant)
+                replays.append(r)
+                tc = junit.TestCase("tdxhp.replay", str(case), r.seconds, r.status)
+                if r.status == "skip":
+                    tc.message = f"skipped: {r.reason or 'target lacks a capability'}"
+                else:
+                    ran_something = True
+                if r.failure:
+                    k = judge(r.failure)
+                    tc.details = _failure_details(r.failure, replay_flags(args.replay_target, args.replay_mutant))
+                    tc.status, tc.message = ("skip", f"known failure {r.failure.signature}: {k.note} ({k.issue})") if k \
+                        else ("fail", r.failure.message)
+                suite.cases.append(tc)
+            suites.append(suite)
+        elif args.replay:
+            print(f"gate: no case files under {', '.join(map(str, args.replay))}; nothing replayed", file=sys.stderr)
+
+    except KeyboardInterrupt:   # SIGINT, or SIGTERM via main(): keep what ran, never a pass
+        interrupted = True
+        suites.append(junit.Suite("tdxhp gate", [junit.TestCase(
+            "tdxhp.gate", "interrupted", 0.0, "error",
+            f"interrupted (SIGINT/SIGTERM) after {len(runs)} run(s) and {len(replays)} replay(s)")]))
 
     junit_path = args.junit or out_dir / "junit.xml"
     junit.write(junit_path, suites)
     seen = {f.signature for f, _ in tolerated}
     stale = [k for k in known if not any(k.matches(f) for f, _ in tolerated)]
-    verdict = "fail" if blocking else ("pass" if ran_something else "skip")
+    verdict = "fail" if blocking else "interrupted" if interrupted else ("pass" if ran_something else "skip")
     atomic.write_json(out_dir / "gate.json", {
         "verdict": verdict, "seed": args.seed, "tdxhp": str(binary),
+        "provenance": dict(origin, runs=provenance.describe_runs([r.provenance for r in runs])),
         "new_failures": [vars(f) for f in blocking],
         "known_failures": [dict(vars(f), note=k.note, issue=k.issue) for f, k in tolerated],
         "baseline_not_seen": [{"signature": k.signature, "note": k.note, "issue": k.issue} for k in stale],
@@ -200,7 +221,7 @@ def gate(binary: Path, args, known: list[baseline.KnownFailure]) -> int:
         print(f"gate: NEW FAILURE {f.signature} on {f.target}: {f.message}{where}")
     print(f"gate: verdict {verdict.upper()} ({len(blocking)} new, {len(seen)} known); "
           f"junit {junit_path}; details {out_dir / 'gate.json'}")
-    return {"fail": 1, "pass": 0, "skip": 4}[verdict]
+    return {"fail": 1, "pass": 0, "skip": 4, "interrupted": EXIT_INTERRUPTED}[verdict]
 
 
 if __name__ == "__main__":

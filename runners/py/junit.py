@@ -19,7 +19,7 @@ class TestCase:
     classname: str
     name: str
     seconds: float = 0.0
-    status: str = "pass"        # pass | fail | skip
+    status: str = "pass"        # pass | fail | skip | error (the suite itself did not finish)
     message: str = ""           # failure/skip message (one line)
     details: str = ""           # body text: violation, case file, reproduce command
 
@@ -28,6 +28,7 @@ class TestCase:
 class Suite:
     name: str
     cases: list[TestCase] = field(default_factory=list)
+    properties: dict[str, str] = field(default_factory=dict)   # provenance: tdxhp build, kernel, flavour
 
 
 # Characters XML 1.0 does not allow (a case file may hold any): written as \xNN instead.
@@ -43,13 +44,19 @@ def render(suites: list[Suite]) -> str:
     for s in suites:
         el = ET.SubElement(root, "testsuite", name=s.name, tests=str(len(s.cases)),
                            failures=str(sum(c.status == "fail" for c in s.cases)),
-                           skipped=str(sum(c.status == "skip" for c in s.cases)), errors="0",
+                           skipped=str(sum(c.status == "skip" for c in s.cases)),
+                           errors=str(sum(c.status == "error" for c in s.cases)),
                            time=f"{sum(c.seconds for c in s.cases):.3f}")
+        if s.properties:
+            props = ET.SubElement(el, "properties")
+            for k, v in s.properties.items():
+                ET.SubElement(props, "property", name=_xml_safe(str(k)), value=_xml_safe(str(v)))
         for c in s.cases:
             tc = ET.SubElement(el, "testcase", classname=_xml_safe(c.classname), name=_xml_safe(c.name),
                                time=f"{c.seconds:.3f}")
-            if c.status == "fail":
-                ET.SubElement(tc, "failure", message=_xml_safe(c.message)).text = _xml_safe(c.details or c.message)
+            if c.status in ("fail", "error"):
+                ET.SubElement(tc, "failure" if c.status == "fail" else "error",
+                              message=_xml_safe(c.message)).text = _xml_safe(c.details or c.message)
             elif c.status == "skip":
                 ET.SubElement(tc, "skipped", message=_xml_safe(c.message))
                 if c.details:

@@ -3,6 +3,10 @@ time budget is spent; de-duplicate failures by signature, keep the shortest case
 and rewrite the report after every run. `--out` on an existing campaign resumes it.
 
   /usr/bin/python3 -m runners.py.nightly --hours 8 --out out/nightly
+
+Sharded: `--shard I/N --seed S` runs only the campaign's runs I, I+N, I+2N, ... (run k uses seed S+k
+and the k-th target/property combination, as the unsharded campaign would); merge the N shard
+directories with `python3 -m runners.py.merge --out DIR SHARD_DIR...`.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import secrets
+import shutil
 import signal
 import sys
 import time
@@ -18,7 +23,7 @@ from pathlib import Path
 if __package__ in (None, ""):   # run as a script: make `runners.py` importable from the repo root
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from runners.py import atomic, report  # noqa: E402
+from runners.py import atomic, provenance, report  # noqa: E402
 from runners.py.corpus import Corpus  # noqa: E402
 from runners.py.invoke import EXIT_USAGE, Invocation, OrchestrationError, find_tdxhp, invoke  # noqa: E402
 from runners.py.journal import SETTINGS, Journal, load_settings, save_settings  # noqa: E402
@@ -44,7 +49,23 @@ def parse_args(argv):
     ap.add_argument("--mutant", action="append", dest="mutants", help="sim mutant passed to every run")
     ap.add_argument("--tdxhp", help="tdxhp binary (default $TDXHP or build/runners/cli/tdxhp)")
     ap.add_argument("--max-runs", type=int, help="stop this session after N runs even with budget left")
+    ap.add_argument("--shard", help="I/N: run only runs I, I+N, I+2N, ... of the campaign (needs --seed)")
+    ap.add_argument("--fresh", action="store_true",
+                    help="start a new campaign in --out; the old one moves to --out/previous (the report diffs against it)")
     return ap.parse_args(argv)
+
+
+def parse_shard(text: str | None) -> list[int] | None:
+    """"I/N" with 1 <= I <= N -> [I, N]; the message names --shard."""
+    if text is None:
+        return None
+    parts = text.split("/")
+    if len(parts) != 2 or not all(p.isdigit() for p in parts):
+        raise OrchestrationError(f"--shard: expected I/N such as 2/4, got {text!r}")
+    i, n = int(parts[0]), int(parts[1])
+    if not 1 <= i <= n:
+        raise OrchestrationError(f"--shard: I must be between 1 and N, got {text!r}")
+    return [i, n]
 
 
 def merge_settings(args, stored: dict | None) -> dict:
@@ -58,6 +79,13 @@ def merge_settings(args, stored: dict | None) -> dict:
     for key in ("targets", "properties", "run_seconds", "seed", "mutants", "tdxhp"):
         if getattr(args, key) is not None:
             s[key] = getattr(args, key)
+    shard = parse_shard(getattr(args, "shard", None))
+    if stored and shard is not None and stored.get("shard") not in (None, shard):
+        raise OrchestrationError(f"--shard {args.shard}: this campaign is shard {stored['shard'][0]}/{stored['shard'][1]}")
+    if shard is not None:
+        s["shard"] = shard
+    if s.get("shard") and s["seed"] is None:
+        raise OrchestrationError("--shard needs --seed: every shard derives its runs' seeds from the same base seed")
     if s["budget_seconds"] <= 0 or s["run_seconds"] < MIN_RUN_SECONDS:
         raise OrchestrationError("budget and --run-seconds must be positive")
     return s
@@ -73,6 +101,15 @@ class Campaign:
         self.out_dir, self.settings, self.binary, self.max_runs = out_dir, settings, binary, max_runs
         self.journal = Journal(out_dir)
         self.corpus = Corpus(out_dir / "corpus")
+
+    def next_index(self) -> int:
+        """The next run of this campaign's slice: every run unsharded, runs I, I+N, ... in shard I/N."""
+        index = self.journal.next_index
+        shard = self.settings.get("shard")
+        if shard:
+            i, n = shard
+            index += (i - index) % n
+        return index
 
     def record(self, index: int, prop: str | None, outcome: RunOutcome, elapsed_before: float,
                started_at: float, interrupted: bool = False) -> dict:
@@ -100,9 +137,12 @@ class Campaign:
                              run_dir / "stdout.txt", run_dir / "stderr.txt")
             outcome = collect_run(inv, run_dir / "tdxhp", started["target"], started["seed"], started["property"])
             if outcome.verdict == "malformed":   # nothing readable: not tdxhp's fault, the run was cut short
-                # ... but the failures it had already shrunk and saved are findings all the same.
-                outcome.failures = failures_from_case_files(run_dir / "tdxhp", started["target"])
+                outcome.failures = []
                 outcome.problems = ["interrupted before tdxhp wrote results"]
+            # Failures saved after the last checkpoint (or still shrinking) are findings all the same.
+            known = {f.case_file for f in outcome.failures if f.case_file}
+            outcome.failures += [f for f in failures_from_case_files(run_dir / "tdxhp", started["target"])
+                                 if f.case_file not in known]
             outcome.verdict = "interrupted"
             self.record(started["index"], started["property"], outcome, self.journal.spent_seconds,
                         started["started_at"], interrupted=True)
@@ -127,7 +167,7 @@ class Campaign:
             if remaining < MIN_RUN_SECONDS or not live or session_runs == self.max_runs:
                 break
             session_runs += 1
-            index = self.journal.next_index
+            index = self.next_index()
             target, prop = live[(index - 1) % len(live)]
             run_seconds = max(MIN_RUN_SECONDS, int(min(s["run_seconds"], remaining)))
             seed = s["seed"] + index if s["seed"] is not None else secrets.randbelow(2 ** 32)
@@ -199,9 +239,22 @@ def check_campaign_dir(out_dir: Path) -> None:
     """--out is a new directory or one of this tool's campaigns, never someone else's directory."""
     if out_dir.exists() and not out_dir.is_dir():
         raise OrchestrationError(f"--out {out_dir}: exists and is not a directory")
-    if out_dir.is_dir() and any(out_dir.iterdir()) and not (out_dir / SETTINGS).exists():
+    if out_dir.is_dir() and any(p.name != "previous" for p in out_dir.iterdir()) and not (out_dir / SETTINGS).exists():
         raise OrchestrationError(f"--out {out_dir}: not empty and not a nightly campaign (no {SETTINGS}); "
                                  f"give a new directory or a campaign's own")
+
+
+def archive_previous(out_dir: Path) -> None:
+    """--fresh: the campaign in out_dir becomes out_dir/previous (replacing an older one)."""
+    prev = out_dir / "previous"
+    if prev.exists():
+        shutil.rmtree(prev)
+    entries = [p for p in out_dir.iterdir()] if out_dir.is_dir() else []
+    if not entries:
+        return
+    prev.mkdir()
+    for p in entries:
+        p.rename(prev / p.name)
 
 
 def _raise_interrupt(signum, frame):
@@ -213,10 +266,13 @@ def main(argv=None) -> int:
     out_dir = Path(args.out).resolve()
     try:
         check_campaign_dir(out_dir)
+        if args.fresh:
+            archive_previous(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
         settings = merge_settings(args, load_settings(out_dir))
         binary = find_tdxhp(settings["tdxhp"])
         settings["tdxhp_used"] = str(binary)
+        settings["provenance"] = provenance.of_binary(binary)
         save_settings(out_dir, settings)
         signal.signal(signal.SIGTERM, _raise_interrupt)   # `kill` stops as gracefully as Ctrl-C
         return Campaign(out_dir, settings, binary, args.max_runs).run()

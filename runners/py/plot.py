@@ -20,7 +20,7 @@ def _nice_max(v: float) -> float:
 
 def _time(hours: float, span: float) -> str:
     """Axis label: minutes for campaigns shorter than two hours, hours otherwise."""
-    return f"{hours * 60:.1f} min" if span < 2 else f"{hours:.1f} h"
+    return f"{round(hours * 60, 2):g} min" if span < 2 else f"{round(hours, 2):g} h"
 
 
 def _count(v: float) -> str:
@@ -36,7 +36,9 @@ def panel(title: str, y_label: str, series: dict[str, list[tuple[float, float]]]
     left, right, bottom_pad = 70, 200, 36
     plot_w, plot_h = width - left - right, height - bottom_pad - 28
     y0 = top + 28
-    y_max = _nice_max(max((y for pts in series.values() for _, y in pts), default=0))
+    top_y = max((y for pts in series.values() for _, y in pts), default=0)
+    # Counts (step=True) get whole-number ticks: a quarter of a failure means nothing.
+    y_max = max(4, -(-int(top_y) // 4) * 4) if step else _nice_max(top_y)
     x_max = x_max if x_max > 0 else 1.0
 
     def sx(x):

@@ -1,11 +1,11 @@
-"""The nightly report: Markdown plus an SVG plot, rebuilt from the journal after every run."""
+"""The nightly report: Markdown plus an SVG plot, and report.html (html_report), rebuilt from the journal after every run."""
 
 from __future__ import annotations
 
 import time
 from pathlib import Path
 
-from runners.py import atomic, plot
+from runners.py import atomic, html_report, plot, provenance
 from runners.py.corpus import Corpus
 from runners.py.journal import Journal
 from runners.py.summary import Summary
@@ -24,8 +24,9 @@ def summarize(journal: Journal) -> tuple[Summary, dict, dict]:
         end = rec.get("elapsed_before", 0.0) + run.seconds
         new = s.add(rec["index"], end, run, rec.get("interrupted", False))
         for p in run.properties:
-            if p.status != "skip" and p.seconds > 0:
-                rate.setdefault(f"{run.target}/{p.id}", []).append((end / 3600, p.cases / p.seconds * 3600))
+            # Per hour of the run's wall time: a property that failed early did not run the whole run.
+            if p.status != "skip" and run.seconds > 0:
+                rate.setdefault(f"{run.target}/{p.id}", []).append((end / 3600, p.cases / run.seconds * 3600))
         for sig in new:
             f = s.failures[sig].first
             key = f"{f.target}/{f.property or 'all'}"
@@ -44,12 +45,19 @@ def _cell(text: str, limit: int = 160) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def _origin(prov: dict) -> str:
+    if not prov:
+        return "- provenance: not recorded (campaign started by an older nightly)"
+    return (f"- provenance: tdxhp {prov.get('tdxhp_version', '?')} (commit {prov.get('tdxhp_commit', '?')}), "
+            f"host kernel {prov.get('host_kernel', '?')}")
+
+
 def write(out_dir: Path, journal: Journal, corpus: Corpus, settings: dict, state: str) -> Path:
     s, rate, found = summarize(journal)
     budget = settings.get("budget_seconds", 0)
     hours = max(budget, s.seconds) / 3600
     atomic.write_text(out_dir / REPORT_SVG, plot.chart([
-        dict(title="cases per hour, per target/property (each point is one run)", y_label="cases/hour",
+        dict(title="cases per hour of run time, per target/property (each point is one run)", y_label="cases/hour",
              series=rate, x_max=hours),
         dict(title="unique failures found over time, per target/property", y_label="unique failures",
              series=found, x_max=hours, step=True)]))
@@ -63,6 +71,8 @@ def write(out_dir: Path, journal: Journal, corpus: Corpus, settings: dict, state
         f"- targets: {', '.join(settings.get('targets', []))}; properties: "
         f"{', '.join(settings.get('properties') or ['all in each run'])}; seconds per run: {settings.get('run_seconds')}",
         f"- tdxhp: `{settings.get('tdxhp_used', '?')}`; mutants: {', '.join(settings.get('mutants') or ['none'])}",
+        _origin(settings.get("provenance", {})),
+        *[f"- ran on {line}" for line in provenance.describe_runs([run.provenance for _, run in journal.outcomes()])],
         f"- totals: {cases} cases, {steps} steps, **{len(s.failures)} unique failures** "
         f"({sum(u.count for u in s.failures.values())} occurrences)", "",
         f"![cases per hour and failures over time]({REPORT_SVG})", "",
@@ -103,6 +113,7 @@ def write(out_dir: Path, journal: Journal, corpus: Corpus, settings: dict, state
                      f"{run.seconds:.1f} | {_cell(note, 120)} |")
     path = out_dir / REPORT_MD
     atomic.write_text(path, "\n".join(lines) + "\n")
+    html_report.write(out_dir, journal, corpus, settings, state, s)
     atomic.write_json(out_dir / "failures.json", {
         sig: {"kind": sorted(u.kinds), "target": u.first.target, "property": u.first.property,
               "invariant": u.first.invariant, "message": u.first.message, "first_run": u.first_run,

@@ -7,6 +7,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from runners.py import provenance
 from runners.py.invoke import EXIT_FAIL, EXIT_PASS, EXIT_SKIP, Invocation
 
 
@@ -57,6 +58,7 @@ class RunOutcome:
     failures: list[Failure] = field(default_factory=list)
     scenarios_reached: dict[str, int] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)   # human-readable, for progress and report
+    provenance: dict = field(default_factory=dict)      # results.json's: target flavour, kernel, TDX module
 
     @property
     def all_skipped(self) -> bool:
@@ -68,7 +70,7 @@ class RunOutcome:
     @staticmethod
     def from_dict(d: dict) -> "RunOutcome":
         out = RunOutcome(**{k: d[k] for k in ("label", "target", "seed", "exit_code")})
-        for k in ("signal", "timed_out", "seconds", "verdict", "scenarios_reached", "problems"):
+        for k in ("signal", "timed_out", "seconds", "verdict", "scenarios_reached", "problems", "provenance"):
             if k in d:
                 setattr(out, k, d[k])
         out.properties = [PropertyResult(**p) for p in d.get("properties", [])]
@@ -132,7 +134,8 @@ def parse_run_json(text: str, where: str, base_dir: Path) -> dict:
     if not isinstance(reached, dict):
         raise MalformedOutput(f"{where}: field 'scenarios_reached' should be an object")
     return {"verdict": verdict, "properties": props, "failures": failures, "target": target,
-            "scenarios_reached": {str(k): int(v) for k, v in reached.items()}}
+            "scenarios_reached": {str(k): int(v) for k, v in reached.items()},
+            "provenance": provenance.of_results(doc)}
 
 
 def fallback_signature(invariant: str, prop: str, message: str) -> str:
@@ -175,6 +178,7 @@ def collect_run(inv: Invocation, tdxhp_out: Path, target: str, seed: int | None,
         out.properties = parsed["properties"]
         out.failures = parsed["failures"]
         out.scenarios_reached = parsed["scenarios_reached"]
+        out.provenance = parsed["provenance"]
         for f in out.failures:
             f.target = f.target or target
     scope = property_filter or "all"

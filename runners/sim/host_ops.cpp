@@ -49,6 +49,20 @@ int SimHost::setup(const Config& cfg, std::string* why) {
       }
       if (private_.at(g)) continue;
       const Pfn pfn = gmem(*m).ensure(index_of(*m, g), alloc_, core_.log);
+      // INIT_MEM_REGION maps through the fault path, whose level tdx_gmem_max_mapping_level
+      // keeps at 4K before RUNNABLE (L4448-4452). MUT-BUILD-HUGE drops that: the mirror gets a
+      // huge leaf (its KVM_BUG_ON, L4401, is gone too), and no 4K PAGE.ADD can follow.
+      if (const Level l = private_max_level(*m, g, Level::L2M); l > Level::L4K) {
+        const Gfn block = align_down(g, l);
+        if (ensure_page_tables(block, l)) {
+          if (why) *why = "TD build failed at " + hex(g) + " (KVM_BUG_ON)";
+          return -EIO;
+        }
+        private_.assign(block, block + pages_in(l), Leaf{l, gmem(*m).pfn(index_of(*m, block)) - block});
+        core_.log.leaf(EventKind::MapLeaf, true, block, l, pages_in(l));
+        private_data_.assign(g, g + 1, PageData{0, true});
+        continue;
+      }
       if (ensure_page_tables(g, Level::L4K) || tdx_.add_page(g, pfn)) {
         if (why) *why = "TD build failed at " + hex(g) + " (KVM_BUG_ON)";
         return -EIO;
@@ -177,7 +191,10 @@ int SimHost::convert_per_vm(const GfnRange& r, const std::vector<std::pair<const
     if (core_.mut(Mutant::NoSplitZap) || core_.mut(Mutant::NoAttrSplit)) return 0;
     return split_cross_boundary(part, true);
   };
-  auto zap = [&](const GfnRange& part) { return zap_private(part.start, part.end(), core_.mut(Mutant::NoAttrSplit)); };
+  auto zap = [&](const GfnRange& part) {
+    const Gfn end = part.end() - (core_.mut(Mutant::ConvertZapShort) ? 1 : 0);  // MUT-CONVERT-ZAP-SHORT
+    return zap_private(part.start, end, core_.mut(Mutant::NoAttrSplit));
+  };
   int e = 0;
   if (core_.mut(Mutant::SlotPartialZap)) {
     // v3 splits and unmaps slot by slot (kvm_handle_gfn_range): a later slot's failed split
@@ -382,17 +399,21 @@ int SimHost::punch(const GfnRange& r) {
   const Memslot* m = slot_covering(r);
   if (!m) return -EINVAL;
   GmemFile& f = gmem(*m);
-  const uint64_t is = index_of(*m, r.start), ie = index_of(*m, r.end());
+  const uint64_t is = index_of(*m, r.start);
   const uint64_t g = f.punch_granule();
-  if (is % g != 0 || ie % g != 0) return -EINVAL;  // hugetlb/THP gmem: whole folios only (L12324-12328)
+  if (is % g != 0 || index_of(*m, r.end()) % g != 0) return -EINVAL;  // hugetlb/THP gmem: whole folios only (L12324-12328)
+  // MUT-PUNCH-PAST-END: one page more is invalidated and truncated, within the slot.
+  const bool past = core_.mut(Mutant::PunchPastEnd) && r.end() < m->range().end();
+  const GfnRange span{r.start, r.npages + (past ? 1 : 0)};
+  const uint64_t ie = index_of(*m, span.end());
   in_flight_.locked = &f;  // kvm_gmem_punch_hole holds the invalidate lock and invalidates r
-  begin_invalidation(r);
+  begin_invalidation(span);
   if (!core_.mut(Mutant::NoSplitZap))
-    if (int e = split_cross_boundary(r, true)) return e;
-  if (int e = zap_private(r.start, r.end(), false)) return e;
+    if (int e = split_cross_boundary(span, true)) return e;
+  if (int e = zap_private(span.start, span.end(), false)) return e;
   if (in_place()) {
-    zap_shared(r.start, r.end());
-    shared_data_.erase(r.start, r.end());
+    zap_shared(span.start, span.end());
+    shared_data_.erase(span.start, span.end());
   }
   f.punch(is, ie, core_.log);
   return 0;
@@ -492,7 +513,7 @@ int SimHost::discard_shared(const GfnRange& r) {
   const GfnRange d{r.start, he - hs};
   // The mmu notifier zaps every shared leaf overlapping the range whole. The sim is a TD with
   // a mirror root: attr_filter = KVM_FILTER_SHARED (L3054), so private leaves stay.
-  zap_shared(d.start, d.end());
+  if (!core_.mut(Mutant::NotifierNoZap)) zap_shared(d.start, d.end());
   if (in_place()) {
     // Kernel choice: in place the HVA maps gmem itself; MADV_DONTNEED drops only the user PTEs
     // (the notifier zaps the shared leaves above), gmem keeps its folios, so data stays.

@@ -118,7 +118,8 @@ Level SimHost::shared_host_level(const Memslot& m, Gfn g) const {
   if (kind == BackingKind::Thp2M) {
     const uint64_t host_block = align_down(m.hva_offset + (g - m.base_gfn), Level::L2M);
     const GfnRange block = gfns_of_host_pages(m, host_block, host_block + pages_in(Level::L2M));
-    if (thp_pmd_split_.any(block.start, block.end())) return Level::L4K;
+    // MUT-THP-SPLIT-MISSED: the folio's size taken for the host mapping's.
+    if (thp_pmd_split_.any(block.start, block.end()) && !core_.mut(Mutant::ThpSplitMissed)) return Level::L4K;
   }
   return page_level(kind);
 }
@@ -143,7 +144,9 @@ void SimHost::map_shared(const Memslot& m, Gfn g) {
     const uint64_t n = pages_in(l);
     const Gfn block = align_down(g, l);
     if (block < m.base_gfn || block + n > m.base_gfn + m.npages) continue;
-    if (!attrs_.all_of(block, block + n, [](Attr a) { return a == Attr::Shared; })) continue;
+    // MUT-SHARED-MIXED: the MIXED lpage flag (L4436) consulted for private faults only.
+    if (!core_.mut(Mutant::SharedMixed) && !attrs_.all_of(block, block + n, [](Attr a) { return a == Attr::Shared; }))
+      continue;
     if (in_place()) {
       if ((m.base_gfn & (n - 1)) != (m.gmem_offset & (n - 1)) || !f.in_one_folio(index_of(m, block), n)) continue;
     } else if ((host_pfn(block) & (n - 1)) != 0) {

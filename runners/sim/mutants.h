@@ -15,6 +15,8 @@ enum class Mutant : uint8_t {
   InvalidateLeak, SlotPartialZap, PrivateZapToPrivate,
   // Kernel-side mistakes that only the TDX module's refusals or the PAMT books reveal.
   NoTrack, NoBlock, StaleSplit, PamtPut2M, AugFailPamt,
+  // Shared-side and guest_memfd mistakes: the only ones the swprot fixtures (real KVM) can show.
+  SharedMixed, ThpSplitMissed, NotifierNoZap, ConvertZapShort, PunchPastEnd,
   Count
 };
 constexpr size_t kMutantCount = static_cast<size_t>(Mutant::Count);

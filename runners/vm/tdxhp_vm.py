@@ -79,6 +79,10 @@ def main(argv):
                     log(f"note: {e}")
             if plan.needs_kvm_tests:
                 programs["kvm_tests"] = static_build.build_kvm_tests(SOURCE_DIR, build_dir, opts.jobs)
+            if plan.repro_cases:
+                programs.update(static_build.build_repros(SOURCE_DIR, build_dir,
+                                                          os.path.join(build_dir, "static", "runners", "cli", "tdxhp"),
+                                                          plan.repro_cases))
         with timer.phase("build-initramfs"):
             initrd = os.path.join(build_dir, "initramfs.cpio")
             loaded = initramfs.build(initrd, kern, programs)

@@ -72,6 +72,13 @@ TEST(ParseArgs, NamesTheBadArgument) {
   EXPECT_NE(err({"run", "--mutant", ""}).find("--mutant: empty id"), std::string::npos);
   EXPECT_NE(err({"run", "--target", ""}).find("--target: empty"), std::string::npos);
   EXPECT_LT(err({"run", "--seconds", std::string(5000, 'x')}).size(), 200u);
+  // export (issue 17): its own grammar, -o as compilers spell it.
+  EXPECT_NE(err({"export", "-o", "x.c"}).find("--c CASE.json is required"), std::string::npos);
+  EXPECT_NE(err({"export", "--c", "a.json"}).find("-o FILE is required"), std::string::npos);
+  EXPECT_NE(err({"export", "--c", "a.json", "-o"}).find("-o: missing value"), std::string::npos);
+  EXPECT_NE(err({"export", "--c", "a.json", "-o", "b.c", "--flavour", "tdx"}).find("--flavour"), std::string::npos);
+  EXPECT_NE(err({"export", "--c", "a.json", "-o", "b.c", "--seconds", "3"}).find("--seconds"), std::string::npos);
+  EXPECT_EQ(err({"export", "--c", "a.json", "-o", "b.c", "--flavour", "plain"}), "");
 }
 
 TEST(Cli, VersionNamesTheCommit) {
@@ -108,6 +115,14 @@ TEST(Cli, ReplayStopsOnSigintAndNeverSaysPass) {
   EXPECT_NE(r.out.find("rc=130"), std::string::npos) << r.out.substr(r.out.size() > 400 ? r.out.size() - 400 : 0);
   EXPECT_NE(r.out.find("verdict: interrupted after"), std::string::npos);
   EXPECT_EQ(r.out.find("verdict: pass"), std::string::npos);
+}
+
+// Issue 15: an interrupted kill matrix exited 0, as if every mutant had been killed.
+TEST(Cli, MutantsStopOnSigtermAndNeverSayAllKilled) {
+  const Ran r = tdxhp("mutants --seconds-per-mutant 20 --clean-seconds 1 --seed 1 --no-progress & pid=$!; sleep 2; "
+                      "kill -TERM $pid; wait $pid; echo rc=$?");
+  EXPECT_NE(r.out.find("rc=130"), std::string::npos) << r.out.substr(r.out.size() > 400 ? r.out.size() - 400 : 0);
+  EXPECT_NE(r.out.find("this matrix is no verdict"), std::string::npos) << r.out;
 }
 
 // D7: an unwritable --out or --junit was reported as exit 3 after the whole budget.

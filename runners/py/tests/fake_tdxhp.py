@@ -2,7 +2,9 @@
 """A stand-in for the tdxhp binary: replays canned answers from a plan file ($FAKE_TDXHP_PLAN).
 
 Plan: {"log": "argv log (JSON lines)", "run": [answer, ...], "replay": [answer, ...]}
-The n-th call of a verb gets the n-th answer (the last one repeats). An answer may hold:
+The n-th call of a verb gets the n-th answer (the last one repeats); with "by_seed": true, a call with
+--seed S gets answer S mod len(answers) instead, so sharded campaigns see the answers one campaign would.
+An answer may hold:
   "results": run JSON, written to --out DIR/results.json and printed with --json
   "stdout": raw text printed instead of the JSON (malformed output)
   "write_results": false to skip DIR/results.json
@@ -26,6 +28,9 @@ def main():
     plan_path = Path(os.environ["FAKE_TDXHP_PLAN"])
     plan = json.loads(plan_path.read_text())
     verb = argv[0] if argv else ""
+    if verb == "--version":
+        print("tdxhp 9.9.9 (commit fake1234)")
+        return 0
     with open(plan["log"], "a") as log:
         log.write(json.dumps(argv) + "\n")
     counter = plan_path.with_suffix(f".{verb}.count")
@@ -35,7 +40,10 @@ def main():
     if not answers:
         print(f"tdxhp: unknown verb '{verb}'", file=sys.stderr)
         return 2
-    answer = answers[min(n, len(answers) - 1)]
+    if plan.get("by_seed") and option(argv, "--seed") is not None:
+        answer = answers[int(option(argv, "--seed")) % len(answers)]
+    else:
+        answer = answers[min(n, len(answers) - 1)]
     out_dir = Path(option(argv, "--out")) if option(argv, "--out") else None
     if out_dir:
         for name, doc in answer.get("cases", {}).items():

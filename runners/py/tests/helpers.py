@@ -39,7 +39,9 @@ def run_json(properties, target="sim", seed=1, scenarios=None):
             "properties": properties,
             "totals": {"cases": sum(p["cases"] for p in properties), "steps": sum(p["steps"] for p in properties),
                        "seconds": 1.0, "ops_per_sec": 1.0, "failures": 0, "skipped": 0},
-            "scenarios_reached": scenarios or {}}
+            "scenarios_reached": scenarios or {},
+            "provenance": {"tdxhp_version": "9.9.9", "tdxhp_commit": "fake1234", "kernel": "6.99.0-test",
+                           "target": target, "tdx_module": "simulated"}}
 
 
 def case_doc(n_ops):
@@ -69,19 +71,26 @@ class FakeTdxhpTest(unittest.TestCase):
         self.log_path = self.tmp / "argv.jsonl"
         self._old_env = os.environ.get("FAKE_TDXHP_PLAN")
         os.environ["FAKE_TDXHP_PLAN"] = str(self.plan_path)
+        # matplotlib costs ~1 s a report; only the report.html tests draw (they switch it back on).
+        self._old_plots = os.environ.get("TDXHP_REPORT_NO_PLOTS")
+        os.environ["TDXHP_REPORT_NO_PLOTS"] = "1"
 
     def tearDown(self):
+        if self._old_plots is None:
+            os.environ.pop("TDXHP_REPORT_NO_PLOTS", None)
+        else:
+            os.environ["TDXHP_REPORT_NO_PLOTS"] = self._old_plots
         if self._old_env is None:
             os.environ.pop("FAKE_TDXHP_PLAN", None)
         else:
             os.environ["FAKE_TDXHP_PLAN"] = self._old_env
         self._tmp.cleanup()
 
-    def plan(self, run=None, replay=None):
+    def plan(self, run=None, replay=None, by_seed=False):
         for counter in self.tmp.glob("plan.*.count"):
             counter.unlink()
         self.log_path.unlink(missing_ok=True)
-        doc = {"log": str(self.log_path)}
+        doc = {"log": str(self.log_path), "by_seed": by_seed}
         if run is not None:
             doc["run"] = run
         if replay is not None:

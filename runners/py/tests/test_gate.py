@@ -1,6 +1,8 @@
 """Merge gate against a fake tdxhp: baseline filtering, replays, verdicts, exit codes, JUnit."""
 
 import json
+import signal
+import time
 import xml.etree.ElementTree as ET
 
 from runners.py import gate
@@ -40,6 +42,39 @@ class GateTest(FakeTdxhpTest):
                                    "--seed", "77", "--cases", "40"])
         call = self.calls("run")[0]
         self.assertEqual((call[call.index("--seed") + 1], call[call.index("--cases") + 1]), ("77", "40"))
+
+    def test_records_provenance_in_output_json_and_junit(self):  # issue 15
+        self.plan(run=[answer(run_json([prop("accept")]))])
+        code, out, _ = self.gate("--mutant", "MUT-HEAD-ONLY")
+        self.assertEqual(code, 0)
+        self.assertIn("gate: tdxhp 9.9.9 (commit fake1234), host kernel ", out)
+        self.assertIn("seed 1, mutants MUT-HEAD-ONLY", out)
+        self.assertIn("gate: provenance of sim: kernel 6.99.0-test, TDX module simulated", out)
+        prov = json.loads((self.tmp / "gate" / "gate.json").read_text())["provenance"]
+        self.assertEqual((prov["tdxhp_version"], prov["seed"], prov["mutants"]), ("9.9.9", 1, "MUT-HEAD-ONLY"))
+        self.assertEqual(prov["runs"], ["sim: kernel 6.99.0-test, TDX module simulated"])
+        props = {p.get("name"): p.get("value") for p in self.junit().iter("property")}
+        self.assertEqual((props["tdxhp_commit"], props["run_kernel"], props["run_tdx_module"], props["mutants"]),
+                         ("fake1234", "6.99.0-test", "simulated", "MUT-HEAD-ONLY"))
+
+    def test_sigterm_stops_with_130_and_an_error_in_junit(self):  # issue 15: never a pass when cut short
+        self.plan(run=[answer(run_json([prop("accept")]), sleep=30)])
+        proc = self.spawn("runners.py.gate", ["--tdxhp", str(FAKE_TDXHP), "--out", str(self.tmp / "gate"),
+                                              "--seconds", "5", "--no-baseline"])
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not self.log_path.exists():
+            time.sleep(0.05)
+        time.sleep(0.2)
+        started = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=20)
+        self.assertLess(time.monotonic() - started, 2.0)
+        self.assertEqual(proc.returncode, 130, err)
+        self.assertIn("gate: verdict INTERRUPTED", out)
+        self.assertEqual(json.loads((self.tmp / "gate" / "gate.json").read_text())["verdict"], "interrupted")
+        suite = self.junit().find("testsuite[@name='tdxhp gate']")
+        self.assertEqual(suite.get("errors"), "1")
+        self.assertIsNotNone(suite.find("testcase[@name='interrupted']/error"))
 
     def test_new_failure_blocks(self):
         self.plan(run=[self.failing_run()])

@@ -189,6 +189,41 @@ class NightlyTest(FakeTdxhpTest):
         self.assertTrue((self.tmp / "camp" / "corpus" / file_name_for("INV-LIVE/accept-level/3a272219")).exists())
         self.assertEqual(code, 1)
 
+    def test_resume_keeps_a_checkpoint_and_the_failure_still_shrinking(self):  # issue 15: kill -9
+        self.plan(run=[answer(run_json([prop("contig")]))])
+        self.nightly("--max-runs", "1")
+        run_dir = self.tmp / "camp" / "runs" / "0002"
+        (run_dir / "tdxhp" / "cases").mkdir(parents=True)
+        (run_dir / "tdxhp" / "cases" / "k.json").write_text(json.dumps(case_doc(3)))
+        checkpoint = dict(run_json([prop("accept", "fail", failure=failure("INV-ACCEPT", "accept", "kkk",
+                                                                             case="cases/k.json")),
+                                    prop("contig")]), verdict="incomplete", in_progress=True)
+        (run_dir / "tdxhp" / "results.json").write_text(json.dumps(checkpoint))
+        # shrinking when the kill came: only the unshrunk case is on disk, not yet in results.json
+        doc = dict(case_doc(9), property="contig",
+                   violation={"invariant": "INV-CONTIG", "step": 4, "expected": "4K", "seen": "2M"})
+        (run_dir / "tdxhp" / "cases" / "INV-CONTIG_contig_unshrunk.json").write_text(json.dumps(doc))
+        (run_dir / "started.json").write_text(json.dumps({
+            "index": 2, "label": "run 2 (sim, all properties, seed 5)", "target": "sim", "property": None,
+            "seed": 5, "argv": ["tdxhp"], "started_at": time.time() - 2}))
+        self.plan(run=[answer(run_json([prop("contig")]))])
+        code, out, _ = self.nightly("--max-runs", "1")
+        self.assertIn("harvested interrupted run 2 (sim, all properties, seed 5): 2 failure(s) kept", out)
+        recs = self.journal()
+        self.assertEqual(sorted(f["signature"] for f in recs[1]["outcome"]["failures"]),
+                         ["INV-ACCEPT/accept/kkk", "INV-CONTIG/contig/unshrunk"])
+        self.assertEqual(recs[1]["outcome"]["verdict"], "interrupted")
+        self.assertEqual(code, 1)
+
+    def test_report_records_provenance(self):
+        self.plan(run=[answer(run_json([prop("contig")]))])
+        self.nightly("--max-runs", "1")
+        report = (self.tmp / "camp" / "report.md").read_text()
+        self.assertIn("- provenance: tdxhp 9.9.9 (commit fake1234), host kernel ", report)
+        self.assertIn("- ran on sim: kernel 6.99.0-test, TDX module simulated", report)
+        settings = json.loads((self.tmp / "camp" / "nightly.json").read_text())
+        self.assertEqual(settings["provenance"]["tdxhp_commit"], "fake1234")
+
     def test_refuses_a_directory_that_is_not_a_campaign(self):
         (self.tmp / "other").mkdir()
         (self.tmp / "other" / "results.json").write_text("{}")

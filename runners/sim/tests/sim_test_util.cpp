@@ -53,6 +53,9 @@ SimRun run(const Scenario& s, const std::vector<std::string>& mutants, uint64_t 
   r.observations.push_back(first);
   auto record = [&](const Op& op, const Outcome& o, Observation ob, const std::string& when) {
     fp << when << describe(op) << " -> " << describe(o) << (o.read ? " read " + hex(*o.read) : "") << "\n";
+    for (const LeafWindow& w : ob.leaf_windows)  // leaves a step maps and a later one undoes count too
+      for (const LeafRun& lr : w.runs)
+        fp << "  " << (w.is_private ? "private " : "shared ") << describe(lr.range) << " at " << name(lr.level) << "\n";
     fold(r, ob);
     fold_backing(ob);
     if (ob.internals)

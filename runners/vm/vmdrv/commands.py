@@ -34,6 +34,7 @@ class Plan:
     case_copies: dict = field(default_factory=dict)   # {host path: name under CASES_IN}
     needs_tdxhp: bool = True
     needs_kvm_tests: bool = False   # the static kvm_tests binary goes into the initramfs
+    repro_cases: dict = field(default_factory=dict)   # {host case path: program name}: exported C reproducers
 
 
 def probe_step() -> Step:
@@ -113,6 +114,15 @@ def kvm_tests_step() -> Step:
     return Step(KVM_TESTS, ["sh", "-c", script], timeout=900)
 
 
+REPRO_PREFIX = "repro-"
+
+
+def repro_steps(repro_cases: dict) -> list:
+    """Each fixture exported with `tdxhp export --c`, built static, run as its own program: KTAP
+    on the console, exit 0 only when every step did what the oracle allows (4 = SKIP fails too)."""
+    return [Step(name, [f"/tdxhp/bin/{name}"], timeout=300) for name in repro_cases.values()]
+
+
 def replay_steps(case_names: dict, trace: bool, extra, skip_ok: bool = True) -> list:
     """skip_ok=False: the case was chosen because swprot can serve it, so a SKIP fails."""
     steps = []
@@ -152,8 +162,10 @@ def plan_for(opts) -> Plan:
         steps.append(kvm_tests_step())
         names = unique_case_names(opts.case)
         required = bool(getattr(opts, "cases_required", False))
-        return Plan(steps + replay_steps(names, opts.trace, extra, skip_ok=not required), case_copies=names,
-                    needs_kvm_tests=True)
+        # The fixtures chosen as swprot-applicable also run as exported C reproducers (issue 17).
+        repros = {path: REPRO_PREFIX + os.path.splitext(name)[0] for path, name in names.items()} if required else {}
+        return Plan(steps + replay_steps(names, opts.trace, extra, skip_ok=not required) + repro_steps(repros),
+                    case_copies=names, needs_kvm_tests=True, repro_cases=repros)
     raise ValueError(f"unknown verb {opts.verb}")
 
 

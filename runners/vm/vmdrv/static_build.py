@@ -53,6 +53,25 @@ def build_kvm_tests(source_dir: str, build_dir: str, jobs: int) -> str:
     return _build_static(source_dir, build_dir, jobs, "kvm_tests", os.path.join("runners", "kvm", "kvm_tests"))
 
 
+def build_repros(source_dir: str, build_dir: str, tdxhp: str, cases: dict) -> dict:
+    """{program name: static binary}: each case exported (`tdxhp export --c --flavour swprot`)
+    and built against the static build's libkvm (runners/export/build_repro.sh, STATIC=1)."""
+    out_dir = os.path.join(build_dir, "repro")
+    os.makedirs(out_dir, exist_ok=True)
+    libkvm = os.path.join(build_dir, "static", "libkvm")
+    programs = {}
+    for case, name in sorted(cases.items()):
+        src, binary = os.path.join(out_dir, f"{name}.c"), os.path.join(out_dir, name)
+        try:
+            run([tdxhp, "export", "--c", case, "-o", src, "--flavour", "swprot"], quiet=True)
+            run(["sh", os.path.join(source_dir, "runners", "export", "build_repro.sh"), libkvm, src, binary],
+                quiet=True, env=dict(os.environ, STATIC="1"))
+        except CommandError as e:
+            raise TdxhpUnavailable(f"reproducer {name} of {case} did not export or build:\n{e}") from e
+        programs[name] = binary
+    return programs
+
+
 def _build_static(source_dir: str, build_dir: str, jobs: int, target: str, relpath: str) -> str:
     static_dir = os.path.join(build_dir, "static")
     try:
