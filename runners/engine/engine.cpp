@@ -252,6 +252,11 @@ RunSummary run(const RunOptions& opt, std::ostream& log) {
   bool stop_all = false;
   double last_checkpoint = 0;
 
+  // TDXHP_TEST_SHRINK_DELAY_MS (tests only): each shrink step sleeps this long, so a test can
+  // kill tdxhp while it shrinks (the unshrunk case must be on disk by then).
+  const char* delay_env = std::getenv("TDXHP_TEST_SHRINK_DELAY_MS");
+  const long shrink_delay_ms = delay_env ? std::clamp(std::strtol(delay_env, nullptr, 10), 0L, 1000L) : 0;
+
   auto run_batch = [&](PropState& st) {
     const int n = std::min(kBatchCases, case_budget - st.res.cases);
     bool failure_seen = false;
@@ -343,6 +348,7 @@ RunSummary run(const RunOptions& opt, std::ostream& log) {
         last_fail = s;
         last_violation = *r.violation;
       }
+      if (failure_seen && shrink_delay_ms > 0) ::usleep(static_cast<useconds_t>(shrink_delay_ms) * 1000);
       progress.tick(st.info->id, total_cases, total_steps, failures + (failure_seen ? 1 : 0));
     };
     pr.interrupt = opt.interrupt;

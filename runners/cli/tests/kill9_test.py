@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import glob
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -28,10 +29,11 @@ def check(ok: bool, what: str) -> None:
         failures.append(what)
 
 
-def start(out: Path, *extra: str) -> subprocess.Popen:
+def start(out: Path, *extra: str, env: dict | None = None) -> subprocess.Popen:
     return subprocess.Popen([TDXHP, "run", "--target", "sim", "--no-progress", "--out", str(out),
                              "--junit", str(out / "junit-extra.xml"), *extra],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env=dict(os.environ, **(env or {})))
 
 
 def wait_for(cond, seconds: float, poll: float = 0.02) -> bool:
@@ -106,12 +108,14 @@ def killed_after_a_failure(work: Path) -> None:
 
 def killed_while_shrinking(work: Path) -> None:
     """Between the first failing case and its shrunk form, the unshrunk case is on disk and replays.
-    Shrinks here take a few ms, so the kill is tried on several runs until one lands in that window."""
+    Shrinks take a few ms, so each shrink step is slowed (TDXHP_TEST_SHRINK_DELAY_MS) to land the
+    kill in that window; a few runs are still tried in case one fails with nothing left to shrink."""
     for attempt, (mutant, seed) in enumerate([("MUT-PROMOTE", 3), ("MUT-SLOT-PARTIAL-ZAP", 3),
                                               ("MUT-STALE-SPLIT", 3), ("MUT-PROMOTE", 5), ("MUT-STALE-SPLIT", 7),
                                               ("MUT-SLOT-PARTIAL-ZAP", 8), ("MUT-PROMOTE", 9), ("MUT-NO-TRACK", 2)]):
         out = work / f"shrinking-{attempt}"
-        p = start(out, "--mutant", mutant, "--seconds", "30", "--seed", str(seed))
+        p = start(out, "--mutant", mutant, "--seconds", "30", "--seed", str(seed),
+                  env={"TDXHP_TEST_SHRINK_DELAY_MS": "100"})
         pattern = str(out / "cases" / "*_unshrunk.json")
         caught = wait_for(lambda: bool(glob.glob(pattern)) or p.poll() is not None, 30, poll=0.0005)
         kill9(p)
