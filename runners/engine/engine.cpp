@@ -266,15 +266,21 @@ RunSummary run(const RunOptions& opt, std::ostream& log) {
     std::optional<Violation> last_violation;
     std::string discard_reason;
     std::string unshrunk;  // the first failing case, saved as found until the shrunk one replaces it
-    auto failing_case = [&](const Scenario& sc, const Violation& v, const std::string& description) {
+    // Every case file this run saves (pending, interrupted, unshrunk, shrunk) replays on its own.
+    auto case_of = [&](const Scenario& sc, const std::string& id, const std::string& description) {
       CaseFile c;
-      c.id = "unshrunk";
+      c.id = id;
       c.description = description;
       c.scenario = sc;
       c.seed = opt.seed;
       c.target = opt.target;
       c.mutants = opt.mutants;
       c.property = st.info->id;
+      return c;
+    };
+    auto failing_case = [&](const Scenario& sc, const Violation& v, const std::string& id,
+                            const std::string& description) {
+      CaseFile c = case_of(sc, id, description);
       c.violation = v;
       c.scenarios = gen::scenario_shapes(sc);
       return c;
@@ -302,14 +308,8 @@ RunSummary run(const RunOptions& opt, std::ostream& log) {
       if (open_case) last_fail = *open_case;  // the previous case never finished: it threw (a crash)
       open_case = s;
       if (is_real_target(opt.target)) {  // nothing lost if the host dies mid-case
-        CaseFile c;
-        c.id = "pending-" + st.info->id;
-        c.description = "running when tdxhp stopped: the target crashed, hung or was interrupted";
-        c.scenario = s;
-        c.seed = opt.seed;
-        c.target = opt.target;
-        c.property = st.info->id;
-        save_case(pending, c);
+        save_case(pending, case_of(s, "pending-" + st.info->id,
+                                   "running when tdxhp stopped: the target crashed, hung or was interrupted"));
       }
     };
     pr.hooks.after = [&](const Scenario& s, const LockstepResult& r) {
@@ -341,7 +341,8 @@ RunSummary run(const RunOptions& opt, std::ostream& log) {
           // Shrinking may take a minute; a kill -9 meanwhile must not lose the finding.
           unshrunk = cases_dir + "/" + file_stem(r.violation->invariant + "/" + st.info->id + "/unshrunk") + ".json";
           std::filesystem::create_directories(cases_dir);
-          save_case(unshrunk, failing_case(s, *r.violation, "failed before shrinking; tdxhp stopped while shrinking"));
+          save_case(unshrunk, failing_case(s, *r.violation, "unshrunk",
+                                           "failed before shrinking; tdxhp stopped while shrinking"));
         }
       }
       if (r.violation) {
@@ -376,15 +377,8 @@ RunSummary run(const RunOptions& opt, std::ostream& log) {
     if (interrupted() && open_case) interrupted_case = open_case;
     if (interrupted_case) {  // keep what was running when SIGINT/SIGTERM came
       std::filesystem::create_directories(cases_dir);
-      CaseFile c;
-      c.id = "interrupted-" + st.info->id;
-      c.description = "was running when tdxhp was interrupted";
-      c.scenario = *interrupted_case;
-      c.seed = opt.seed;
-      c.target = opt.target;
-      c.mutants = opt.mutants;
-      c.property = st.info->id;
-      save_case(cases_dir + "/" + c.id + ".json", c);
+      const std::string id = "interrupted-" + st.info->id;
+      save_case(cases_dir + "/" + id + ".json", case_of(*interrupted_case, id, "was running when tdxhp was interrupted"));
     }
 
     rc::detail::FailureResult fr;
@@ -411,8 +405,8 @@ RunSummary run(const RunOptions& opt, std::ostream& log) {
       f.signature = failure_signature(f.invariant, st.info->id, f.shrunk);
       std::filesystem::create_directories(cases_dir);
       f.case_file = cases_dir + "/" + file_stem(f.signature) + ".json";
-      CaseFile c = failing_case(f.shrunk, f.violation, "found by tdxhp run --property " + st.info->id + ": " + f.message);
-      c.id = file_stem(f.signature);
+      CaseFile c = failing_case(f.shrunk, f.violation, file_stem(f.signature),
+                                "found by tdxhp run --property " + st.info->id + ": " + f.message);
       c.reproduce = f.reproduce;
       save_case(f.case_file, c);
       if (!unshrunk.empty()) std::filesystem::remove(unshrunk);

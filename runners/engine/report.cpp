@@ -40,6 +40,9 @@ std::string one_line(std::string s) {
   return s;
 }
 
+// The target with its flavour as it named itself ("kvm/swprot"); the requested one before it ran.
+const std::string& named_target(const RunSummary& s) { return s.target_name.empty() ? s.target : s.target_name; }
+
 // What a checkpoint says until the run's final write replaces it; if it stays, tdxhp was killed.
 std::string incomplete_note(const RunSummary& s) {
   return "incomplete: checkpoint after " + std::to_string(s.totals.cases) + " cases, " + fixed(s.totals.seconds, 1) +
@@ -112,16 +115,10 @@ json to_json(const RunSummary& s) {
   return j;
 }
 
-json provenance_json() {
-  return {{"tdxhp_version", tdxhp_version()}, {"tdxhp_commit", tdxhp_commit()}, {"kernel", kernel_release()}};
-}
-
 json provenance_json(const RunSummary& s) {
-  json j = provenance_json();
-  const std::string& target = s.target_name.empty() ? s.target : s.target_name;
-  j["target"] = target;
-  j["tdx_module"] = tdx_module_for(target);
-  return j;
+  const std::string& target = named_target(s);
+  return {{"tdxhp_version", tdxhp_version()}, {"tdxhp_commit", tdxhp_commit()}, {"kernel", kernel_release()},
+          {"target", target}, {"tdx_module", tdx_module_for(target)}};
 }
 
 json to_json(const MutantMatrix& m) {
@@ -226,8 +223,8 @@ std::string to_ktap(const RunSummary& s) {
   for (size_t i = 0; i < s.mutants.size(); ++i) os << (i ? "," : "") << s.mutants[i];
   os << (s.mutants.empty() ? "none" : "") << "\n";
   os << "# tdxhp " << tdxhp_version() << " commit=" << tdxhp_commit() << " kernel=" << kernel_release()
-     << " flavour=" << (s.target_name.empty() ? s.target : s.target_name) << "\n";
-  os << "# tdx_module: " << one_line(tdx_module_for(s.target_name.empty() ? s.target : s.target_name)) << "\n";
+     << " flavour=" << named_target(s) << "\n";
+  os << "# tdx_module: " << one_line(tdx_module_for(named_target(s))) << "\n";
   os << "1.." << s.properties.size() << "\n";
   int i = 0;
   for (auto& p : s.properties) {

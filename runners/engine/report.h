@@ -10,9 +10,8 @@
 
 namespace tdxhp::engine {
 
-// tdxhp version and commit and the kernel release: where a result comes from.
-nlohmann::json provenance_json();
-// The same, plus the run's target with its flavour and what is known of the TDX module.
+// Where a result comes from: tdxhp version and commit, the kernel release, the run's target with
+// its flavour and what is known of the TDX module.
 nlohmann::json provenance_json(const RunSummary&);
 nlohmann::json to_json(const RunSummary&);
 nlohmann::json to_json(const MutantMatrix&);
