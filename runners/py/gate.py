@@ -9,7 +9,6 @@ Exit codes: 0 no new failure, 1 new failure, 2 usage/input error, 4 everything s
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
 from pathlib import Path
 
@@ -17,15 +16,14 @@ if __package__ in (None, ""):   # run as a script: make `runners.py` importable 
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from runners.py import atomic, baseline, junit, provenance  # noqa: E402
-from runners.py.invoke import (EXIT_USAGE, OrchestrationError, find_tdxhp,  # noqa: E402
-                               invoke)
+from runners.py.invoke import (EXIT_FAIL, EXIT_INTERRUPTED, EXIT_PASS, EXIT_SKIP, EXIT_USAGE,  # noqa: E402
+                               OrchestrationError, find_tdxhp, invoke, stop_on_sigterm)
 from runners.py.replay import case_files, replay_case, replay_flags  # noqa: E402
 from runners.py.results import Failure, RunOutcome, collect_run  # noqa: E402
 
 DEFAULT_SEED = 1            # fixed so a gate verdict is reproducible; --seed overrides
 DEFAULT_SECONDS = 60
 HANG_GRACE_SECONDS = 120
-EXIT_INTERRUPTED = 130
 
 
 def parse_args(argv):
@@ -86,13 +84,9 @@ def _failure_details(f: Failure, replay_args: tuple[str, ...] = ()) -> str:
     return "\n".join(lines)
 
 
-def _raise_interrupt(signum, frame):
-    raise KeyboardInterrupt
-
-
 def main(argv=None) -> int:
     args = parse_args(argv)
-    signal.signal(signal.SIGTERM, _raise_interrupt)   # `kill` stops as gracefully as Ctrl-C
+    stop_on_sigterm()
     try:
         binary = find_tdxhp(args.tdxhp)
         known = [] if args.no_baseline else baseline.load(args.baseline or [baseline.DEFAULT_DIR])
@@ -221,7 +215,7 @@ def gate(binary: Path, args, known: list[baseline.KnownFailure]) -> int:
         print(f"gate: NEW FAILURE {f.signature} on {f.target}: {f.message}{where}")
     print(f"gate: verdict {verdict.upper()} ({len(blocking)} new, {len(seen)} known); "
           f"junit {junit_path}; details {out_dir / 'gate.json'}")
-    return {"fail": 1, "pass": 0, "skip": 4, "interrupted": EXIT_INTERRUPTED}[verdict]
+    return {"fail": EXIT_FAIL, "pass": EXIT_PASS, "skip": EXIT_SKIP, "interrupted": EXIT_INTERRUPTED}[verdict]
 
 
 if __name__ == "__main__":

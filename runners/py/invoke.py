@@ -14,7 +14,14 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_BINARY = REPO_ROOT / "build" / "runners" / "cli" / "tdxhp"
 
 # tdxhp exit codes (DESIGN.md "Running", kselftest's skip is 4).
-EXIT_PASS, EXIT_FAIL, EXIT_USAGE, EXIT_SKIP = 0, 1, 2, 4
+EXIT_PASS, EXIT_FAIL, EXIT_USAGE, EXIT_SKIP, EXIT_INTERRUPTED = 0, 1, 2, 4, 130
+
+
+def stop_on_sigterm() -> None:
+    """`kill` stops an orchestrator as gracefully as Ctrl-C: SIGTERM raises KeyboardInterrupt."""
+    def raise_interrupt(signum, frame):
+        raise KeyboardInterrupt
+    signal.signal(signal.SIGTERM, raise_interrupt)
 
 
 class OrchestrationError(Exception):

@@ -15,7 +15,6 @@ import argparse
 import json
 import secrets
 import shutil
-import signal
 import sys
 import time
 from pathlib import Path
@@ -25,7 +24,8 @@ if __package__ in (None, ""):   # run as a script: make `runners.py` importable 
 
 from runners.py import atomic, provenance, report  # noqa: E402
 from runners.py.corpus import Corpus  # noqa: E402
-from runners.py.invoke import EXIT_USAGE, Invocation, OrchestrationError, find_tdxhp, invoke  # noqa: E402
+from runners.py.invoke import (EXIT_INTERRUPTED, EXIT_USAGE, Invocation, OrchestrationError,  # noqa: E402
+                               find_tdxhp, invoke, stop_on_sigterm)
 from runners.py.journal import SETTINGS, Journal, load_settings, save_settings  # noqa: E402
 from runners.py.results import RunOutcome, collect_run, failures_from_case_files  # noqa: E402
 
@@ -189,7 +189,7 @@ class Campaign:
                 self.write_report("interrupted")
                 print(f"nightly: interrupted during {label}; partial results kept, "
                       f"resume with --out {self.out_dir}", file=sys.stderr, flush=True)
-                return 130
+                return EXIT_INTERRUPTED
             if inv.returncode == EXIT_USAGE:
                 outcome = RunOutcome(label, target, seed, EXIT_USAGE, seconds=round(inv.seconds, 3),
                                      verdict="usage-error", problems=[inv.stderr_tail(4)])
@@ -257,10 +257,6 @@ def archive_previous(out_dir: Path) -> None:
         p.rename(prev / p.name)
 
 
-def _raise_interrupt(signum, frame):
-    raise KeyboardInterrupt
-
-
 def main(argv=None) -> int:
     args = parse_args(argv)
     out_dir = Path(args.out).resolve()
@@ -274,14 +270,14 @@ def main(argv=None) -> int:
         settings["tdxhp_used"] = str(binary)
         settings["provenance"] = provenance.of_binary(binary)
         save_settings(out_dir, settings)
-        signal.signal(signal.SIGTERM, _raise_interrupt)   # `kill` stops as gracefully as Ctrl-C
+        stop_on_sigterm()
         return Campaign(out_dir, settings, binary, args.max_runs).run()
     except OrchestrationError as e:
         print(f"nightly: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"nightly: interrupted; resume with --out {out_dir}", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":
