@@ -31,6 +31,11 @@ class Target {
   // again after the op (SEMANTICS.md "Queued guest ops"). An empty hook: nothing runs there.
   // Targets without the cap ignore it.
   virtual void set_mmu_lock_drop_hook(std::function<void()> /*hook*/) {}
+  // kvm plain/swprot keep their VM for the next case and reset its memslots (issue 16):
+  // whether the last setup reset a VM an earlier case used, and a request that the next setup
+  // build a new VM. A violation seen on a reused VM is confirmed on a new one (property.cpp).
+  virtual bool reused_vm() const { return false; }
+  virtual void build_fresh_next() {}
   // Sim only: switch a MUT-* on; false for an unknown name or a real target.
   virtual bool set_mutant(const std::string& /*id*/) { return false; }
 };

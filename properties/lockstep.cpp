@@ -127,4 +127,16 @@ LockstepResult run_lockstep(Target& target, const Scenario& s, const LockstepOpt
   return r;
 }
 
+LockstepResult run_confirmed(Target& target, const Scenario& s, const LockstepOptions& opt) {
+  LockstepResult r = run_lockstep(target, s, opt);
+  if (!r.violation || !target.reused_vm()) return r;
+  // State an earlier case left in the VM must not decide a verdict: run it on a new VM.
+  target.build_fresh_next();
+  LockstepResult fresh = run_lockstep(target, s, opt);
+  if (fresh.violation || !fresh.ran || fresh.interrupted) return fresh;
+  r.violation->seen += " [seen only on a VM reset from an earlier case; a new VM ran this case clean: "
+                       "KVM kept state across memslot deletion, or tdxhp's reset missed some]";
+  return r;
+}
+
 }  // namespace tdxhp

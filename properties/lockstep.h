@@ -49,5 +49,9 @@ struct LockstepResult {
 };
 
 LockstepResult run_lockstep(Target& target, const Scenario& s, const LockstepOptions& opt = {});
+// run_lockstep, and where the target ran the case on a VM reset from an earlier case and saw
+// a violation, once more on a new VM: that verdict counts. A violation only the reused VM
+// shows is kept, marked as such (a KVM or tdxhp reset bug, not the case's).
+LockstepResult run_confirmed(Target& target, const Scenario& s, const LockstepOptions& opt);
 
 }  // namespace tdxhp

@@ -17,7 +17,7 @@ std::function<void()> rc_property(PropertyRun run) {
     LockstepOptions opt;
     opt.invariants.insert(run.info->invariants.begin(), run.info->invariants.end());
     opt.stop = run.interrupt;
-    LockstepResult r = run_lockstep(*target, s, opt);
+    LockstepResult r = run_confirmed(*target, s, opt);
     if (r.violation && run.make_reference) {
       std::unique_ptr<Target> reference = run.make_reference();
       if (run_lockstep(*reference, s, opt).violation) r.violation.reset();

@@ -53,6 +53,7 @@ LockstepResult replay_scenario(Target& target, const Scenario& s, const ReplayOp
       if (first) reported = true;
     }
   };
+  target.build_fresh_next();  // a replay starts from a new VM, as the case file describes
   return run_lockstep(target, s, lo);
 }
 

@@ -158,10 +158,53 @@ Caps caps_for(const std::string& flavour, const tkvm_host& h) {
   return c;
 }
 
+// Caps per flavour, worked out once per process: the leaf observer's probe makes and removes
+// a tracefs instance, and targets are made per case.
+const Caps& cached_caps(const std::string& flavour, const tkvm_host& h) {
+  static std::map<std::string, Caps> known;
+  auto it = known.find(flavour);
+  if (it == known.end()) it = known.emplace(flavour, caps_for(flavour, h)).first;
+  return it->second;
+}
+
+// The VM a plain/swprot case leaves behind, kept for the next case: resetting its memslots
+// costs a fraction of forking a worker and building a VM, which loads all of tdxhp's ELF into
+// memslot 0 (issue 16). Its kvmmmu trace and replay live as long as the VM: memslot 0's leaves
+// were mapped in earlier cases and the binary stats count them. Process-wide; torn down at exit
+// before HostSettings removes the tracefs instance (atexit order).
+struct LiveVm {
+  Worker worker;
+  std::string flavour;
+  MmuTrace trace;
+  std::optional<LeafReplay> replay;
+  bool traced = false;
+  bool fresh_next = false;
+
+  void retire() {
+    worker.stop();
+    if (trace.is_open()) {
+      HostSettings::get().disown_directory(trace.instance_dir());
+      trace.close();
+    }
+    replay.reset();
+    flavour.clear();
+  }
+};
+
+LiveVm& live_vm() {
+  static LiveVm* v = [] {
+    HostSettings::get();  // registered first, so its atexit runs after ours
+    auto* l = new LiveVm();
+    std::atexit([] { live_vm().retire(); });
+    return l;
+  }();
+  return *v;
+}
+
 class KvmTarget final : public Target {
  public:
   KvmTarget(std::string flavour, tkvm_host host)
-      : flavour_(std::move(flavour)), host_(host), caps_(caps_for(flavour_, host_)) {}
+      : flavour_(std::move(flavour)), host_(host), caps_(cached_caps(flavour_, host_)) {}
 
   std::string name() const override { return "kvm/" + flavour_; }
   Caps caps() const override { return caps_; }
@@ -188,6 +231,7 @@ class KvmTarget final : public Target {
       return refuse("build pages (TDH.MEM.PAGE.ADD) exist only for a TD");
     if (cfg.slots.size() > TKVM_MAX_SLOTS) return refuse("more than 8 memslots");
     if (shared == BackingKind::Hugetlb2M || shared == BackingKind::Hugetlb1G) {
+      vm_.retire();  // its slots may hold the pool's free pages this case needs
       std::string w;
       if (int r = reserve_hugetlb(cfg, shared, &w)) {
         if (why) *why = name() + ": " + w;
@@ -204,6 +248,7 @@ class KvmTarget final : public Target {
       }
     }
     tkvm_config c{};
+    c.host = &host_facts();
     c.flavour = flavour_ == "tdx" ? TKVM_TDX : flavour_ == "swprot" ? TKVM_SWPROT : TKVM_PLAIN;
     c.backing = static_cast<tkvm_backing>(shared);
     c.private_backing = static_cast<tkvm_backing>(cfg.backing);
@@ -229,26 +274,42 @@ class KvmTarget final : public Target {
       attrs_.assign(m.base_gfn, m.range().end(),
                     flavour_ != "plain" && cfg.initially_private ? Attr::Private : Attr::Shared);
     leaf_fault_.clear();
-    replay_.reset();
     // TDXHP_TEST_NO_LEAF_TRACE=1 (tests only): claim LeafLevels but never trace, to show that
     // a leaf property whose observer sees nothing fails (engine "observer saw nothing").
     const char* no_trace = std::getenv("TDXHP_TEST_NO_LEAF_TRACE");
-    if (caps_(Cap::LeafLevels) && !(no_trace && std::string(no_trace) == "1")) {
+    const bool traced = caps_(Cap::LeafLevels) && !(no_trace && std::string(no_trace) == "1");
+    reused_ = false;
+    if (!vm_.fresh_next && vm_.flavour == flavour_ && vm_.traced == traced && (!traced || replay_) &&
+        worker_.alive()) {
       std::string w;
-      // Opened before the VM exists so the replay sees every leaf the stats count.
-      if (!trace_.open(&w)) {
-        if (why) *why = name() + ": leaf observer: " + w;
-        return -EIO;
-      }
-      HostSettings::get().own_directory(trace_.instance_dir());
-      replay_.emplace(kGfnBase, 0);
+      reused_ = worker_.reset(c, kSetupTimeout, &w) == 0;  // else the worker is gone: build anew
     }
-    int r = worker_.start(c, kSetupTimeout, why);
-    if (r && why) *why = name() + ": " + *why;
+    vm_.fresh_next = false;
+    int r = 0;
+    if (!reused_) {
+      vm_.retire();
+      if (traced) {
+        std::string w;
+        // Opened before the VM exists so the replay sees every leaf the stats count.
+        if (!trace_.open(&w)) {
+          if (why) *why = name() + ": leaf observer: " + w;
+          return -EIO;
+        }
+        HostSettings::get().own_directory(trace_.instance_dir());
+        replay_.emplace(kGfnBase, 0);
+      }
+      vm_.traced = traced;
+      r = worker_.start(c, kSetupTimeout, why);
+      if (r && why) *why = name() + ": " + *why;
+      if (!r) vm_.flavour = flavour_;
+    }
     first_observe_ = true;
     if (!r) replay_step();
     return r;
   }
+
+  bool reused_vm() const override { return reused_; }
+  void build_fresh_next() override { vm_.fresh_next = true; }
 
   Outcome apply(const Op& op) override {
     WorkerRequest q;
@@ -312,12 +373,8 @@ class KvmTarget final : public Target {
   }
 
   Observation teardown() override {
-    worker_.stop();
-    if (trace_.is_open()) {
-      HostSettings::get().disown_directory(trace_.instance_dir());
-      trace_.close();
-    }
-    replay_.reset();
+    // A TD is measured at build and cannot be reset; a dead VM or a lost trace is not reused.
+    if (flavour_ == "tdx" || vm_dead_ || !worker_.alive() || (vm_.traced && !replay_)) vm_.retire();
     Observation o;
     o.kernel_log = kmsg_.take_findings(&o.kernel_lines_scanned);  // teardown WARNs belong to this case too
     o.vm_dead = vm_dead_;
@@ -475,12 +532,14 @@ class KvmTarget final : public Target {
   std::string flavour_;
   tkvm_host host_;
   Caps caps_;
-  Worker worker_;
+  LiveVm& vm_ = live_vm();
+  Worker& worker_ = vm_.worker;
+  MmuTrace& trace_ = vm_.trace;
+  std::optional<LeafReplay>& replay_ = vm_.replay;
+  bool reused_ = false;
   KmsgObserver kmsg_;
   std::vector<uint64_t> build_gfns_;
   std::vector<std::string> setup_findings_;
-  MmuTrace trace_;
-  std::optional<LeafReplay> replay_;
   IntervalMap<Attr> attrs_;
   std::vector<GfnRange> slots_;
   std::string leaf_fault_;

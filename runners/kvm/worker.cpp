@@ -44,6 +44,7 @@ WorkerReply serve(tkvm_vm* vm, const WorkerRequest& q) {
       for (int i = 0; i < kStatCount; ++i) r.stat_err[i] = tkvm_stat(vm, names[i], &r.stat[i]);
       break;
     }
+    case Request::Reset:  // served by child_main: it needs the config message
     case Request::Quit:
       break;
   }
@@ -72,7 +73,15 @@ WorkerReply serve(tkvm_vm* vm, const WorkerRequest& q) {
   for (;;) {
     WorkerRequest q;
     if (recv(sock, &q, sizeof(q), 0) != sizeof(q) || q.kind == Request::Quit) break;
-    WorkerReply r = serve(vm, q);
+    WorkerReply r;
+    if (q.kind == Request::Reset) {
+      tkvm_config next{};
+      if (recv(sock, &next, sizeof(next), 0) != sizeof(next)) break;
+      r.err = tkvm_reset(vm, &next, r.why, sizeof(r.why));
+      r.vm_dead = tkvm_vm_dead(vm);
+    } else {
+      r = serve(vm, q);
+    }
     if (send(sock, &r, sizeof(r), 0) != sizeof(r)) break;
   }
   tkvm_destroy(vm);
@@ -115,6 +124,25 @@ int Worker::start(const tkvm_config& cfg, std::chrono::milliseconds timeout, std
     return hello.err;
   }
   return 0;
+}
+
+int Worker::reset(const tkvm_config& cfg, std::chrono::milliseconds timeout, std::string* why) {
+  if (pid_ <= 0) return -EAGAIN;
+  WorkerRequest q;
+  q.kind = Request::Reset;
+  WorkerReply r;
+  pollfd p{sock_, POLLIN, 0};
+  if (send(sock_, &q, sizeof(q), 0) != sizeof(q) || send(sock_, &cfg, sizeof(cfg), 0) != sizeof(cfg) ||
+      poll(&p, 1, static_cast<int>(timeout.count())) != 1 || recv(sock_, &r, sizeof(r), 0) != sizeof(r)) {
+    if (why) *why = "VM reset did not finish (worker hung or died): " + log_tail();
+    kill_child();
+    return -ETIME;
+  }
+  if (r.err) {
+    if (why) *why = r.why;
+    kill_child();  // a half-reset VM is not trusted with another case
+  }
+  return r.err;
 }
 
 WorkerReply Worker::call(const WorkerRequest& q, std::chrono::milliseconds timeout,

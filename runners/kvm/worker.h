@@ -15,6 +15,9 @@ class Worker {
   ~Worker();
   // Forks, builds the VM in the child. 0, or -errno with *why (the child's words).
   int start(const tkvm_config& cfg, std::chrono::milliseconds timeout, std::string* why);
+  // Gives the running VM the next case's memslots (tkvm_reset). 0; else the child is gone and
+  // the caller starts a new one: -EAGAIN (this VM cannot take cfg) or -errno with *why.
+  int reset(const tkvm_config& cfg, std::chrono::milliseconds timeout, std::string* why);
   // One round trip. A timeout kills the child: err -ETIME, vm_dead; a dead child: -EIO.
   WorkerReply call(const WorkerRequest&, std::chrono::milliseconds timeout, std::string* note);
   void stop();

@@ -6,7 +6,8 @@
 
 namespace tdxhp::kvm {
 
-enum class Request : uint32_t { Access, Accept, MapGpa, Convert, Punch, Prefault, DiscardShared, Stats, Quit };
+// Reset is followed by one more message: the tkvm_config of the next case (tkvm_reset).
+enum class Request : uint32_t { Access, Accept, MapGpa, Convert, Punch, Prefault, DiscardShared, Stats, Reset, Quit };
 
 struct WorkerRequest {
   Request kind = Request::Quit;
@@ -22,7 +23,7 @@ struct WorkerReply {
   bool ve = false, vm_dead = false;
   int stat_err[kStatCount] = {};
   uint64_t stat[kStatCount] = {};
-  char why[256] = {};  // setup failure reason
+  char why[256] = {};  // setup or reset failure reason
 };
 
 }  // namespace tdxhp::kvm

@@ -182,6 +182,58 @@ class FaultyObserver final : public Target {
   int at_, n_ = 0;
 };
 
+// A target that keeps its VM across cases (as kvm plain/swprot do) and, when reused, shows a
+// kernel WARN at its first observation; `always` shows it on a new VM too.
+class ReusedVm final : public Target {
+ public:
+  explicit ReusedVm(bool always) : sim_(make_sim_target(0)), always_(always) {}
+  std::string name() const override { return "reused"; }
+  Caps caps() const override { return sim_->caps(); }
+  int setup(const Config& c, std::string* why) override {
+    reused_ = !fresh_next_;
+    fresh_next_ = false;
+    ++setups;
+    return sim_->setup(c, why);
+  }
+  Outcome apply(const Op& op) override { return sim_->apply(op); }
+  Observation observe() override {
+    Observation o = sim_->observe();
+    if (reused_ || always_) o.kernel_log.push_back("WARNING: CPU: 0 PID: 1 at arch/x86/kvm/mmu/tdp_mmu.c");
+    return o;
+  }
+  Observation teardown() override { return sim_->teardown(); }
+  bool reused_vm() const override { return reused_; }
+  void build_fresh_next() override { fresh_next_ = true; }
+  int setups = 0;
+
+ private:
+  std::unique_ptr<Target> sim_;
+  bool always_, reused_ = false, fresh_next_ = false;
+};
+
+Scenario small_scenario();
+
+TEST(Lockstep, ViolationOnAReusedVmIsConfirmedOnANewOne) {
+  ReusedVm leaky(false);
+  LockstepResult r = run_confirmed(leaky, small_scenario(), {});
+  EXPECT_EQ(leaky.setups, 2) << "a violation on a reused VM runs the case again on a new VM";
+  ASSERT_TRUE(r.violation);
+  EXPECT_NE(r.violation->seen.find("seen only on a VM reset from an earlier case"), std::string::npos)
+      << r.violation->seen;
+
+  ReusedVm bad(true);
+  LockstepResult b = run_confirmed(bad, small_scenario(), {});
+  EXPECT_EQ(bad.setups, 2);
+  ASSERT_TRUE(b.violation);
+  EXPECT_EQ(b.violation->seen.find("seen only on a VM reset"), std::string::npos)
+      << "the new VM's own violation is the verdict";
+
+  ReusedVm fresh(true);
+  fresh.build_fresh_next();
+  EXPECT_TRUE(run_confirmed(fresh, small_scenario(), {}).violation);
+  EXPECT_EQ(fresh.setups, 1) << "a case that already ran on a new VM is not run again";
+}
+
 Scenario small_scenario() {
   Scenario s;
   s.config.slots.push_back(Memslot{0, 0, 1024, 0, 0});

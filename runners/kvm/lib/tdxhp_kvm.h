@@ -64,6 +64,8 @@ struct tkvm_config {
 	struct tkvm_slot slots[TKVM_MAX_SLOTS];
 	uint32_t nbuild;            /* tdx: 4K build pages (TDH.MEM.PAGE.ADD) */
 	const uint64_t *build_gfns;
+	/* What tkvm_probe_host found, or NULL to probe again (a probe builds VMs: not per case). */
+	const struct tkvm_host *host;
 };
 
 struct tkvm_vm;
@@ -74,6 +76,11 @@ struct tkvm_vm;
  * build that should have worked and did not (tdx: why names the ioctl, errno and TD state). */
 struct tkvm_vm *tkvm_create(const struct tkvm_config *cfg, char *why, size_t why_len);
 void tkvm_destroy(struct tkvm_vm *vm);
+/* plain/swprot: replaces the test memslots with cfg's on the same VM and vCPU (attributes
+ * back to shared, slots deleted, new memory and guest_memfds), so a new case costs no VM
+ * build. -EAGAIN when this VM cannot be reset to cfg (a TD, a dead VM, another flavour):
+ * build a new one. Any other error leaves the VM unusable: destroy it. */
+int tkvm_reset(struct tkvm_vm *vm, const struct tkvm_config *cfg, char *why, size_t why_len);
 
 /* The guest-physical address of scenario gfn (slots are placed above libkvm's memslot 0). */
 uint64_t tkvm_gpa_of(const struct tkvm_vm *vm, uint64_t gfn);

@@ -53,6 +53,8 @@ struct tkvm_vm {
 	bool dead;
 	enum tkvm_attr_owner attr_owner; /* where KVM keeps this VM's private/shared */
 	struct tdx_td *td; /* tdx flavour (tdx/tdx_td.c), else NULL */
+	uint64_t gmem_flags; /* every test slot's guest_memfd flags */
+	uint64_t max_gpa;    /* end of this VM's guest-physical space */
 	/* gfns whose guest page-table entry exists (mapped lazily, one 4K PTE each). */
 	uint64_t *mapped;
 	size_t nmapped, capmapped;
@@ -488,6 +490,51 @@ static int host_convert(void *ctx, uint64_t gfn, uint64_t npages, bool to_privat
 }
 
 /* NULL with errno = err (tkvm_create's contract); the VM built so far is released. */
+/* The test memslots of cfg on vm, each starting shared or private as cfg says (the TD is
+ * finalized by the caller). 0 or -errno with why set. */
+static int add_test_slots(struct tkvm_vm *vm, const struct tkvm_config *cfg, char *why, size_t why_len)
+{
+	uint32_t i;
+
+	if (cfg->nslots == 0 || cfg->nslots > TKVM_MAX_SLOTS)
+		return WHY("%u memslots (1..%d supported)", cfg->nslots, TKVM_MAX_SLOTS), -EOPNOTSUPP;
+	vm->nslots = cfg->nslots;
+	for (i = 0; i < cfg->nslots; i++) {
+		vm->slots[i].cfg = cfg->slots[i];
+		vm->slots[i].gmem_fd = vm->slots[i].shared_fd = -1;
+	}
+	for (i = 0; i < cfg->nslots; i++) {
+		const struct tkvm_slot *s = &cfg->slots[i];
+		int r;
+
+		if (tkvm_gpa_of(vm, s->base_gfn + s->npages) > vm->max_gpa) {
+			WHY("slot %u ends at gfn 0x%llx, beyond this VM's %u-bit guest physical space",
+			    s->id, (unsigned long long)(s->base_gfn + s->npages), vm->vm->pa_bits);
+			return -EOPNOTSUPP;
+		}
+		if ((r = add_test_slot(vm, cfg, i, vm->gmem_flags, why, why_len)))
+			return r;
+	}
+	/* A guest_memfd owning the attributes starts private unless made INIT_SHARED: say
+	 * every slot's starting attribute explicitly, so both owners begin alike. */
+	if (cfg->flavour != TKVM_PLAIN && (cfg->initially_private || vm->attr_owner == TKVM_ATTR_GMEM)) {
+		for (i = 0; i < cfg->nslots; i++) {
+			int r = tkvm_set_attributes(vm, cfg->slots[i].base_gfn, cfg->slots[i].npages,
+						    cfg->initially_private);
+
+			if (r) {
+				WHY("%s(%s) slot %u: %s (errno %d)%s%s",
+				    vm->attr_owner == TKVM_ATTR_VM ? "KVM_SET_MEMORY_ATTRIBUTES" : "KVM_SET_MEMORY_ATTRIBUTES2",
+				    cfg->initially_private ? "private" : "shared", cfg->slots[i].id, strerror(-r), -r,
+				    vm->td ? "; TD state: " : "",
+				    vm->td ? tdx_td_state_name(tdx_td_state(vm->td)) : "");
+				return r;
+			}
+		}
+	}
+	return 0;
+}
+
 static struct tkvm_vm *create_failed(struct tkvm_vm *vm, int err)
 {
 	tkvm_destroy(vm);
@@ -497,11 +544,11 @@ static struct tkvm_vm *create_failed(struct tkvm_vm *vm, int err)
 
 struct tkvm_vm *tkvm_create(const struct tkvm_config *cfg, char *why, size_t why_len)
 {
-	struct tkvm_host host;
+	struct tkvm_host probed;
+	const struct tkvm_host *hp = cfg->host;
 	struct tkvm_vm *vm;
-	uint64_t gmem_flags = 0, max_gpa;
+	uint64_t gmem_flags = 0;
 	struct vm_shape shape = VM_SHAPE_DEFAULT;
-	uint32_t i;
 
 	if (cfg->nslots == 0 || cfg->nslots > TKVM_MAX_SLOTS)
 		return WHY("%u memslots (1..%d supported)", cfg->nslots, TKVM_MAX_SLOTS), create_failed(NULL, EOPNOTSUPP);
@@ -514,27 +561,30 @@ struct tkvm_vm *tkvm_create(const struct tkvm_config *cfg, char *why, size_t why
 			   tkvm_flavour_name(cfg->flavour)),
 		       create_failed(NULL, EOPNOTSUPP);
 
-	tkvm_probe_host(&host);
-	if (!host.dev_kvm)
-		return WHY("%s", host.error), create_failed(NULL, EOPNOTSUPP);
+	if (!hp) {
+		tkvm_probe_host(&probed);
+		hp = &probed;
+	}
+	if (!hp->dev_kvm)
+		return WHY("%s", hp->error), create_failed(NULL, EOPNOTSUPP);
 	if (cfg->flavour == TKVM_TDX) {
-		if (!(host.vm_types & (1ULL << KVM_X86_TDX_VM)))
+		if (!(hp->vm_types & (1ULL << KVM_X86_TDX_VM)))
 			return WHY("KVM_X86_TDX_VM not in KVM_CAP_VM_TYPES"), create_failed(NULL, EOPNOTSUPP);
-		if (!(host.tdx_vm_attributes & KVM_MEMORY_ATTRIBUTE_PRIVATE) &&
-		    !(host.tdx_gmem_attributes & KVM_MEMORY_ATTRIBUTE_PRIVATE))
+		if (!(hp->tdx_vm_attributes & KVM_MEMORY_ATTRIBUTE_PRIVATE) &&
+		    !(hp->tdx_gmem_attributes & KVM_MEMORY_ATTRIBUTE_PRIVATE))
 			return WHY("a TDX VM offers PRIVATE in neither KVM_CAP_MEMORY_ATTRIBUTES nor "
 				   "KVM_CAP_GUEST_MEMFD_MEMORY_ATTRIBUTES"),
 			       create_failed(NULL, EOPNOTSUPP);
-		if (!tkvm_tdx_gmem_flags(&host, cfg->private_backing, cfg->in_place, &gmem_flags, why, why_len))
+		if (!tkvm_tdx_gmem_flags(hp, cfg->private_backing, cfg->in_place, &gmem_flags, why, why_len))
 			return create_failed(NULL, EOPNOTSUPP);
 	} else if (cfg->flavour == TKVM_SWPROT) {
-		if (!(host.vm_types & (1ULL << KVM_X86_SW_PROTECTED_VM)))
+		if (!(hp->vm_types & (1ULL << KVM_X86_SW_PROTECTED_VM)))
 			return WHY("KVM_X86_SW_PROTECTED_VM not in KVM_CAP_VM_TYPES"), create_failed(NULL, EOPNOTSUPP);
 		shape.type = KVM_X86_SW_PROTECTED_VM;
 	} else {
-		if (host.gmem_flags & GUEST_MEMFD_FLAG_MMAP)
+		if (hp->gmem_flags & GUEST_MEMFD_FLAG_MMAP)
 			gmem_flags = GUEST_MEMFD_FLAG_MMAP |
-				     (host.gmem_flags & GUEST_MEMFD_FLAG_INIT_SHARED);
+				     (hp->gmem_flags & GUEST_MEMFD_FLAG_INIT_SHARED);
 	}
 
 	/* libkvm prints its random seed and reads kvm params in this constructor, which tdxhp
@@ -552,7 +602,7 @@ struct tkvm_vm *tkvm_create(const struct tkvm_config *cfg, char *why, size_t why
 		const struct tdx_td_host hooks = { vm, host_gpa_of, host_gfn_of, host_convert };
 
 		vm->attr_owner = !cfg->in_place && !(gmem_flags & GUEST_MEMFD_FLAG_HUGETLB) &&
-						 (host.tdx_vm_attributes & KVM_MEMORY_ATTRIBUTE_PRIVATE)
+						 (hp->tdx_vm_attributes & KVM_MEMORY_ATTRIBUTE_PRIVATE)
 					 ? TKVM_ATTR_VM : TKVM_ATTR_GMEM;
 		vm->td = tdx_td_create(elf_pages() + 1024, vm->attr_owner, &hooks, why, why_len);
 		if (!vm->td) {
@@ -567,41 +617,14 @@ struct tkvm_vm *tkvm_create(const struct tkvm_config *cfg, char *why, size_t why
 		vm->vm = create_vm_with_room(shape, elf_pages() + 1024);
 		vm->vcpu = vm_vcpu_add(vm->vm, 0, guest_command_loop);
 	}
-	vm->nslots = cfg->nslots;
-	max_gpa = vm->td ? tdx_td_gpa_limit(vm->td)
-			 : 1ULL << (vm->vm->pa_bits < 46 ? vm->vm->pa_bits : 46);
-	for (i = 0; i < cfg->nslots; i++) {
-		vm->slots[i].cfg = cfg->slots[i];
-		vm->slots[i].gmem_fd = vm->slots[i].shared_fd = -1;
-	}
-	for (i = 0; i < cfg->nslots; i++) {
-		const struct tkvm_slot *s = &cfg->slots[i];
-		int r;
+	vm->gmem_flags = gmem_flags;
+	vm->max_gpa = vm->td ? tdx_td_gpa_limit(vm->td)
+			     : 1ULL << (vm->vm->pa_bits < 46 ? vm->vm->pa_bits : 46);
+	{
+		int r = add_test_slots(vm, cfg, why, why_len);
 
-		if (tkvm_gpa_of(vm, s->base_gfn + s->npages) > max_gpa) {
-			WHY("slot %u ends at gfn 0x%llx, beyond this VM's %u-bit guest physical space",
-			    s->id, (unsigned long long)(s->base_gfn + s->npages), vm->vm->pa_bits);
-			return create_failed(vm, EOPNOTSUPP);
-		}
-		if ((r = add_test_slot(vm, cfg, i, gmem_flags, why, why_len)))
+		if (r)
 			return create_failed(vm, r);
-	}
-	/* A guest_memfd owning the attributes starts private unless made INIT_SHARED: say
-	 * every slot's starting attribute explicitly, so both owners begin alike. */
-	if (cfg->flavour != TKVM_PLAIN && (cfg->initially_private || vm->attr_owner == TKVM_ATTR_GMEM)) {
-		for (i = 0; i < cfg->nslots; i++) {
-			int r = tkvm_set_attributes(vm, cfg->slots[i].base_gfn, cfg->slots[i].npages,
-						    cfg->initially_private);
-
-			if (r) {
-				WHY("%s(%s) slot %u: %s (errno %d)%s%s",
-				    vm->attr_owner == TKVM_ATTR_VM ? "KVM_SET_MEMORY_ATTRIBUTES" : "KVM_SET_MEMORY_ATTRIBUTES2",
-				    cfg->initially_private ? "private" : "shared", cfg->slots[i].id, strerror(-r), -r,
-				    vm->td ? "; TD state: " : "",
-				    vm->td ? tdx_td_state_name(tdx_td_state(vm->td)) : "");
-				return create_failed(vm, r);
-			}
-		}
 	}
 	if (vm->td) {
 		int r = tdx_td_finalize(vm->td, cfg, why, why_len);
@@ -610,6 +633,45 @@ struct tkvm_vm *tkvm_create(const struct tkvm_config *cfg, char *why, size_t why
 			return create_failed(vm, r);
 	}
 	return vm;
+}
+
+/* Deletes every test memslot and frees its memory; attributes go back to shared first, so
+ * the next slots start from the state a new VM has. */
+static void release_test_slots(struct tkvm_vm *vm)
+{
+	uint32_t i;
+
+	for (i = 0; i < vm->nslots; i++) {
+		struct tkvm_slot_state *s = &vm->slots[i];
+
+		if (!vm->dead && vm->flavour != TKVM_PLAIN && vm->attr_owner == TKVM_ATTR_VM)
+			tkvm_set_attributes(vm, s->cfg.base_gfn, s->cfg.npages, false);
+		if (!vm->dead && s->hva)
+			__vm_set_user_memory_region2(vm->vm, FIRST_TEST_SLOT + i, 0,
+						     tkvm_gpa_of(vm, s->cfg.base_gfn), 0, NULL, 0, 0);
+		if (s->reserve)
+			munmap(s->reserve, s->reserve_len);
+		if (s->gmem_fd >= 0)
+			close(s->gmem_fd);
+		if (s->shared_fd >= 0)
+			close(s->shared_fd);
+		memset(s, 0, sizeof(*s));
+		s->gmem_fd = s->shared_fd = -1;
+	}
+	vm->nslots = 0;
+}
+
+int tkvm_reset(struct tkvm_vm *vm, const struct tkvm_config *cfg, char *why, size_t why_len)
+{
+	if (vm->td || vm->dead || cfg->flavour != vm->flavour || cfg->in_place ||
+	    cfg->private_backing != TKVM_BACK_4K)
+		return WHY("%s VM cannot be reset to this config (a TD is measured at build; a dead "
+			   "VM fails every ioctl)", tkvm_flavour_name(vm->flavour)),
+		       -EAGAIN;
+	if (cfg->backing != TKVM_BACK_4K && cfg->flavour == TKVM_PLAIN)
+		return WHY("plain VM: 4K memory only"), -EOPNOTSUPP;
+	release_test_slots(vm);
+	return add_test_slots(vm, cfg, why, why_len);
 }
 
 void tkvm_destroy(struct tkvm_vm *vm)

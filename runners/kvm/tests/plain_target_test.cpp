@@ -61,6 +61,38 @@ TEST(KvmPlain, WriteReadPunchReadsZero) {
   t->teardown();
 }
 
+// Issue 16: the next case resets the VM's memslots instead of building a VM. What a case
+// wrote must be gone for the next one, and a replay (build_fresh_next) gets a new VM.
+TEST(KvmPlain, NextCaseResetsTheVmAndStartsFromZeroedMemory) {
+  std::string why;
+  auto first = plain_or_skip(&why);
+  if (!first) GTEST_SKIP() << why;
+  first->build_fresh_next();
+  ASSERT_EQ(first->setup(one_slot(), &why), 0) << why;
+  EXPECT_FALSE(first->reused_vm());
+  ASSERT_EQ(first->apply(Access{0x205, true, 0xabcdULL}).err, 0);
+  first->teardown();
+
+  Config moved = one_slot();  // another layout over the same gfns: slots really are rebuilt
+  moved.slots[0] = Memslot{3, 0x100, 0x300, 0x40, 0x10};
+  auto second = plain_or_skip(&why);
+  ASSERT_EQ(second->setup(moved, &why), 0) << why;
+  EXPECT_TRUE(second->reused_vm()) << "a plain VM left by a passing case is reset, not rebuilt";
+  Outcome r = second->apply(Access{0x205, false, 0});
+  ASSERT_EQ(r.err, 0) << r.note;
+  EXPECT_EQ(r.read.value_or(1), 0u) << "gfn 0x205 written by the previous case must read zero";
+  EXPECT_EQ(second->apply(Access{0x400, false, 0}).err, -EFAULT) << "past the new slot's end";
+  EXPECT_EQ(second->apply(Access{0x80, true, 1}).err, -EFAULT) << "below the new slot";
+  second->teardown();
+
+  auto third = plain_or_skip(&why);
+  third->build_fresh_next();
+  ASSERT_EQ(third->setup(one_slot(), &why), 0) << why;
+  EXPECT_FALSE(third->reused_vm());
+  EXPECT_EQ(third->apply(Access{0x205, false, 0}).read.value_or(1), 0u);
+  third->teardown();
+}
+
 TEST(KvmPlain, ExpectedErrorsAndUnsupportedOps) {
   std::string why;
   auto t = plain_or_skip(&why);
