@@ -1,6 +1,8 @@
 """tdxhp export --c: every swprot-applicable fixture exports and builds against libkvm-selftests;
 the plain fixture runs on this host's /dev/kvm and passes; the same program with one expected
 value changed fails (the asserts can fail); a case the flavour cannot express is refused (exit 2).
+TD reproducers (test_export_tdx.py) are exported from MUT-* fixtures and a shrunk random sim
+failure and compiled against stand-in TDX headers; there is no TDX host here to run them.
 
 usage: test_export.py TDXHP_BINARY LIBKVM_DIR REPO_ROOT
 """
@@ -68,13 +70,20 @@ def main() -> int:
                     print("ok   a planted wrong expectation fails: " +
                           next(ln for ln in bad.stdout.splitlines() if ln.startswith("not ok")))
 
-        r = export(repo / "fixtures" / "cases" / "MUT-PROMOTE.json", tmp / "m.c")
+        r = export(repo / "fixtures" / "cases" / "MUT-PROMOTE.json", tmp / "m.c", "--flavour", "swprot")
         if r.returncode != 2 or "config.backing" not in r.stderr:
-            problems.append(f"MUT-PROMOTE (hugetlb gmem, accept): expected exit 2 naming config.backing, got "
+            problems.append(f"MUT-PROMOTE (hugetlb gmem, accept) on swprot: expected exit 2 naming config.backing, got "
                             f"{r.returncode}: {r.stderr.strip()}")
-        r = export(repo / PLAIN_FIXTURE, tmp / "x.c", "--flavour", "tdx")
+        r = export(repo / PLAIN_FIXTURE, tmp / "x.c", "--flavour", "sev")
         if r.returncode != 2 or "--flavour" not in r.stderr:
-            problems.append(f"--flavour tdx: expected exit 2 naming --flavour, got {r.returncode}")
+            problems.append(f"--flavour sev: expected exit 2 naming --flavour, got {r.returncode}")
+        # swprot asserts a private page's read-back (SEMANTICS.md "Guest ops"): on the TDX-model
+        # sim these reads took a #VE, so before the exporter's own rule they were only printed.
+        src = (tmp / "INV-DATA-private-shared-thp.c").read_text() if (tmp / "INV-DATA-private-shared-thp.c").exists() else ""
+        for want in ('expect_read(4, "guest reads gfn 0x100000", 0x100000, 0, 1, 0x1);',
+                     'expect_read(13, "guest reads gfn 0x100001", 0x100001, 0, 1, 0x222);'):
+            if want not in src:
+                problems.append(f"INV-DATA-private-shared-thp swprot: missing the asserted read {want}")
         for argv, names in ((["export", "-o", "x.c"], "--c"), (["export", "--c", str(repo / PLAIN_FIXTURE)], "-o"),
                             (["export", "--c", str(tmp / "missing.json"), "-o", str(tmp / "y.c")], "missing.json"),
                             (["export", "--c", "a.json", "-o", "b.c", "--junk"], "--junk")):
