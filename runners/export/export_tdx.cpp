@@ -64,6 +64,12 @@ Fixed fixed_expectations(const CaseFile& c, const std::vector<Expect>& ex) {
   return f;
 }
 
+bool in_a_slot(const Config& cfg, Gfn g) {
+  for (const Memslot& m : cfg.slots)
+    if (m.range().contains(g)) return true;
+  return false;
+}
+
 std::string guest_step_row(const Op& op, const Expect& e) {
   return std::visit(
       [&](const auto& x) -> std::string {
@@ -111,6 +117,8 @@ std::string tdx_refusal(const CaseFile& c) {
             return "memslot deletion under a TD is sim-only here";
           else if constexpr (std::is_same_v<T, DiscardShared>)
             return cfg.attr_mode == AttrMode::InPlace ? "in place the shared side is guest_memfd itself" : nullptr;
+          else if constexpr (std::is_same_v<T, Access>)
+            return in_a_slot(cfg, o.gfn) ? nullptr : "libkvm maps no guest page to a gpa outside every memslot";
           else return nullptr;
         },
         op);

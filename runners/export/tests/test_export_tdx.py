@@ -120,6 +120,11 @@ def main() -> int:
             # the access faulted 2M (KVM may map 4K): the 2M accept's status is that choice's
             "MUT-NO-SPLIT-ZAP": ['expect_accept(1, "guest accepts gfn 0x100000 at 2M", 0, 0, 0x0);'],
         }
+        # A 4K accept meets a PENDING leaf whichever level the fault chose: asserted.
+        wants["SC-ACCEPT4K-AFTER"] = ['expect_accept(1, "guest accepts gfn 0x100001 at 4K", 0, 1, 0x0);',
+                                      'expect_access(3, "guest reads gfn 0x100001", 0, 1, 0, 1, 0x1);']
+        sc = repo / "fixtures" / "cases" / "SC-ACCEPT4K-AFTER.json"
+        exported["SC-ACCEPT4K-AFTER"] = export_and_compile(sc, tmp)[0] or ""
         for name, lines in wants.items():
             for line in lines:
                 if line not in exported.get(name, ""):
@@ -127,6 +132,16 @@ def main() -> int:
         for name in ("MUT-NO-BUSY-RETRY", "MUT-CACHE-RACE"):
             if name not in refused:
                 problems.append(f"{name} (inject / a queued op): expected a refusal naming the op")
+
+        # Every op kind a TD expresses, in one case (tests/td_all_ops.json).
+        all_ops = repo / "runners" / "export" / "tests" / "td_all_ops.json"
+        src, why = export_and_compile(all_ops, tmp)
+        if src is None:
+            problems.append(f"td_all_ops.json did not export as a TD: {why}")
+        elif 'expect_access(8, "guest reads gfn 0x100000", 0, 1, 0, 1, 0x7);' not in src:
+            problems.append("td_all_ops.json: the read of the page the guest accepted and wrote is not asserted")
+        else:
+            print(f"ok   every op kind ({', '.join(sorted(CALL_FOR))}) exports as a TD and compiles")
 
         # The stand-ins constrain the calls: a wrong argument count must not compile.
         base = exported.get("MUT-PROMOTE", "")
