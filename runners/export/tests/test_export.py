@@ -90,9 +90,14 @@ def main() -> int:
             r = subprocess.run([str(binary), *argv], capture_output=True, text=True)
             if r.returncode != 2 or names not in r.stderr:
                 problems.append(f"{' '.join(argv)}: expected exit 2 naming {names}, got {r.returncode}: {r.stderr[:200]}")
+    return verdict(problems, "export")
+
+
+def verdict(problems, what):
+    """Prints each problem and the test's verdict; the exit code."""
     for p in problems:
         print(f"FAIL: {p}")
-    print("export:", "FAIL" if problems else "ok")
+    print(f"{what}:", "FAIL" if problems else "ok")
     return 1 if problems else 0
 
 

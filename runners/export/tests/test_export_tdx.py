@@ -19,6 +19,9 @@ import sys
 import tempfile
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from test_export import verdict  # noqa: E402
+
 MIN_MUT_EXPORTED = 15   # MUT-* fixtures without pin/inject/queued/slot ops or sim-only config (17 today)
 # Definitions the TD program holds once each, one per op kind (td_template.h, c_template.h).
 OP_FUNCTIONS = ("op_convert", "op_convert_in_place", "op_punch", "op_prefault", "op_discard_shared",
@@ -172,10 +175,7 @@ def main() -> int:
         if not found:
             problems.append(f"no shrunk random failure under {', '.join(RANDOM_MUTANTS)} exported as a TD")
 
-    for p in problems:
-        print(f"FAIL: {p}")
-    print("export tdx:", "FAIL" if problems else "ok")
-    return 1 if problems else 0
+    return verdict(problems, "export tdx")
 
 
 if __name__ == "__main__":

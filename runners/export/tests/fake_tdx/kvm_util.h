@@ -4,9 +4,8 @@
  * for the tree's, and the uAPI the tree adds that the reproducer uses.
  *   vm_create_guest_memfd(), vm_mem_add(): intel/tdx include/kvm_util.h (stored version
  *     03de4c15fa2a), called so by intel/tdx x86/tdx_vm_huge_page.c (deceaf0d419a).
- *   KVM_SET_MEMORY_ATTRIBUTES2: the in-place conversion series' include/uapi/linux/kvm.h
- *     (posted patches "KVM: guest_memfd: Add support for KVM_SET_MEMORY_ATTRIBUTES2" and the
- *     error_offset follow-up); GUEST_MEMFD_FLAG_*: as tdxhp's runners/kvm/lib/uapi_compat.h.
+ *   KVM_SET_MEMORY_ATTRIBUTES2, GUEST_MEMFD_FLAG_*: the in-place conversion and hugetlb
+ *     series' include/uapi/linux/kvm.h, as tdxhp's runners/kvm/lib/uapi_compat.h records it.
  * Declarations only, written for tdxhp; nothing here is the tree's code. */
 #ifndef TDXHP_FAKE_TDX_KVM_UTIL_H
 #define TDXHP_FAKE_TDX_KVM_UTIL_H
@@ -22,24 +21,10 @@ void vm_mem_add(struct kvm_vm *vm, enum vm_mem_backing_src_type src_type, uint64
 		uint64_t npages, uint32_t flags, int gmem_fd, uint64_t gmem_offset, uint64_t gmem_flags,
 		uint8_t gmem_order);
 
-#ifndef GUEST_MEMFD_FLAG_MMAP
-#define GUEST_MEMFD_FLAG_MMAP (1ULL << 0)
-#endif
-#ifndef GUEST_MEMFD_FLAG_HUGETLB
-#define GUEST_MEMFD_FLAG_HUGETLB (1ULL << 2)
-#endif
-
-struct kvm_memory_attributes2 {
-	union {
-		__u64 address;
-		__u64 offset;
-	};
-	__u64 size;
-	__u64 attributes;
-	__u64 flags;
-	__u64 error_offset;
-	__u64 reserved[11];
-};
-#define KVM_SET_MEMORY_ATTRIBUTES2 _IOWR(KVMIO, 0xd2, struct kvm_memory_attributes2)
+/* tdxhp's one record of the series' uAPI (guest_memfd flags, KVM_SET_MEMORY_ATTRIBUTES2), under
+ * the tree's names. */
+#include "../../../kvm/lib/uapi_compat.h"
+#define kvm_memory_attributes2 tdxhp_kvm_memory_attributes2
+#define KVM_SET_MEMORY_ATTRIBUTES2 TDXHP_KVM_SET_MEMORY_ATTRIBUTES2
 
 #endif
