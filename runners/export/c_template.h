@@ -30,7 +30,8 @@ constexpr const char* kCommonHead = R"C(
 #define SZ_2M_BYTES	(2ULL << 20)
 #define SZ_1G_BYTES	(1ULL << 30)
 /* Scenario gfn g is at guest-physical TEST_GPA_BASE + g * 4K: above libkvm's memslot 0 and
- * 1G-aligned, so the case's 4K/2M/1G alignments hold. The guest maps it at GUEST_VA_BASE + gpa. */
+ * 1G-aligned, so the case's 4K/2M/1G alignments hold. A swprot/plain guest maps it at
+ * GUEST_VA_BASE + gpa (a TD's aliases: td_template.h). */
 #define TEST_GPA_BASE	(1ULL << 32)
 #define GUEST_VA_BASE	(1ULL << 40)
 #define FIRST_SLOT	10
