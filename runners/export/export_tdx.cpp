@@ -34,34 +34,42 @@ const char* shared_src(const Config& cfg) {
   }
 }
 
-// Which expectations hold whatever level KVM picks where the spec lets it (SEMANTICS.md
-// "Max mapping level of a private fault": KVM *may* map smaller). Where the clean sim mapped
-// a private 2M leaf by a fault or prefault, KVM may have left 4K leaves instead: a 2M accept
-// there meets a PENDING 2M leaf (TDX_SUCCESS) or a page table (TDX_PAGE_SIZE_MISMATCH|2M).
-// A 4K accept meets a PENDING leaf either way, or takes the exit and gets one, so its status
-// holds, unless an earlier accept in the block already depended on the choice: then the
-// block's accept state does, and so do later accepts, #VEs and reads there.
-struct Fixed {
-  std::vector<bool> accept_status, access;  // access: its #VE and the value it reads
+// How each accept's status and each access's #VE and read are judged (the C `enum judge`).
+// KVM *may* map smaller than the largest allowed level (SEMANTICS.md "Max mapping level of a
+// private fault"). Where the clean sim mapped a private 2M leaf by a fault or prefault, KVM
+// may have left 4K leaves instead, and a 2M accept there meets a PENDING 2M leaf
+// (TDX_SUCCESS) or a page table (TDX_PAGE_SIZE_MISMATCH|2M): its status is KVM's CHOICE,
+// printed. A 4K accept meets a PENDING leaf either way, or takes the exit and gets one: FIXED.
+// After a CHOICE accept the block's accept state follows that choice, so later accepts,
+// #VEs and reads there hold only IF_SAME_CHOICE: while every CHOICE status so far was the
+// simulator's (the same status leaves the same pages accepted).
+enum class Judge { Choice = 0, Fixed = 1, IfSameChoice = 2 };
+constexpr const char* kJudge[] = {"CHOICE", "FIXED", "IF_SAME_CHOICE"};
+
+struct Judged {
+  std::vector<Judge> accept_status, access;  // access: its #VE and the value it reads
 };
 
-Fixed fixed_expectations(const CaseFile& c, const std::vector<Expect>& ex) {
+Judged judge_expectations(const CaseFile& c, const std::vector<Expect>& ex) {
   const size_t n = c.scenario.ops.size();
-  Fixed f{std::vector<bool>(n, false), std::vector<bool>(n, false)};
-  std::set<Gfn> chosen, unknown;  // 2M blocks
+  Judged j{std::vector<Judge>(n, Judge::Choice), std::vector<Judge>(n, Judge::Choice)};
+  std::set<Gfn> chosen, follows;  // 2M blocks: a level choice made there / accept state follows one
   for (size_t i = 0; i < n && ex[i].known; ++i) {
     const Op& op = c.scenario.ops[i];
     if (const auto* a = std::get_if<Accept>(&op)) {
       const Gfn block = align_down(a->gfn, Level::L2M);
       const bool invalid = a->level > Level::L2M || !is_aligned(a->gfn, a->level);  // the module's input check
-      f.accept_status[i] = invalid || (!unknown.count(block) && (a->level == Level::L4K || !chosen.count(block)));
-      if (!f.accept_status[i]) unknown.insert(block);
+      j.accept_status[i] = invalid                                              ? Judge::Fixed
+                           : a->level == Level::L2M && chosen.count(block)      ? Judge::Choice
+                           : follows.count(block)                               ? Judge::IfSameChoice
+                                                                                : Judge::Fixed;
+      if (j.accept_status[i] != Judge::Fixed) follows.insert(block);
     } else if (const auto* x = std::get_if<Access>(&op)) {
-      f.access[i] = !unknown.count(align_down(x->gfn, Level::L2M));
+      j.access[i] = follows.count(align_down(x->gfn, Level::L2M)) ? Judge::IfSameChoice : Judge::Fixed;
     }
     chosen.insert(ex[i].chosen_2m_blocks.begin(), ex[i].chosen_2m_blocks.end());
   }
-  return f;
+  return j;
 }
 
 bool in_a_slot(const Config& cfg, Gfn g) {
@@ -130,7 +138,7 @@ std::string tdx_refusal(const CaseFile& c) {
 std::string export_tdx(const CaseFile& c, const std::string& case_path) {
   if (auto why = tdx_refusal(c); !why.empty()) throw std::invalid_argument(why);
   const std::vector<Expect> ex = detail::expectations(c);
-  const Fixed fixed = fixed_expectations(c, ex);
+  const Judged judged = judge_expectations(c, ex);
   const Config& cfg = c.scenario.config;
   const size_t n = c.scenario.ops.size();
   const int order = cfg.backing == BackingKind::Hugetlb1G ? 18 : cfg.backing == BackingKind::Hugetlb2M ? 9 : 0;
@@ -146,9 +154,10 @@ std::string export_tdx(const CaseFile& c, const std::string& case_path) {
     << " *\n * Each step asserts what tdxhp's oracle fixes for it when the clean simulator ran the case:\n"
     << " * the return code; an accept's TDX status; an access's #VE (a PENDING page) and the value\n"
     << " * read. Where the spec lets KVM pick the mapping level (the simulator mapped 2M by a fault\n"
-    << " * or prefault, KVM may map 4K) an accept's status in that 2M block, and later #VEs and\n"
-    << " * reads there, are printed, not asserted. Mapping levels are not asserted (no observer\n"
-    << " * here; /sys/kernel/debug/kvm/pages_2m counts them on the host).\n"
+    << " * or prefault, KVM may map 4K), a 2M accept's status in that block is KVM's CHOICE and\n"
+    << " * printed; later accepts, #VEs and reads there are asserted IF_SAME_CHOICE, i.e. while\n"
+    << " * every CHOICE status so far was the simulator's. Mapping levels are not asserted (no\n"
+    << " * observer here; /sys/kernel/debug/kvm/pages_2m counts them on the host).\n"
     << " * The case needs kvm_intel.tdx_huge_page=" << (cfg.tdx_huge_page ? 'Y' : 'N')
     << (cfg.attr_mode == AttrMode::InPlace ? " and kvm.vm_memory_attributes=N" : "")
     << " (checked: SKIP otherwise), and a TDX module with\n * TDX_FEATURES0 bit 51 "
@@ -190,11 +199,11 @@ std::string export_tdx(const CaseFile& c, const std::string& case_path) {
     if (const std::string call = detail::host_op_call(op, "td_convert"); !call.empty())
       o << "\texpect_ret(" << at << ", " << what << ", " << call << ", " << want << ");\n";
     else if (std::holds_alternative<Access>(op)) {
-      const bool value = fixed.access[i] && e.read && !e.ve;
-      o << "\texpect_access(" << at << ", " << what << ", " << want << ", " << (fixed.access[i] ? 1 : 0) << ", "
-        << (e.ve ? 1 : 0) << ", " << (value ? 1 : 0) << ", " << hex(value ? *e.read : 0) << ");\n";
+      const bool value = e.read && !e.ve;
+      o << "\texpect_access(" << at << ", " << what << ", " << want << ", " << kJudge[int(judged.access[i])] << ", "
+        << (e.ve ? "WANT_VE" : "WANT_NO_VE") << ", " << (value ? "1, " + hex(*e.read) : std::string("0, 0")) << ");\n";
     } else if (std::holds_alternative<Accept>(op))
-      o << "\texpect_accept(" << at << ", " << what << ", " << want << ", " << (fixed.accept_status[i] ? 1 : 0)
+      o << "\texpect_accept(" << at << ", " << what << ", " << want << ", " << kJudge[int(judged.accept_status[i])]
         << ", " << hex(e.tdx_status) << ");\t/* " << c_comment(tdx_status_name(e.tdx_status)) << " */\n";
     else if (std::holds_alternative<MapGpa>(op))
       o << "\texpect_map_gpa(" << at << ", " << what << ", " << want << ");\n";

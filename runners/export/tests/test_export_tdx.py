@@ -4,8 +4,8 @@ every MUT-* fixture the flavour can express, and a case a random `tdxhp run --ta
 against linux-source-6.12's libkvm headers plus the stand-in TDX headers in fake_tdx/ (the
 intel/tdx tree's signatures; their comments cite the files). The stand-ins must reject a call
 with a wrong signature, the generated text must be one function per op kind with the steps as
-a linear script, and known expectations must be asserted (or, where KVM may choose the level,
-printed only). Cases with pin/inject/queued/slot ops are refused naming the op.
+a linear script, and known expectations must be asserted (FIXED; where KVM may choose the
+level, CHOICE, printed, and what follows from it IF_SAME_CHOICE). Cases with pin/inject/queued/slot ops are refused naming the op.
 
 usage: test_export_tdx.py TDXHP_BINARY LIBKVM_DIR REPO_ROOT
 """
@@ -118,14 +118,16 @@ def main() -> int:
         # Expectations the oracle fixes are asserted; where KVM may choose the level, printed only.
         wants = {
             # the 2M accept meets the page table the 4K build page left; the next touch is a #VE
-            "MUT-PROMOTE": ['expect_accept(2, "guest accepts gfn 0x100000 at 2M", 0, 1, 0xc0000b0b00000001);',
-                            'expect_access(3, "guest reads gfn 0x100000", 0, 1, 1, 0, 0x0);'],
-            # the access faulted 2M (KVM may map 4K): the 2M accept's status is that choice's
-            "MUT-NO-SPLIT-ZAP": ['expect_accept(1, "guest accepts gfn 0x100000 at 2M", 0, 0, 0x0);'],
+            "MUT-PROMOTE": ['expect_accept(2, "guest accepts gfn 0x100000 at 2M", 0, FIXED, 0xc0000b0b00000001);',
+                            'expect_access(3, "guest reads gfn 0x100000", 0, FIXED, WANT_VE, 0, 0);'],
+            # the access faulted 2M (KVM may map 4K): the 2M accept's status is KVM's choice, and
+            # the neighbour's read-back after the 4K conversion holds if KVM chose as the sim did
+            "MUT-NO-SPLIT-ZAP": ['expect_accept(1, "guest accepts gfn 0x100000 at 2M", 0, CHOICE, 0x0);',
+                                 'expect_access(4, "guest reads gfn 0x100005", 0, IF_SAME_CHOICE, WANT_NO_VE, 1, 0x5555);'],
         }
         # A 4K accept meets a PENDING leaf whichever level the fault chose: asserted.
-        wants["SC-ACCEPT4K-AFTER"] = ['expect_accept(1, "guest accepts gfn 0x100001 at 4K", 0, 1, 0x0);',
-                                      'expect_access(3, "guest reads gfn 0x100001", 0, 1, 0, 1, 0x1);']
+        wants["SC-ACCEPT4K-AFTER"] = ['expect_accept(1, "guest accepts gfn 0x100001 at 4K", 0, FIXED, 0x0);',
+                                      'expect_access(3, "guest reads gfn 0x100001", 0, FIXED, WANT_NO_VE, 1, 0x1);']
         sc = repo / "fixtures" / "cases" / "SC-ACCEPT4K-AFTER.json"
         exported["SC-ACCEPT4K-AFTER"] = export_and_compile(sc, tmp)[0] or ""
         for name, lines in wants.items():
@@ -141,7 +143,7 @@ def main() -> int:
         src, why = export_and_compile(all_ops, tmp)
         if src is None:
             problems.append(f"td_all_ops.json did not export as a TD: {why}")
-        elif 'expect_access(8, "guest reads gfn 0x100000", 0, 1, 0, 1, 0x7);' not in src:
+        elif 'expect_access(8, "guest reads gfn 0x100000", 0, FIXED, WANT_NO_VE, 1, 0x7);' not in src:
             problems.append("td_all_ops.json: the read of the page the guest accepted and wrote is not asserted")
         else:
             print(f"ok   every op kind ({', '.join(sorted(CALL_FOR))}) exports as a TD and compiles")
