@@ -86,7 +86,8 @@ static uint8_t guest_access(uint64_t gva, bool write, uint64_t *value)
 }
 
 /* TDVMCALL<MapGPA> through tdg_vp_vmcall_map_gpa() (intel/tdx lib/x86/tdx/tdx.c): the shared
- * bit in the address asks for shared. KVM may stop early with TDVMCALL_STATUS_RETRY and the
+ * bit in the address asks for shared (tdx_s_bit: td_initialize() syncs it into the guest,
+ * lib/x86/tdx/tdx_util.c). KVM may stop early with TDVMCALL_STATUS_RETRY and the
  * gpa to resume at; the guest goes on from there as long as it moves forward. */
 static uint64_t guest_map_gpa(uint64_t gpa, uint64_t size, bool to_private)
 {
@@ -197,6 +198,7 @@ static void map_aliases(uint64_t gfn)
 	bool marked;
 
 	TEST_ASSERT(s, "gfn 0x%lx is in no slot", gfn);
+	/* lib/kvm_util.c: the region libkvm keeps for the memslot, with its protected-page marks */
 	r = memslot2region(vm, FIRST_SLOT + (s - slots));
 	marked = sparsebit_is_set(r->protected_phy_pages, pfn);
 	sparsebit_set(r->protected_phy_pages, pfn);
@@ -222,7 +224,10 @@ static void create_td(void)
 	td_initialize(vm, VM_MEM_SRC_ANONYMOUS, 0);
 	/* MapGPA exits to userspace (x86/tdx_vm_huge_page.c) */
 	vm_enable_cap(vm, KVM_CAP_EXIT_HYPERCALL, BIT_ULL(KVM_HC_MAP_GPA_RANGE));
+	/* intel/tdx lib/x86/tdx/tdx_util.c: KVM_TDX_INIT_VCPU, boot parameters for guest_code */
 	vcpu = td_vcpu_add(vm, 0, guest_code);
+	/* handlers reach the guest at td_finalize() (sync_exception_handlers_to_guest), as in
+	 * x86/tdx_vm_huge_page.c */
 	vm_install_exception_handler(vm, VE_VECTOR, guest_ve_handler);
 	for (size_t i = 0; i < NSLOTS; i++) {
 		struct slot *s = &slots[i];
