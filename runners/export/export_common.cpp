@@ -142,10 +142,9 @@ std::vector<std::optional<uint64_t>> swprot_written_reads(const CaseFile& c, con
             } else if (auto it = written.find(o.gfn); it != written.end() && e.private_before) {
               out[i] = it->second;
             }
-          } else if constexpr (std::is_same_v<T, Convert> || std::is_same_v<T, PunchHole> ||
-                               std::is_same_v<T, MapGpa> || std::is_same_v<T, DiscardShared>) {
+          } else if constexpr (std::is_same_v<T, Convert> || std::is_same_v<T, PunchHole> || std::is_same_v<T, MapGpa>) {
             forget(o.range);  // whatever it returned: a failed one may have done part of it
-          }
+          }  // DiscardShared frees the shared host memory only, never guest_memfd's private pages
         },
         c.scenario.ops[i]);
   }

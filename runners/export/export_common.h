@@ -53,7 +53,8 @@ std::vector<Expect> expectations(const CaseFile& c);
 // (SW-protected): reads return the last value written"): a read of a gfn the guest wrote
 // while private, with no conversion or punch over it since, must return that value. The
 // TDX-model sim cannot say so (there the write to a PENDING page takes a #VE and stores
-// nothing), so the exporter replays the writes itself. Returns per step the value a read
+// nothing), so the exporter replays the writes itself. A discard of shared host memory does
+// not touch a private page (SEMANTICS.md DiscardShared: "Private data is in gmem and never changes"). Returns per step the value a read
 // must return, where the rule fixes it.
 std::vector<std::optional<uint64_t>> swprot_written_reads(const CaseFile& c, const std::vector<Expect>& ex);
 

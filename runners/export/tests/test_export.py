@@ -80,10 +80,18 @@ def main() -> int:
         # swprot asserts a private page's read-back (SEMANTICS.md "Guest ops"): on the TDX-model
         # sim these reads took a #VE, so before the exporter's own rule they were only printed.
         src = (tmp / "INV-DATA-private-shared-thp.c").read_text() if (tmp / "INV-DATA-private-shared-thp.c").exists() else ""
+        # (a discard of shared host memory leaves private data alone: step 25)
         for want in ('expect_read(4, "guest reads gfn 0x100000", 0x100000, 0, 1, 0x1);',
-                     'expect_read(13, "guest reads gfn 0x100001", 0x100001, 0, 1, 0x222);'):
+                     'expect_read(13, "guest reads gfn 0x100001", 0x100001, 0, 1, 0x222);',
+                     'expect_read(25, "guest reads gfn 0x100300", 0x100300, 0, 1, 0x3);'):
             if want not in src:
                 problems.append(f"INV-DATA-private-shared-thp swprot: missing the asserted read {want}")
+        # ... but not a page the guest never wrote (the rule covers written pages only).
+        precise = tmp / "INV-PRECISE-convert-in-2m-shared-4k-private.c"
+        if 'expect_read(10, "guest reads gfn 0x100060", 0x100060, 0, 0, 0);' not in (
+                precise.read_text() if precise.exists() else ""):
+            problems.append("INV-PRECISE-convert-in-2m-shared-4k-private swprot: step 10's never-written page "
+                            "is asserted (or the step changed)")
         for argv, names in ((["export", "-o", "x.c"], "--c"), (["export", "--c", str(repo / PLAIN_FIXTURE)], "-o"),
                             (["export", "--c", str(tmp / "missing.json"), "-o", str(tmp / "y.c")], "missing.json"),
                             (["export", "--c", "a.json", "-o", "b.c", "--junk"], "--junk")):
