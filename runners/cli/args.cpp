@@ -69,12 +69,12 @@ std::string usage() {
          "  doctor   [--json]      check this host for the kvm flavours (ok/missing + fix); changes nothing;\n"
          "                         exit 0 when a kvm flavour is usable, 4 when none\n"
          "  vm       [args...]     boot a kernel under test in QEMU and run the suite inside (runners/vm)\n"
-         "  export   --c CASE.json -o FILE [--flavour swprot|plain]   the case as a KVM-selftest-style C program\n"
+         "  export   --c CASE.json -o FILE [--flavour swprot|plain|tdx]   the case as a KVM-selftest-style C program\n"
          "  --version              tdxhp's version and the commit it was built from\n"
          "exit codes: 0 pass, 1 property failure, 2 usage or input error, 4 all skipped\n";
 }
 
-// export --c CASE.json -o FILE [--flavour swprot|plain]: its own small grammar (-o is the
+// export --c CASE.json -o FILE [--flavour swprot|plain|tdx]: its own small grammar (-o is the
 // compilers' spelling, which kernel developers type).
 static Args parse_export(Args a, int argc, char** argv) {
   for (int i = 2; i < argc; ++i) {
@@ -94,8 +94,8 @@ static Args parse_export(Args a, int argc, char** argv) {
   }
   if (a.export_c_case.empty()) throw UsageError("export: --c CASE.json is required (the only export format is C)");
   if (a.out_dir.empty()) throw UsageError("export: -o FILE is required");
-  if (!a.flavour.empty() && a.flavour != "swprot" && a.flavour != "plain")
-    throw UsageError("export: --flavour: expected swprot or plain, got " + quoted(a.flavour));
+  if (!a.flavour.empty() && a.flavour != "swprot" && a.flavour != "plain" && a.flavour != "tdx")
+    throw UsageError("export: --flavour: expected swprot, plain or tdx, got " + quoted(a.flavour));
   return a;
 }
 

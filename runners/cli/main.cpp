@@ -308,7 +308,7 @@ int cmd_list(const Args& a) {
   return 0;
 }
 
-// export --c: flavour swprot unless the case cannot be expressed on it (then plain, if it can).
+// export --c: the flavour asked for, else the first of swprot, plain, tdx that can express the case.
 int cmd_export(const Args& a) {
   CaseFile c;
   try {
@@ -318,13 +318,11 @@ int cmd_export(const Args& a) {
     return 2;
   }
   using exporter::Flavour;
-  Flavour f = a.flavour == "plain" ? Flavour::Plain : Flavour::SwProt;
-  std::string why = exporter::refusal(c, f);
-  if (!why.empty() && a.flavour.empty() && exporter::refusal(c, Flavour::Plain).empty()) {
-    f = Flavour::Plain;
-    why.clear();
-  }
-  if (!why.empty()) {
+  const Flavour f = a.flavour == "plain"    ? Flavour::Plain
+                    : a.flavour == "swprot" ? Flavour::SwProt
+                    : a.flavour == "tdx"    ? Flavour::Tdx
+                                            : exporter::default_flavour(c);
+  if (const std::string why = exporter::refusal(c, f); !why.empty()) {
     std::cerr << "tdxhp export: " << a.export_c_case << ": " << why << "\n";
     return 2;
   }
@@ -336,8 +334,10 @@ int cmd_export(const Args& a) {
     return 2;
   }
   engine::write_file_atomic(a.out_dir, text);
-  std::cout << "wrote " << a.out_dir << " (" << (f == Flavour::SwProt ? "swprot" : "plain") << ", "
-            << c.scenario.ops.size() << " steps); build it with: make repro CASE=" << a.export_c_case << "\n";
+  std::cout << "wrote " << a.out_dir << " (" << exporter::flavour_name(f) << ", " << c.scenario.ops.size() << " steps); "
+            << (f == Flavour::Tdx ? "it builds in the intel/tdx tree's tools/testing/selftests/kvm (see its header)"
+                                  : "build it with: make repro CASE=" + a.export_c_case)
+            << "\n";
   return 0;
 }
 

@@ -4,8 +4,8 @@
 
 namespace tdxhp::exporter {
 
-// Includes, constants, the slot type and the guest's command loop.
-constexpr const char* kPrelude = R"C(
+// Includes, constants and the slot type every flavour uses.
+constexpr const char* kCommonHead = R"C(
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
@@ -30,7 +30,8 @@ constexpr const char* kPrelude = R"C(
 #define SZ_2M_BYTES	(2ULL << 20)
 #define SZ_1G_BYTES	(1ULL << 30)
 /* Scenario gfn g is at guest-physical TEST_GPA_BASE + g * 4K: above libkvm's memslot 0 and
- * 1G-aligned, so the case's 4K/2M/1G alignments hold. The guest maps it at GUEST_VA_BASE + gpa. */
+ * 1G-aligned, so the case's 4K/2M/1G alignments hold. A swprot/plain guest maps it at
+ * GUEST_VA_BASE + gpa (a TD's aliases: td_template.h). */
 #define TEST_GPA_BASE	(1ULL << 32)
 #define GUEST_VA_BASE	(1ULL << 40)
 #define FIRST_SLOT	10
@@ -45,9 +46,12 @@ struct slot {
 	uint32_t id;
 	uint64_t gfn, npages, gmem_offset, hva_offset;	/* 4K pages */
 	int fd;		/* swprot: the slot's guest_memfd; plain: the memfd holding its memory */
-	char *hva;	/* userspace_addr: swprot's shared side, plain's memory */
+	char *hva;	/* userspace_addr: swprot's and tdx's shared side, plain's memory */
 };
+)C";
 
+// swprot/plain: the guest's command loop.
+constexpr const char* kSwprotGuest = R"C(
 /* ---------------------------------------------------------------- guest */
 
 enum { CMD_READ = 1, CMD_WRITE };
@@ -68,8 +72,9 @@ static void guest_code(void)
 }
 )C";
 
-// VM build and one function per op kind; needs slots[], NSLOTS and the FLAVOUR_* macros.
-constexpr const char* kVmPart = R"C(
+// Every flavour's host side: the VM, one function per host op kind, the KTAP check of a
+// return code. Needs slots[], NSLOTS and SHARED_BACKING.
+constexpr const char* kHostOps = R"C(
 static struct kvm_vm *vm;
 static struct kvm_vcpu *vcpu;
 /* Set by an op this host cannot perform at all (a missing capability): the step is a SKIP. */
@@ -86,69 +91,6 @@ static struct slot *slot_of(uint64_t gfn, uint64_t npages)
 		if (gfn >= slots[i].gfn && gfn + npages <= slots[i].gfn + slots[i].npages)
 			return &slots[i];
 	return NULL;
-}
-
-/* The slot's memory, hva_offset pages past a naturally aligned block (as tdxhp's kvm target
- * maps it: the shared side's host mapping level depends on it). hugetlb is mapped from a huge
- * boundary and the HVA points hva_offset pages into it. */
-static char *map_memory(uint64_t len, uint64_t hva_offset, int fd, uint64_t fd_off, enum backing b)
-{
-	bool huge = b == BACK_HUGETLB_2M || b == BACK_HUGETLB_1G;
-	size_t align = b == BACK_HUGETLB_1G ? SZ_1G_BYTES : SZ_2M_BYTES;
-	size_t off = (hva_offset % (align / PAGE_4K)) * PAGE_4K;
-	size_t maplen = huge ? (off + len + align - 1) / align * align : len;
-	char *base = mmap(NULL, maplen + 2 * align, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	char *want, *p;
-	int flags = MAP_FIXED;
-
-	TEST_ASSERT(base != MAP_FAILED, "reserving address space: %s", strerror(errno));
-	want = (char *)(((uintptr_t)base + align - 1) & ~(align - 1)) + (huge ? 0 : off);
-	if (fd >= 0)
-		flags |= MAP_SHARED;
-	else
-		flags |= MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE;
-	if (huge)
-		flags |= MAP_HUGETLB | (b == BACK_HUGETLB_1G ? 30 << MAP_HUGE_SHIFT : 21 << MAP_HUGE_SHIFT);
-	p = mmap(want, maplen, PROT_READ | PROT_WRITE, flags, fd, fd >= 0 ? fd_off : 0);
-	if (p == MAP_FAILED)
-		ksft_exit_skip("mapping %s slot memory: %s\n", huge ? "hugetlb (is the pool big enough?)" : "the",
-			       strerror(errno));
-	if (!huge)
-		madvise(p, maplen, b == BACK_THP_2M ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);
-	return p + (huge ? off : 0);
-}
-
-static void create_vm(void)
-{
-#if FLAVOUR_SWPROT
-	struct vm_shape shape = { .mode = VM_MODE_DEFAULT, .type = KVM_X86_SW_PROTECTED_VM };
-
-	if (!(kvm_check_cap(KVM_CAP_VM_TYPES) & BIT(KVM_X86_SW_PROTECTED_VM)))
-		ksft_exit_skip("KVM_X86_SW_PROTECTED_VM is not in KVM_CAP_VM_TYPES\n");
-#else
-	struct vm_shape shape = VM_SHAPE_DEFAULT;
-#endif
-	/* 1024 extra pages: guest page tables for the gfns the steps touch. */
-	vm = __vm_create_shape_with_one_vcpu(shape, &vcpu, 1024, guest_code);
-	for (size_t i = 0; i < NSLOTS; i++) {
-		struct slot *s = &slots[i];
-		uint64_t len = s->npages * PAGE_4K, file_len = (s->gmem_offset + s->npages) * PAGE_4K;
-
-#if FLAVOUR_SWPROT
-		s->fd = vm_create_guest_memfd(vm, file_len, 0);
-		s->hva = map_memory(len, s->hva_offset, -1, 0, SHARED_BACKING);
-		vm_set_user_memory_region2(vm, FIRST_SLOT + i, KVM_MEM_GUEST_MEMFD, gpa_of(s->gfn), len, s->hva,
-					   s->fd, s->gmem_offset * PAGE_4K);
-#else
-		s->fd = memfd_create("tdxhp-repro-slot", MFD_CLOEXEC);
-		TEST_ASSERT(s->fd >= 0 && !ftruncate(s->fd, file_len), "memfd for slot %u: %s", s->id, strerror(errno));
-		s->hva = map_memory(len, s->hva_offset, s->fd, s->gmem_offset * PAGE_4K, BACK_4K);
-		vm_set_user_memory_region2(vm, FIRST_SLOT + i, 0, gpa_of(s->gfn), len, s->hva, 0, 0);
-#endif
-#if FLAVOUR_SWPROT && INITIALLY_PRIVATE
-		vm_set_memory_attributes(vm, gpa_of(s->gfn), len, KVM_MEMORY_ATTRIBUTE_PRIVATE);
-#endif
-	}
 }
 
 /* convert: KVM_SET_MEMORY_ATTRIBUTES over the range (per VM: holes included). */
@@ -218,6 +160,94 @@ static __attribute__((unused)) int op_discard_shared(uint64_t gfn, uint64_t npag
 	return 0;
 }
 
+/* ---------------------------------------------------------------- checks (KTAP) */
+
+static void expect_ret(int step, const char *what, int got, int want)
+{
+	if (host_lacks) {
+		ksft_test_result_skip("step %d: %s: %s\n", step, what, host_lacks);
+		host_lacks = NULL;
+	} else if (want == NO_EXPECTATION)
+		ksft_test_result_skip("step %d: %s: returned %d; no expectation (the clean simulator failed earlier)\n",
+				      step, what, got);
+	else if (got == want)
+		ksft_test_result_pass("step %d: %s\n", step, what);
+	else
+		ksft_test_result_fail("step %d: %s: returned %d (%s), the oracle allows %d (%s)\n", step, what, got,
+				      strerror(-got), want, strerror(-want));
+}
+
+)C";
+
+// swprot/plain: the VM build.
+constexpr const char* kVmCreate = R"C(
+/* The slot's memory, hva_offset pages past a naturally aligned block (as tdxhp's kvm target
+ * maps it: the shared side's host mapping level depends on it). hugetlb is mapped from a huge
+ * boundary and the HVA points hva_offset pages into it. */
+static char *map_memory(uint64_t len, uint64_t hva_offset, int fd, uint64_t fd_off, enum backing b)
+{
+	bool huge = b == BACK_HUGETLB_2M || b == BACK_HUGETLB_1G;
+	size_t align = b == BACK_HUGETLB_1G ? SZ_1G_BYTES : SZ_2M_BYTES;
+	size_t off = (hva_offset % (align / PAGE_4K)) * PAGE_4K;
+	size_t maplen = huge ? (off + len + align - 1) / align * align : len;
+	char *base = mmap(NULL, maplen + 2 * align, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	char *want, *p;
+	int flags = MAP_FIXED;
+
+	TEST_ASSERT(base != MAP_FAILED, "reserving address space: %s", strerror(errno));
+	want = (char *)(((uintptr_t)base + align - 1) & ~(align - 1)) + (huge ? 0 : off);
+	if (fd >= 0)
+		flags |= MAP_SHARED;
+	else
+		flags |= MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE;
+	if (huge)
+		flags |= MAP_HUGETLB | (b == BACK_HUGETLB_1G ? 30 << MAP_HUGE_SHIFT : 21 << MAP_HUGE_SHIFT);
+	p = mmap(want, maplen, PROT_READ | PROT_WRITE, flags, fd, fd >= 0 ? fd_off : 0);
+	if (p == MAP_FAILED)
+		ksft_exit_skip("mapping %s slot memory: %s\n", huge ? "hugetlb (is the pool big enough?)" : "the",
+			       strerror(errno));
+	if (!huge)
+		madvise(p, maplen, b == BACK_THP_2M ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);
+	return p + (huge ? off : 0);
+}
+
+static void create_vm(void)
+{
+#if FLAVOUR_SWPROT
+	struct vm_shape shape = { .mode = VM_MODE_DEFAULT, .type = KVM_X86_SW_PROTECTED_VM };
+
+	if (!(kvm_check_cap(KVM_CAP_VM_TYPES) & BIT(KVM_X86_SW_PROTECTED_VM)))
+		ksft_exit_skip("KVM_X86_SW_PROTECTED_VM is not in KVM_CAP_VM_TYPES\n");
+#else
+	struct vm_shape shape = VM_SHAPE_DEFAULT;
+#endif
+	/* 1024 extra pages: guest page tables for the gfns the steps touch. */
+	vm = __vm_create_shape_with_one_vcpu(shape, &vcpu, 1024, guest_code);
+	for (size_t i = 0; i < NSLOTS; i++) {
+		struct slot *s = &slots[i];
+		uint64_t len = s->npages * PAGE_4K, file_len = (s->gmem_offset + s->npages) * PAGE_4K;
+
+#if FLAVOUR_SWPROT
+		s->fd = vm_create_guest_memfd(vm, file_len, 0);
+		s->hva = map_memory(len, s->hva_offset, -1, 0, SHARED_BACKING);
+		vm_set_user_memory_region2(vm, FIRST_SLOT + i, KVM_MEM_GUEST_MEMFD, gpa_of(s->gfn), len, s->hva,
+					   s->fd, s->gmem_offset * PAGE_4K);
+#else
+		s->fd = memfd_create("tdxhp-repro-slot", MFD_CLOEXEC);
+		TEST_ASSERT(s->fd >= 0 && !ftruncate(s->fd, file_len), "memfd for slot %u: %s", s->id, strerror(errno));
+		s->hva = map_memory(len, s->hva_offset, s->fd, s->gmem_offset * PAGE_4K, BACK_4K);
+		vm_set_user_memory_region2(vm, FIRST_SLOT + i, 0, gpa_of(s->gfn), len, s->hva, 0, 0);
+#endif
+#if FLAVOUR_SWPROT && INITIALLY_PRIVATE
+		vm_set_memory_attributes(vm, gpa_of(s->gfn), len, KVM_MEMORY_ATTRIBUTE_PRIVATE);
+#endif
+	}
+}
+
+)C";
+
+// swprot/plain: the guest ops through the mailbox.
+constexpr const char* kSwprotGuestOps = R"C(
 /* The guest runs one mailbox command; 0, or -EFAULT for a KVM_EXIT_MEMORY_FAULT (the gfn's
  * attribute has no memory of that kind behind it), -EIO when the VM is dead. */
 static int guest_command(uint64_t command, uint64_t gfn, uint64_t *value)
@@ -271,23 +301,6 @@ static __attribute__((unused)) int op_read(uint64_t gfn, uint64_t *value)
 {
 	*value = 0;
 	return guest_command(CMD_READ, gfn, value);
-}
-
-/* ---------------------------------------------------------------- checks (KTAP) */
-
-static void expect_ret(int step, const char *what, int got, int want)
-{
-	if (host_lacks) {
-		ksft_test_result_skip("step %d: %s: %s\n", step, what, host_lacks);
-		host_lacks = NULL;
-	} else if (want == NO_EXPECTATION)
-		ksft_test_result_skip("step %d: %s: returned %d; no expectation (the clean simulator failed earlier)\n",
-				      step, what, got);
-	else if (got == want)
-		ksft_test_result_pass("step %d: %s\n", step, what);
-	else
-		ksft_test_result_fail("step %d: %s: returned %d (%s), the oracle allows %d (%s)\n", step, what, got,
-				      strerror(-got), want, strerror(-want));
 }
 
 static __attribute__((unused)) void expect_read(int step, const char *what, uint64_t gfn, int want, bool check, uint64_t want_value)

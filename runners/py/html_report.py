@@ -240,8 +240,10 @@ def _failure_section(out_dir: Path, corpus: Corpus, sig: str, u, invariants: dic
         parts.append("<p>Reproduce (in this campaign's directory):</p><pre>"
                      f"tdxhp replay corpus/{_e(name)} --trace\n"
                      f"tdxhp export --c corpus/{_e(name)} -o {_e(base)}.c</pre>"
-                     + (f"<p class='none'>No C reproducer for this one yet: {_e(why)} (export covers the "
-                        f"swprot and plain flavours; a TD export is not done).</p>" if why else ""))
+                     + (f"<p class='none'>Not a swprot reproducer: {_e(why)}. The export writes a TD "
+                        f"reproducer instead, for the intel/tdx tree (compiled by tdxhp against stand-in "
+                        f"headers, never run on a TDX host), or says why a TD cannot express it either.</p>"
+                        if why else ""))
     else:
         parts.append("<tr><td>case</td><td>none saved (the run gave no case file)</td></tr></table>")
     parts.append("</div>")

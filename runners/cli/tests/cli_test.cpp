@@ -76,9 +76,10 @@ TEST(ParseArgs, NamesTheBadArgument) {
   EXPECT_NE(err({"export", "-o", "x.c"}).find("--c CASE.json is required"), std::string::npos);
   EXPECT_NE(err({"export", "--c", "a.json"}).find("-o FILE is required"), std::string::npos);
   EXPECT_NE(err({"export", "--c", "a.json", "-o"}).find("-o: missing value"), std::string::npos);
-  EXPECT_NE(err({"export", "--c", "a.json", "-o", "b.c", "--flavour", "tdx"}).find("--flavour"), std::string::npos);
+  EXPECT_NE(err({"export", "--c", "a.json", "-o", "b.c", "--flavour", "sev"}).find("--flavour"), std::string::npos);
   EXPECT_NE(err({"export", "--c", "a.json", "-o", "b.c", "--seconds", "3"}).find("--seconds"), std::string::npos);
   EXPECT_EQ(err({"export", "--c", "a.json", "-o", "b.c", "--flavour", "plain"}), "");
+  EXPECT_EQ(err({"export", "--c", "a.json", "-o", "b.c", "--flavour", "tdx"}), "");
 }
 
 TEST(Cli, VersionNamesTheCommit) {
