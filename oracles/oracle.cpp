@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <deque>
 #include <map>
 
 #include "domain/describe.h"
@@ -146,8 +147,8 @@ std::vector<Violation> Oracle::after_teardown(const Observation& obs) {
   return std::move(c.found);
 }
 
-std::map<std::string, std::string> Oracle::coverage() const {
-  const Caps& k = s_->caps;
+namespace {
+std::map<std::string, std::string> coverage_of(const Caps& k, const Config& cfg) {
   auto lacks = [&](std::initializer_list<Cap> need) {  // "" when every cap is there
     std::string why;
     for (Cap c : need) {
@@ -166,15 +167,36 @@ std::map<std::string, std::string> Oracle::coverage() const {
   v["INV-ATTR"] = lacks({LeafLevels, PrivateMemory, Attributes});
   // INV-CONTIG: private leaves against the gmem backing; per-VM shared leaves against the
   // host mapping, which the config alone bounds.
-  v["INV-CONTIG"] = s_->cfg.attr_mode == AttrMode::PerVm ? leaves : lacks({LeafLevels, PrivateMemory, Backing});
+  v["INV-CONTIG"] = cfg.attr_mode == AttrMode::PerVm ? leaves : lacks({LeafLevels, PrivateMemory, Backing});
   v["INV-ORDER"] = lacks({LeafLevels, PrivateMemory, EventLog, InPlaceConversion});
   // Without TDX accept there is no mirror root: learn() lets normal roots zap and split freely.
   for (const char* inv : {"INV-ACCEPT", "INV-NOPROMOTE", "INV-NOOVERZAP", "INV-NOOVERSPLIT", "INV-LIVE"})
     v[inv] = lacks({LeafLevels, PrivateMemory, Accept});
   v["INV-CACHE"] = lacks({Internals});
   v["INV-PAMT"] = lacks({Internals});
-  if (v["INV-PAMT"].empty() && !s_->cfg.features.dynamic_pamt) v["INV-PAMT"] = "needs Dynamic PAMT in the config";
+  if (v["INV-PAMT"].empty() && !cfg.features.dynamic_pamt) v["INV-PAMT"] = "needs Dynamic PAMT in the config";
   return v;
+}
+}  // namespace
+
+// The answer depends on the caps and two config fields only, and is asked once per case:
+// worked out once per combination (a map of 14 strings per case cost 3% of a sim run).
+const std::map<std::string, std::string>& Oracle::coverage() const {
+  struct Known {
+    Caps caps;
+    AttrMode mode;
+    bool dynamic_pamt;
+    std::map<std::string, std::string> coverage;
+  };
+  static std::deque<Known> known;  // references stay valid as it grows
+  const Caps& k = s_->caps;
+  const Config& cfg = s_->cfg;
+  for (const Known& e : known)
+    if (e.mode == cfg.attr_mode && e.dynamic_pamt == cfg.features.dynamic_pamt && e.caps.has == k.has &&
+        e.caps.missing == k.missing)
+      return e.coverage;
+  known.push_back({k, cfg.attr_mode, cfg.features.dynamic_pamt, coverage_of(k, cfg)});
+  return known.back().coverage;
 }
 
 std::set<std::string> Oracle::checkable() const {

@@ -37,7 +37,7 @@ class Oracle {
   // INV-* ids this oracle can check with the given caps and config.
   std::set<std::string> checkable() const;
   // Every INV-* with "" when checkable, else why not ("needs LeafLevels (...)").
-  std::map<std::string, std::string> coverage() const;
+  const std::map<std::string, std::string>& coverage() const;
   // What the checks have looked at so far (leaves, reads, accept statuses, ...).
   const Evidence& evidence() const;
   // What a guest read of gfn must return now (last write, or zero after a punch/accept);

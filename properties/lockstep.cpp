@@ -67,7 +67,7 @@ LockstepResult run_lockstep(Target& target, const Scenario& s, const LockstepOpt
     return r;
   }
   Oracle oracle(s.config, target.caps());
-  r.coverage = oracle.coverage();
+  r.coverage = &oracle.coverage();
   {
     Observation obs = target.observe();
     auto vs = oracle.after_setup(obs);

@@ -45,7 +45,7 @@ struct LockstepResult {
   int64_t steps = 0;             // ops applied
   std::optional<Violation> violation;  // the first one that counts
   Evidence evidence;             // what the oracle looked at in this case
-  std::map<std::string, std::string> coverage;  // Oracle::coverage() for this case's config
+  const std::map<std::string, std::string>* coverage = nullptr;  // Oracle::coverage() for this case
 };
 
 LockstepResult run_lockstep(Target& target, const Scenario& s, const LockstepOptions& opt = {});

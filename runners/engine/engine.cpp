@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <iomanip>
 #include <ostream>
+#include <set>
 #include <sstream>
 #include <stdexcept>
 
@@ -105,6 +106,7 @@ struct PropState {
   bool done = false;
   // Per INV-* of the property: checkable in some case run (""), or why not in the last one.
   std::map<std::string, std::string> coverage{};
+  std::set<const std::map<std::string, std::string>*> merged_coverage{};
 };
 
 }  // namespace
@@ -322,8 +324,9 @@ RunSummary run(const RunOptions& opt, std::ostream& log) {
           st.res.steps += r.steps;
           total_steps += r.steps;
           st.res.evidence += r.evidence;
-          for (auto& [inv, why] : r.coverage)
-            if (auto [it, fresh] = st.coverage.emplace(inv, why); !fresh && !it->second.empty()) it->second = why;
+          if (r.coverage && st.merged_coverage.insert(r.coverage).second)  // each distinct one once
+            for (auto& [inv, why] : *r.coverage)
+              if (auto [it, fresh] = st.coverage.emplace(inv, why); !fresh && !it->second.empty()) it->second = why;
           for (auto& shape : gen::scenario_shapes(s)) ++sum.scenarios_reached[shape];
         } else {
           discard_reason = r.not_run_reason;

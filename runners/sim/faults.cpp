@@ -16,7 +16,7 @@ std::optional<uint64_t> FaultPlan::take(FaultSite site) {
   auto& q = armed_[static_cast<size_t>(site)];
   if (q.empty()) return std::nullopt;
   const uint64_t status = q.front().first;
-  if (--q.front().second == 0) q.pop_front();
+  if (--q.front().second == 0) q.erase(q.begin());
   return status;
 }
 

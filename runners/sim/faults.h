@@ -4,7 +4,7 @@
 
 #include <array>
 #include <cstdint>
-#include <deque>
+#include <vector>
 #include <optional>
 #include <utility>
 
@@ -22,7 +22,9 @@ class FaultPlan {
   void clear() { armed_ = {}; }
 
  private:
-  std::array<std::deque<std::pair<uint64_t, uint32_t>>, kFaultSites> armed_;  // (status, attempts left)
+  // (status, attempts left) per site, oldest first. A vector: an empty one costs no allocation,
+  // and a plan is built per case (a deque allocates even when empty).
+  std::array<std::vector<std::pair<uint64_t, uint32_t>>, kFaultSites> armed_;
 };
 
 }  // namespace tdxhp::sim

@@ -10,7 +10,7 @@ namespace {
 
 class SimTarget : public Target {
  public:
-  explicit SimTarget(uint64_t seed) : seed_(seed), host_(std::make_unique<sim::SimHost>(seed)) {}
+  explicit SimTarget(uint64_t seed) : seed_(seed) {}
 
   std::string name() const override { return "sim"; }
   Caps caps() const override {
@@ -19,9 +19,8 @@ class SimTarget : public Target {
     return c;
   }
   int setup(const Config& cfg, std::string* why) override {
-    sim::Mutants keep = host_->core().mut;
-    host_ = std::make_unique<sim::SimHost>(seed_);
-    host_->core().mut = keep;
+    host_ = std::make_unique<sim::SimHost>(seed_);  // every case starts from a new host
+    host_->core().mut = mut_;
     host_->set_mmu_lock_drop_hook(hook_);
     return host_->setup(cfg, why);
   }
@@ -30,12 +29,13 @@ class SimTarget : public Target {
   Observation teardown() override { return host_->teardown(); }
   void set_mmu_lock_drop_hook(std::function<void()> hook) override {
     hook_ = std::move(hook);
-    host_->set_mmu_lock_drop_hook(hook_);
+    if (host_) host_->set_mmu_lock_drop_hook(hook_);
   }
-  bool set_mutant(const std::string& id) override { return host_->core().mut.enable(id); }
+  bool set_mutant(const std::string& id) override { return mut_.enable(id); }
 
  private:
   uint64_t seed_;
+  sim::Mutants mut_;
   std::unique_ptr<sim::SimHost> host_;
   std::function<void()> hook_;
 };
