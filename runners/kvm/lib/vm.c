@@ -635,6 +635,17 @@ struct tkvm_vm *tkvm_create(const struct tkvm_config *cfg, char *why, size_t why
 	return vm;
 }
 
+/* The slot's host memory and its guest_memfd or memfd (the memslot itself is KVM's). */
+static void free_slot_memory(struct tkvm_slot_state *s)
+{
+	if (s->reserve)
+		munmap(s->reserve, s->reserve_len);
+	if (s->gmem_fd >= 0)
+		close(s->gmem_fd);
+	if (s->shared_fd >= 0)
+		close(s->shared_fd);
+}
+
 /* Deletes every test memslot and frees its memory; attributes go back to shared first, so
  * the next slots start from the state a new VM has. */
 static void release_test_slots(struct tkvm_vm *vm)
@@ -649,12 +660,7 @@ static void release_test_slots(struct tkvm_vm *vm)
 		if (!vm->dead && s->hva)
 			__vm_set_user_memory_region2(vm->vm, FIRST_TEST_SLOT + i, 0,
 						     tkvm_gpa_of(vm, s->cfg.base_gfn), 0, NULL, 0, 0);
-		if (s->reserve)
-			munmap(s->reserve, s->reserve_len);
-		if (s->gmem_fd >= 0)
-			close(s->gmem_fd);
-		if (s->shared_fd >= 0)
-			close(s->shared_fd);
+		free_slot_memory(s);
 		memset(s, 0, sizeof(*s));
 		s->gmem_fd = s->shared_fd = -1;
 	}
@@ -691,16 +697,8 @@ void tkvm_destroy(struct tkvm_vm *vm)
 		kvm_vm_free(vm->vm);
 	}
 	tdx_td_free(vm->td);
-	for (i = 0; i < vm->nslots; i++) {
-		struct tkvm_slot_state *s = &vm->slots[i];
-
-		if (s->reserve)
-			munmap(s->reserve, s->reserve_len);
-		if (s->gmem_fd >= 0)
-			close(s->gmem_fd);
-		if (s->shared_fd >= 0)
-			close(s->shared_fd);
-	}
+	for (i = 0; i < vm->nslots; i++)
+		free_slot_memory(&vm->slots[i]);
 	free(vm->mapped);
 	free(vm);
 }
