@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <iomanip>
 #include <ostream>
 #include <set>
@@ -30,8 +31,34 @@ using Clock = std::chrono::steady_clock;
 double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
 // CPU seconds (user + sys) of this process and its reaped children (kvm workers).
-double cpu_now() {
+// CPU (user + sys) of the children still running: the kvm worker that owns a reused VM lives
+// across cases, and getrusage counts a child only once it is reaped.
+double live_children_cpu() {
+  static const double tick = static_cast<double>(sysconf(_SC_CLK_TCK));
   double s = 0;
+  std::error_code ec;
+  for (const auto& task : std::filesystem::directory_iterator("/proc/self/task", ec)) {
+    std::ifstream children(task.path() / "children");
+    for (long pid; children >> pid;) {
+      std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+      std::string line;
+      std::getline(stat, line);
+      const size_t comm_end = line.rfind(')');  // the command name may hold spaces
+      if (comm_end == std::string::npos) continue;
+      std::istringstream fields(line.substr(comm_end + 2));
+      std::string skip;
+      for (int i = 3; i < 14; ++i) fields >> skip;  // state .. cmajflt: fields 3 to 13
+      unsigned long long utime = 0, stime = 0;
+      if (fields >> utime >> stime && tick > 0) s += static_cast<double>(utime + stime) / tick;
+    }
+  }
+  return s;
+}
+
+}  // namespace
+
+double process_cpu_seconds() {
+  double s = live_children_cpu();
   for (int who : {RUSAGE_SELF, RUSAGE_CHILDREN}) {
     rusage u{};
     if (getrusage(who, &u) != 0) continue;
@@ -39,6 +66,8 @@ double cpu_now() {
   }
   return s;
 }
+
+namespace {
 
 uint64_t mix(uint64_t x) {  // splitmix64: independent batch seeds from one run seed
   x += 0x9e3779b97f4a7c15ULL;
@@ -209,7 +238,7 @@ RunSummary summarize(RunSummary sum, const std::vector<PropState>& states, const
 
 RunSummary run(const RunOptions& opt, std::ostream& log) {
   const auto start = Clock::now();
-  const double cpu_start = cpu_now();
+  const double cpu_start = process_cpu_seconds();
   RunSummary sum;
   sum.target = opt.target;
   sum.seed = opt.seed;
@@ -340,7 +369,7 @@ RunSummary run(const RunOptions& opt, std::ostream& log) {
           Failure f;
           f.cases_to_failure = opt.stop_at_first_failure ? total_cases : st.res.cases;
           f.seconds_to_failure = since(start);
-          f.cpu_seconds_to_failure = cpu_now() - cpu_start;
+          f.cpu_seconds_to_failure = process_cpu_seconds() - cpu_start;
           st.res.failure = f;
           // Shrinking may take a minute; a kill -9 meanwhile must not lose the finding.
           unshrunk = cases_dir + "/" + file_stem(r.violation->invariant + "/" + st.info->id + "/unshrunk") + ".json";
@@ -397,7 +426,7 @@ RunSummary run(const RunOptions& opt, std::ostream& log) {
       if (!st.res.failure) {
         f.cases_to_failure = opt.stop_at_first_failure ? total_cases : st.res.cases;
         f.seconds_to_failure = since(start);
-        f.cpu_seconds_to_failure = cpu_now() - cpu_start;
+        f.cpu_seconds_to_failure = process_cpu_seconds() - cpu_start;
       }
       f.shrunk = last_fail.value_or(Scenario{});
       f.violation = *last_violation;
@@ -460,14 +489,14 @@ RunSummary run(const RunOptions& opt, std::ostream& log) {
           (failures != failures_before || since(start) - last_checkpoint >= kCheckpointSeconds)) {
         last_checkpoint = since(start);
         opt.checkpoint(
-            summarize(sum, states, caps, target_name, last_checkpoint, cpu_now() - cpu_start, /*in_progress=*/true));
+            summarize(sum, states, caps, target_name, last_checkpoint, process_cpu_seconds() - cpu_start, /*in_progress=*/true));
       }
     }
     if (time_over() || interrupted()) break;
   }
 
   sum.interrupted = interrupted();
-  return summarize(sum, states, caps, target_name, since(start), cpu_now() - cpu_start, /*in_progress=*/false);
+  return summarize(sum, states, caps, target_name, since(start), process_cpu_seconds() - cpu_start, /*in_progress=*/false);
 }
 
 }  // namespace tdxhp::engine

@@ -39,6 +39,10 @@ constexpr int kDefaultCases = 100;
 
 RunSummary run(const RunOptions& opt, std::ostream& log);
 
+// User + sys CPU seconds of this process and its children, reaped or still running (the kvm
+// worker owning a reused VM lives across cases; getrusage counts a child once it is reaped).
+double process_cpu_seconds();
+
 // After a property's cases (issue 13): claims only the INV-* some case could check (the rest go
 // to not_checkable with the oracle's reason; a pass with none left is a skip), and fails a leaf
 // property that saw no leaf on a target claiming LeafLevels ("observer saw nothing").

@@ -20,7 +20,7 @@ struct Failure {
   std::string reproduce;     // RapidCheck reproduce string
   int cases_to_failure = 0;  // cases generated up to and including the first failing one
   double seconds_to_failure = 0;
-  double cpu_seconds_to_failure = 0;  // user + sys CPU of tdxhp and its reaped workers
+  double cpu_seconds_to_failure = 0;  // user + sys CPU of tdxhp and its workers
   Scenario shrunk;
   Violation violation;
 };
@@ -54,7 +54,7 @@ struct RunSummary {
     int64_t steps = 0;
     double seconds = 0;
     double ops_per_sec = 0;        // steps per wall second
-    double cpu_seconds = 0;        // user + sys (getrusage), tdxhp and its reaped workers
+    double cpu_seconds = 0;        // user + sys of tdxhp and its workers (reaped or running)
     double steps_per_cpu_sec = 0;  // the throughput figure: wall time depends on the machine's load
     int failures = 0;
     int skipped = 0;

@@ -1,4 +1,9 @@
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
 
 #include <filesystem>
 #include <sstream>
@@ -154,6 +159,25 @@ TEST(Run, FailureWritesACaseFileThatReplayReproduces) {
   auto clean = make_target("sim", {}, 0, &why);
   std::ostringstream out2;
   EXPECT_FALSE(replay_scenario(*clean, c.scenario, {}, out2).violation) << out2.str();
+}
+
+// ---- issue 16: CPU time counts a worker that is still running
+
+TEST(CpuTime, CountsAChildThatIsStillRunning) {
+  const double before = process_cpu_seconds();
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(300);
+    for (volatile uint64_t n = 0; std::chrono::steady_clock::now() < until;) n = n + 1;
+    pause();
+    _exit(0);
+  }
+  usleep(600 * 1000);  // its spin is over; it sleeps, unreaped
+  const double during = process_cpu_seconds();
+  kill(child, SIGKILL);
+  waitpid(child, nullptr, 0);
+  EXPECT_GT(during - before, 0.2) << "a live child's 0.3 s of spinning must count";
 }
 
 // ---- issue 13: no vacuous pass
