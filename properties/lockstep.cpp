@@ -1,12 +1,58 @@
 #include "properties/lockstep.h"
 
 #include <cerrno>
+#include <chrono>
 
 #include "domain/describe.h"
 
 namespace tdxhp {
 
 namespace {
+
+// Forwards to the target and adds the wall time of its calls to `seconds`, so a run can say
+// where its time went. Calls made from inside a call (vCPU 1 at an mmu_lock drop) are already
+// inside the outer one's time.
+class TimedTarget final : public Target {
+ public:
+  TimedTarget(Target& t, double& seconds) : t_(t), seconds_(seconds) {}
+  std::string name() const override { return t_.name(); }
+  Caps caps() const override { return t_.caps(); }
+  int setup(const Config& c, std::string* why) override {
+    Span s(*this);
+    return t_.setup(c, why);
+  }
+  Outcome apply(const Op& op) override {
+    Span s(*this);
+    return t_.apply(op);
+  }
+  Observation observe() override {
+    Span s(*this);
+    return t_.observe();
+  }
+  Observation teardown() override {
+    Span s(*this);
+    return t_.teardown();
+  }
+  void set_mmu_lock_drop_hook(std::function<void()> hook) override { t_.set_mmu_lock_drop_hook(std::move(hook)); }
+  bool set_mutant(const std::string& id) override { return t_.set_mutant(id); }
+  bool reused_vm() const override { return t_.reused_vm(); }
+  void build_fresh_next() override { t_.build_fresh_next(); }
+
+ private:
+  using Clock = std::chrono::steady_clock;
+  struct Span {  // one call; only the outermost is timed
+    explicit Span(TimedTarget& t) : t_(t), t0_(t.depth_++ == 0 ? Clock::now() : Clock::time_point{}) {}
+    ~Span() {
+      if (--t_.depth_ == 0) t_.seconds_ += std::chrono::duration<double>(Clock::now() - t0_).count();
+    }
+    TimedTarget& t_;
+    Clock::time_point t0_;
+  };
+  Target& t_;
+  double& seconds_;
+  int depth_ = 0;
+};
+
 std::optional<Violation> first_counted(const std::vector<Violation>& vs, const std::set<std::string>& which) {
   for (auto& v : vs)
     if (which.empty() || which.count(v.invariant) || counts_for_every_property(v.invariant)) return v;
@@ -50,7 +96,22 @@ class SecondVcpu {
 };
 }  // namespace
 
+namespace {
+LockstepResult run_steps(Target& target, const Scenario& s, const LockstepOptions& opt);
+}  // namespace
+
 LockstepResult run_lockstep(Target& target, const Scenario& s, const LockstepOptions& opt) {
+  const auto t0 = std::chrono::steady_clock::now();
+  double in_target = 0;
+  TimedTarget timed(target, in_target);
+  LockstepResult r = run_steps(timed, s, opt);
+  r.target_seconds = in_target;
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return r;
+}
+
+namespace {
+LockstepResult run_steps(Target& target, const Scenario& s, const LockstepOptions& opt) {
   LockstepResult r;
   std::string why;
   const int err = target.setup(s.config, &why);
@@ -126,6 +187,8 @@ LockstepResult run_lockstep(Target& target, const Scenario& s, const LockstepOpt
   r.evidence = oracle.evidence();
   return r;
 }
+
+}  // namespace
 
 LockstepResult run_confirmed(Target& target, const Scenario& s, const LockstepOptions& opt) {
   LockstepResult r = run_lockstep(target, s, opt);

@@ -46,6 +46,8 @@ struct LockstepResult {
   std::optional<Violation> violation;  // the first one that counts
   Evidence evidence;             // what the oracle looked at in this case
   const std::map<std::string, std::string>* coverage = nullptr;  // Oracle::coverage() for this case
+  double seconds = 0;         // wall time of the case in lockstep
+  double target_seconds = 0;  // of which inside the target's calls (the rest: oracle and checks)
 };
 
 LockstepResult run_lockstep(Target& target, const Scenario& s, const LockstepOptions& opt = {});

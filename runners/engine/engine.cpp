@@ -137,6 +137,7 @@ struct PropState {
   // Per INV-* of the property: checkable in some case run (""), or why not in the last one.
   std::map<std::string, std::string> coverage{};
   std::set<const std::map<std::string, std::string>*> merged_coverage{};
+  double lockstep_seconds = 0, target_seconds = 0;  // every case run, shrinking included
 };
 
 }  // namespace
@@ -224,6 +225,9 @@ RunSummary summarize(RunSummary sum, const std::vector<PropState>& states, const
     if (res.status == "skip") ++t.skipped;
     if (res.status == "fail") ++t.failures;
     if (res.status != "skip") ++ran;
+    t.seconds_generating += std::max(0.0, res.seconds - st.lockstep_seconds);
+    t.seconds_in_target += st.target_seconds;
+    t.seconds_checking += st.lockstep_seconds - st.target_seconds;
     sum.properties.push_back(std::move(res));
   }
   sum.totals.seconds = seconds;
@@ -346,6 +350,8 @@ RunSummary run(const RunOptions& opt, std::ostream& log) {
     };
     pr.hooks.after = [&](const Scenario& s, const LockstepResult& r) {
       open_case.reset();
+      st.lockstep_seconds += r.seconds;
+      st.target_seconds += r.target_seconds;
       if (r.interrupted) interrupted_case = s;
       if (!failure_seen) {
         if (r.ran) {

@@ -106,7 +106,11 @@ json to_json(const RunSummary& s) {
              {{"cases", s.totals.cases}, {"steps", s.totals.steps}, {"seconds", s.totals.seconds},
               {"ops_per_sec", s.totals.ops_per_sec}, {"cpu_seconds", s.totals.cpu_seconds},
               {"steps_per_cpu_sec", s.totals.steps_per_cpu_sec}, {"failures", s.totals.failures},
-              {"skipped", s.totals.skipped}}},
+              {"skipped", s.totals.skipped},
+              {"time_split",
+               {{"generating_seconds", s.totals.seconds_generating},
+                {"target_seconds", s.totals.seconds_in_target},
+                {"checking_seconds", s.totals.seconds_checking}}}}},
             {"scenarios_reached", s.scenarios_reached},
             {"evidence", evidence_json(s.evidence)},
             {"provenance", provenance_json(s)}};
@@ -176,6 +180,12 @@ std::string to_text(const RunSummary& s) {
   if (s.scenarios_reached.empty()) os << " none";
   for (auto& [sc, n] : s.scenarios_reached) os << " " << sc << "=" << n;
   os << "\n";
+  if (const double all = s.totals.seconds_generating + s.totals.seconds_in_target + s.totals.seconds_checking;
+      all > 0) {
+    auto pct = [&](double x) { return std::to_string(static_cast<int>(100 * x / all + 0.5)) + "%"; };
+    os << "  time: generating (and on real targets saving) cases " << pct(s.totals.seconds_generating) << ", in the target "
+       << pct(s.totals.seconds_in_target) << ", oracle and checks " << pct(s.totals.seconds_checking) << "\n";
+  }
   os << "verdict: " << s.verdict << (s.interrupted ? " (interrupted)" : "") << "  cases " << s.totals.cases
      << ", steps " << s.totals.steps << ", " << fixed(s.totals.seconds) << " s, " << fixed(s.totals.ops_per_sec, 0)
      << " ops/s, " << fixed(s.totals.cpu_seconds) << " CPU-s, " << fixed(s.totals.steps_per_cpu_sec, 0)

@@ -58,6 +58,10 @@ struct RunSummary {
     double steps_per_cpu_sec = 0;  // the throughput figure: wall time depends on the machine's load
     int failures = 0;
     int skipped = 0;
+    // Where the properties' wall time went: generating and shrinking cases (RapidCheck and
+    // tdxhp's generators; on a real target also saving each case, synced, before it runs),
+    // inside the target's calls, and in the oracle and lockstep checks.
+    double seconds_generating = 0, seconds_in_target = 0, seconds_checking = 0;
   } totals;
   std::map<std::string, int> scenarios_reached;
   Evidence evidence{};  // summed over every property

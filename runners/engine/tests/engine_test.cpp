@@ -127,6 +127,15 @@ TEST(Run, CleanSimPassesAFixedBudget) {
   RunSummary s = run(o, log);
   EXPECT_EQ(s.verdict, "pass") << to_text(s) << log.str();
   EXPECT_GT(s.totals.steps, 0);
+  // Where the time went: every part is there and they add up to the properties' time.
+  const auto& t = s.totals;
+  EXPECT_GT(t.seconds_generating, 0);
+  EXPECT_GT(t.seconds_in_target, 0);
+  EXPECT_GT(t.seconds_checking, 0);
+  double props = 0;
+  for (auto& p : s.properties) props += p.seconds;
+  EXPECT_NEAR(t.seconds_generating + t.seconds_in_target + t.seconds_checking, props, 1e-6);
+  EXPECT_NE(to_text(s).find("time: generating"), std::string::npos);
 }
 
 // A failing run (with a mutant) writes a case file that replay reproduces; without the
@@ -165,19 +174,27 @@ TEST(Run, FailureWritesACaseFileThatReplayReproduces) {
 
 TEST(CpuTime, CountsAChildThatIsStillRunning) {
   const double before = process_cpu_seconds();
+  int done[2];
+  ASSERT_EQ(pipe(done), 0);
   const pid_t child = fork();
   ASSERT_GE(child, 0);
-  if (child == 0) {
-    const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(300);
-    for (volatile uint64_t n = 0; std::chrono::steady_clock::now() < until;) n = n + 1;
+  if (child == 0) {  // spins 0.3 s of its own CPU (not wall: the machine may be loaded), then sleeps
+    timespec t{};
+    for (volatile uint64_t n = 0; clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t) == 0 && t.tv_sec * 1e9 + t.tv_nsec < 3e8;)
+      n = n + 1;
+    (void)!write(done[1], "x", 1);
     pause();
     _exit(0);
   }
-  usleep(600 * 1000);  // its spin is over; it sleeps, unreaped
+  char c;
+  ASSERT_EQ(read(done[0], &c, 1), 1);
+  usleep(100 * 1000);  // /proc's utime lags by up to a tick
   const double during = process_cpu_seconds();
   kill(child, SIGKILL);
   waitpid(child, nullptr, 0);
-  EXPECT_GT(during - before, 0.2) << "a live child's 0.3 s of spinning must count";
+  close(done[0]);
+  close(done[1]);
+  EXPECT_GT(during - before, 0.25) << "a live, unreaped child's 0.3 s of CPU must count";
 }
 
 // ---- issue 13: no vacuous pass
