@@ -86,6 +86,10 @@ def merge_settings(args, stored: dict | None) -> dict:
         s["shard"] = shard
     if s.get("shard") and s["seed"] is None:
         raise OrchestrationError("--shard needs --seed: every shard derives its runs' seeds from the same base seed")
+    if s["mutants"] and any(t != "sim" for t in s["targets"]):
+        raise OrchestrationError("--mutant switches a sim mutant on: it cannot go with --target "
+                                 + ", ".join(t for t in s["targets"] if t != "sim")
+                                 + " (every such run would end in a usage error)")
     if s["budget_seconds"] <= 0 or s["run_seconds"] < MIN_RUN_SECONDS:
         raise OrchestrationError("budget and --run-seconds must be positive")
     return s

@@ -116,6 +116,13 @@ class NightlyTest(FakeTdxhpTest):
         self.assertEqual(code, 2)
         self.assertIn("unknown property 'nosuch'", err)
 
+    def test_mutant_with_a_real_target_is_refused_before_any_run(self):
+        code, _, err = self.nightly("--target", "sim", "--target", "kvm", "--mutant", "MUT-PROMOTE")
+        self.assertEqual(code, 2)
+        self.assertIn("--mutant", err)
+        self.assertIn("--target kvm", err)
+        self.assertEqual(self.calls("run"), [])
+
     def test_all_skipped_target_is_dropped_and_exits_4(self):
         self.plan(run=[answer(run_json([prop("accept", "skip", cases=0, reason="no tracefs: cannot see levels")],
                                        target="kvm"))])
