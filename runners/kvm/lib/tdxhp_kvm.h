@@ -79,7 +79,8 @@ void tkvm_destroy(struct tkvm_vm *vm);
 /* plain/swprot: replaces the test memslots with cfg's on the same VM and vCPU (attributes
  * back to shared, slots deleted, new memory and guest_memfds), so a new case costs no VM
  * build. -EAGAIN when this VM cannot be reset to cfg (a TD, a dead VM, another flavour):
- * build a new one. Any other error leaves the VM unusable: destroy it. */
+ * build a new one; -EOPNOTSUPP for a config tkvm_create refuses too. Any other error leaves
+ * the VM unusable: destroy it. */
 int tkvm_reset(struct tkvm_vm *vm, const struct tkvm_config *cfg, char *why, size_t why_len);
 
 /* The guest-physical address of scenario gfn (slots are placed above libkvm's memslot 0). */

@@ -489,15 +489,29 @@ static int host_convert(void *ctx, uint64_t gfn, uint64_t npages, bool to_privat
 	return tkvm_set_attributes(ctx, gfn, npages, to_private);
 }
 
-/* NULL with errno = err (tkvm_create's contract); the VM built so far is released. */
+/* -EOPNOTSUPP with why set for a config no VM of this kind can take (before any VM is built),
+ * else 0. */
+static int config_refusal(const struct tkvm_config *cfg, char *why, size_t why_len)
+{
+	if (cfg->nslots == 0 || cfg->nslots > TKVM_MAX_SLOTS)
+		return WHY("%u memslots (1..%d supported)", cfg->nslots, TKVM_MAX_SLOTS), -EOPNOTSUPP;
+	if (cfg->backing != TKVM_BACK_4K && cfg->flavour == TKVM_PLAIN)
+		return WHY("plain VM: its memory is the guest_memfd/memfd file (4K folios); THP or "
+			   "hugetlb shared memory exists only beside private memory (swprot)"),
+		       -EOPNOTSUPP;
+	if (cfg->flavour != TKVM_TDX && (cfg->private_backing != TKVM_BACK_4K || cfg->in_place))
+		return WHY("%s: guest_memfd is 4K and not converted in place here (tdx only)",
+			   tkvm_flavour_name(cfg->flavour)),
+		       -EOPNOTSUPP;
+	return 0;
+}
+
 /* The test memslots of cfg on vm, each starting shared or private as cfg says (the TD is
  * finalized by the caller). 0 or -errno with why set. */
 static int add_test_slots(struct tkvm_vm *vm, const struct tkvm_config *cfg, char *why, size_t why_len)
 {
 	uint32_t i;
 
-	if (cfg->nslots == 0 || cfg->nslots > TKVM_MAX_SLOTS)
-		return WHY("%u memslots (1..%d supported)", cfg->nslots, TKVM_MAX_SLOTS), -EOPNOTSUPP;
 	vm->nslots = cfg->nslots;
 	for (i = 0; i < cfg->nslots; i++) {
 		vm->slots[i].cfg = cfg->slots[i];
@@ -535,6 +549,7 @@ static int add_test_slots(struct tkvm_vm *vm, const struct tkvm_config *cfg, cha
 	return 0;
 }
 
+/* NULL with errno = err (tkvm_create's contract); the VM built so far is released. */
 static struct tkvm_vm *create_failed(struct tkvm_vm *vm, int err)
 {
 	tkvm_destroy(vm);
@@ -550,16 +565,8 @@ struct tkvm_vm *tkvm_create(const struct tkvm_config *cfg, char *why, size_t why
 	uint64_t gmem_flags = 0;
 	struct vm_shape shape = VM_SHAPE_DEFAULT;
 
-	if (cfg->nslots == 0 || cfg->nslots > TKVM_MAX_SLOTS)
-		return WHY("%u memslots (1..%d supported)", cfg->nslots, TKVM_MAX_SLOTS), create_failed(NULL, EOPNOTSUPP);
-	if (cfg->backing != TKVM_BACK_4K && cfg->flavour == TKVM_PLAIN)
-		return WHY("plain VM: its memory is the guest_memfd/memfd file (4K folios); THP or "
-			   "hugetlb shared memory exists only beside private memory (swprot)"),
-		       create_failed(NULL, EOPNOTSUPP);
-	if (cfg->flavour != TKVM_TDX && (cfg->private_backing != TKVM_BACK_4K || cfg->in_place))
-		return WHY("%s: guest_memfd is 4K and not converted in place here (tdx only)",
-			   tkvm_flavour_name(cfg->flavour)),
-		       create_failed(NULL, EOPNOTSUPP);
+	if (config_refusal(cfg, why, why_len))
+		return create_failed(NULL, EOPNOTSUPP);
 
 	if (!hp) {
 		tkvm_probe_host(&probed);
@@ -669,13 +676,14 @@ static void release_test_slots(struct tkvm_vm *vm)
 
 int tkvm_reset(struct tkvm_vm *vm, const struct tkvm_config *cfg, char *why, size_t why_len)
 {
-	if (vm->td || vm->dead || cfg->flavour != vm->flavour || cfg->in_place ||
-	    cfg->private_backing != TKVM_BACK_4K)
+	int r;
+
+	if (vm->td || vm->dead || cfg->flavour != vm->flavour)
 		return WHY("%s VM cannot be reset to this config (a TD is measured at build; a dead "
 			   "VM fails every ioctl)", tkvm_flavour_name(vm->flavour)),
 		       -EAGAIN;
-	if (cfg->backing != TKVM_BACK_4K && cfg->flavour == TKVM_PLAIN)
-		return WHY("plain VM: 4K memory only"), -EOPNOTSUPP;
+	if ((r = config_refusal(cfg, why, why_len)))
+		return r;
 	release_test_slots(vm);
 	return add_test_slots(vm, cfg, why, why_len);
 }
