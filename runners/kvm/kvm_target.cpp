@@ -176,8 +176,7 @@ struct LiveVm {
   Worker worker;
   std::string flavour;
   MmuTrace trace;
-  std::optional<LeafReplay> replay;
-  bool traced = false;
+  std::optional<LeafReplay> replay;  // while the trace is open, unless the observer gave up
   bool fresh_next = false;
 
   void retire() {
@@ -279,7 +278,7 @@ class KvmTarget final : public Target {
     const char* no_trace = std::getenv("TDXHP_TEST_NO_LEAF_TRACE");
     const bool traced = caps_(Cap::LeafLevels) && !(no_trace && std::string(no_trace) == "1");
     reused_ = false;
-    if (!vm_.fresh_next && vm_.flavour == flavour_ && vm_.traced == traced && (!traced || replay_) &&
+    if (!vm_.fresh_next && vm_.flavour == flavour_ && trace_.is_open() == traced && (!traced || replay_) &&
         worker_.alive()) {
       std::string w;
       reused_ = worker_.reset(c, kSetupTimeout, &w) == 0;  // else the worker is gone: build anew
@@ -298,7 +297,6 @@ class KvmTarget final : public Target {
         HostSettings::get().own_directory(trace_.instance_dir());
         replay_.emplace(kGfnBase, 0);
       }
-      vm_.traced = traced;
       r = worker_.start(c, kSetupTimeout, why);
       if (r && why) *why = name() + ": " + *why;
       if (!r) vm_.flavour = flavour_;
@@ -374,7 +372,7 @@ class KvmTarget final : public Target {
 
   Observation teardown() override {
     // A TD is measured at build and cannot be reset; a dead VM or a lost trace is not reused.
-    if (flavour_ == "tdx" || vm_dead_ || !worker_.alive() || (vm_.traced && !replay_)) vm_.retire();
+    if (flavour_ == "tdx" || vm_dead_ || !worker_.alive() || (trace_.is_open() && !replay_)) vm_.retire();
     Observation o;
     o.kernel_log = kmsg_.take_findings(&o.kernel_lines_scanned);  // teardown WARNs belong to this case too
     o.vm_dead = vm_dead_;

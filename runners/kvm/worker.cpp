@@ -126,17 +126,26 @@ int Worker::start(const tkvm_config& cfg, std::chrono::milliseconds timeout, std
   return 0;
 }
 
+int Worker::exchange(const WorkerRequest& q, const void* extra, size_t extra_len,
+                     std::chrono::milliseconds timeout, WorkerReply* r) {
+  if (send(sock_, &q, sizeof(q), 0) != sizeof(q) ||
+      (extra && send(sock_, extra, extra_len, 0) != static_cast<ssize_t>(extra_len)))
+    return -EIO;
+  pollfd p{sock_, POLLIN, 0};
+  const int n = poll(&p, 1, static_cast<int>(timeout.count()));
+  if (n == 1 && recv(sock_, r, sizeof(*r), 0) == sizeof(*r)) return 0;
+  return n == 0 ? -ETIME : -EIO;
+}
+
 int Worker::reset(const tkvm_config& cfg, std::chrono::milliseconds timeout, std::string* why) {
   if (pid_ <= 0) return -EAGAIN;
   WorkerRequest q;
   q.kind = Request::Reset;
   WorkerReply r;
-  pollfd p{sock_, POLLIN, 0};
-  if (send(sock_, &q, sizeof(q), 0) != sizeof(q) || send(sock_, &cfg, sizeof(cfg), 0) != sizeof(cfg) ||
-      poll(&p, 1, static_cast<int>(timeout.count())) != 1 || recv(sock_, &r, sizeof(r), 0) != sizeof(r)) {
+  if (int e = exchange(q, &cfg, sizeof(cfg), timeout, &r)) {
     if (why) *why = "VM reset did not finish (worker hung or died): " + log_tail();
     kill_child();
-    return -ETIME;
+    return e;
   }
   if (r.err) {
     if (why) *why = r.why;
@@ -154,14 +163,9 @@ WorkerReply Worker::call(const WorkerRequest& q, std::chrono::milliseconds timeo
     if (note) *note = "worker gone: the VM died earlier in this case";
     return r;
   }
-  if (send(sock_, &q, sizeof(q), 0) != sizeof(q)) {
-    r.err = -EIO;
-  } else {
-    pollfd p{sock_, POLLIN, 0};
-    int n = poll(&p, 1, static_cast<int>(timeout.count()));
-    if (n == 1 && recv(sock_, &r, sizeof(r), 0) == sizeof(r)) return r;
-    r.err = n == 0 ? -ETIME : -EIO;
-  }
+  const int e = exchange(q, nullptr, 0, timeout, &r);
+  if (e == 0) return r;  // the child's own answer, err included
+  r.err = e;
   r.vm_dead = true;
   if (note)
     *note = (r.err == -ETIME ? "watchdog: no answer in " + std::to_string(timeout.count()) +

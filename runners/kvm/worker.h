@@ -24,6 +24,10 @@ class Worker {
   bool alive() const { return pid_ > 0; }
 
  private:
+  // Sends q (and `extra` right after it, when given) and waits for the reply: 0, -ETIME
+  // when none came in time, -EIO when the socket failed (the child died).
+  int exchange(const WorkerRequest& q, const void* extra, size_t extra_len, std::chrono::milliseconds timeout,
+               WorkerReply* r);
   std::string log_tail() const;
   void kill_child();
   int pid_ = -1, sock_ = -1, log_fd_ = -1;
