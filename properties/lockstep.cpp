@@ -94,23 +94,8 @@ class SecondVcpu {
   LockstepResult& r_;
   std::vector<size_t> held_;
 };
-}  // namespace
 
-namespace {
-LockstepResult run_steps(Target& target, const Scenario& s, const LockstepOptions& opt);
-}  // namespace
-
-LockstepResult run_lockstep(Target& target, const Scenario& s, const LockstepOptions& opt) {
-  const auto t0 = std::chrono::steady_clock::now();
-  double in_target = 0;
-  TimedTarget timed(target, in_target);
-  LockstepResult r = run_steps(timed, s, opt);
-  r.target_seconds = in_target;
-  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  return r;
-}
-
-namespace {
+// The case in lockstep; run_lockstep times it.
 LockstepResult run_steps(Target& target, const Scenario& s, const LockstepOptions& opt) {
   LockstepResult r;
   std::string why;
@@ -189,6 +174,16 @@ LockstepResult run_steps(Target& target, const Scenario& s, const LockstepOption
 }
 
 }  // namespace
+
+LockstepResult run_lockstep(Target& target, const Scenario& s, const LockstepOptions& opt) {
+  const auto t0 = std::chrono::steady_clock::now();
+  double in_target = 0;
+  TimedTarget timed(target, in_target);
+  LockstepResult r = run_steps(timed, s, opt);
+  r.target_seconds = in_target;
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return r;
+}
 
 LockstepResult run_confirmed(Target& target, const Scenario& s, const LockstepOptions& opt) {
   LockstepResult r = run_lockstep(target, s, opt);

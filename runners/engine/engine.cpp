@@ -30,7 +30,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
-// CPU seconds (user + sys) of this process and its reaped children (kvm workers).
 // CPU (user + sys) of the children still running: the kvm worker that owns a reused VM lives
 // across cases, and getrusage counts a child only once it is reaped.
 double live_children_cpu() {

@@ -4,9 +4,9 @@
 
 #include <array>
 #include <cstdint>
-#include <vector>
 #include <optional>
 #include <utility>
+#include <vector>
 
 #include "domain/types.h"
 
