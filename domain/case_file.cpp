@@ -450,25 +450,59 @@ std::string fixture_for_mutant(const std::string& dir, std::string_view id) {
   return "";
 }
 
+namespace {
+// All of text at offset 0; false with errno set on failure.
+bool write_all(int fd, const std::string& text) {
+  size_t off = 0;
+  while (off < text.size()) {
+    const ssize_t n = ::pwrite(fd, text.data() + off, text.size() - off, static_cast<off_t>(off));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return false;
+    }
+    off += static_cast<size_t>(n);
+  }
+  return true;
+}
+}  // namespace
+
 void save_case(const std::string& path, const CaseFile& c) {
   const std::string text = dump_case(c);
   const std::string tmp = path + ".tmp";
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) throw CaseError(tmp + ": cannot create: " + std::strerror(errno));
-  size_t off = 0;
-  while (off < text.size()) {
-    ssize_t n = ::write(fd, text.data() + off, text.size() - off);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      int e = errno;
-      ::close(fd);
-      throw CaseError(tmp + ": write failed: " + std::strerror(e));
-    }
-    off += static_cast<size_t>(n);
+  if (!write_all(fd, text)) {
+    const int e = errno;
+    ::close(fd);
+    throw CaseError(tmp + ": write failed: " + std::strerror(e));
   }
   ::fsync(fd);
   ::close(fd);
   if (::rename(tmp.c_str(), path.c_str()) != 0) throw CaseError(path + ": rename failed: " + std::strerror(errno));
+}
+
+PendingCaseFile::~PendingCaseFile() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+void PendingCaseFile::save(const CaseFile& c) {
+  std::string text = dump_case(c);
+  if (fd_ < 0) {
+    fd_ = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd_ < 0) throw CaseError(path_ + ": cannot create: " + std::strerror(errno));
+    size_ = 0;
+  }
+  if (text.size() < size_) text.insert(text.size() - 1, size_ - text.size(), ' ');  // keep the final newline
+  if (!write_all(fd_, text)) throw CaseError(path_ + ": write failed: " + std::strerror(errno));
+  size_ = text.size();
+  ::fdatasync(fd_);
+}
+
+void PendingCaseFile::remove() {
+  if (fd_ < 0) return;
+  ::close(fd_);
+  fd_ = -1;
+  std::filesystem::remove(path_);
 }
 
 }  // namespace tdxhp

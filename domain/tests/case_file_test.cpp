@@ -180,5 +180,29 @@ TEST(CaseFile, SaveIsAtomicAndLoadable) {
   }
 }
 
+TEST(CaseFile, PendingCaseIsRewrittenInPlaceAndALaterShorterCaseStillLoads) {
+  auto dir = std::filesystem::temp_directory_path() / ("tdxhp-pending-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const std::string path = (dir / "pending-p.json").string();
+  CaseFile longer = parse_case(kGood, "t.json"), shorter = longer;
+  longer.description = std::string(500, 'x');
+  shorter.description = "short";
+  {
+    PendingCaseFile pending(path);
+    pending.save(longer);
+    EXPECT_EQ(dump_case(load_case(path)), dump_case(longer));
+    pending.save(shorter);  // padded to the longer one's size: what is left of it must not show
+    EXPECT_EQ(dump_case(load_case(path)), dump_case(shorter));
+    EXPECT_GT(std::filesystem::file_size(path), dump_case(shorter).size());
+  }
+  EXPECT_TRUE(std::filesystem::exists(path)) << "a case left open (a crash) stays on disk";
+  PendingCaseFile again(path);
+  again.save(shorter);
+  EXPECT_EQ(std::filesystem::file_size(path), dump_case(shorter).size()) << "a new run starts the file afresh";
+  again.remove();
+  EXPECT_FALSE(std::filesystem::exists(path));
+  std::filesystem::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace tdxhp

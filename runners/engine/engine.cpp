@@ -320,7 +320,7 @@ RunSummary run(const RunOptions& opt, std::ostream& log) {
       c.scenarios = gen::scenario_shapes(sc);
       return c;
     };
-    const std::string pending = cases_dir + "/pending-" + st.info->id + ".json";
+    PendingCaseFile pending(cases_dir + "/pending-" + st.info->id + ".json");
 
     PropertyRun pr;
     pr.info = st.info;
@@ -343,8 +343,8 @@ RunSummary run(const RunOptions& opt, std::ostream& log) {
       if (open_case) last_fail = *open_case;  // the previous case never finished: it threw (a crash)
       open_case = s;
       if (is_real_target(opt.target)) {  // nothing lost if the host dies mid-case
-        save_case(pending, case_of(s, "pending-" + st.info->id,
-                                   "running when tdxhp stopped: the target crashed, hung or was interrupted"));
+        pending.save(case_of(s, "pending-" + st.info->id,
+                            "running when tdxhp stopped: the target crashed, hung or was interrupted"));
       }
     };
     pr.hooks.after = [&](const Scenario& s, const LockstepResult& r) {
@@ -409,7 +409,7 @@ RunSummary run(const RunOptions& opt, std::ostream& log) {
     const rc::detail::TestResult result = check_batch(rc::detail::toProperty(rc_property(pr)), meta, params);
     st.res.seconds += since(t0);
     ++st.batch;
-    if (is_real_target(opt.target) && !open_case) std::filesystem::remove(pending);
+    if (!open_case) pending.remove();
     if (!failure_seen) st.res.cases += batch_cases;
 
     if (interrupted() && open_case) interrupted_case = open_case;
