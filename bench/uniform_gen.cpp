@@ -27,73 +27,71 @@ bool can_run(const Caps& c, Kind k) {
   return false;
 }
 
-Memslot any_slot(const gen::OpContext& ctx) { return *rc::gen::elementOf(ctx.config.slots); }
+const Memslot& any_slot(gen::Choices& ch, const gen::OpContext& ctx) { return ch.element_of(ctx.config.slots); }
 
 // A gfn uniform over one slot.
-Gfn any_gfn(const Memslot& s) { return s.base_gfn + *rc::gen::inRange<uint64_t>(0, s.npages); }
+Gfn any_gfn(gen::Choices& ch, const Memslot& s) { return s.base_gfn + ch.in_range<uint64_t>(0, s.npages); }
 
 // [a, b): a uniform in the slot, b uniform in (a, slot end].
-GfnRange any_range(const gen::OpContext& ctx) {
-  const Memslot s = any_slot(ctx);
-  const Gfn a = any_gfn(s);
-  const Gfn b = *rc::gen::inRange<uint64_t>(a + 1, s.range().end() + 1);
+GfnRange any_range(gen::Choices& ch, const gen::OpContext& ctx) {
+  const Memslot& s = any_slot(ch, ctx);
+  const Gfn a = any_gfn(ch, s);
+  const Gfn b = ch.in_range<uint64_t>(a + 1, s.range().end() + 1);
   return {a, b - a};
 }
 
-Inject any_fault() {
-  const auto site = static_cast<FaultSite>(*rc::gen::inRange(0, kFaultSites));
+Inject any_fault(gen::Choices& ch) {
+  const auto site = static_cast<FaultSite>(ch.in_range(0, kFaultSites));
   uint64_t status = 0;
   if (is_seamcall_site(site))
-    status = *rc::gen::element<uint64_t>(uint64_t{tdx::kOperandBusy}, uint64_t{tdx::kSwError},
+    status = ch.one_of<uint64_t>({uint64_t{tdx::kOperandBusy}, uint64_t{tdx::kSwError},
                                          tdx::kOperandInvalid | tdx::kOperandIdRcx,
-                                         uint64_t{tdx::kInterruptedRestartable}, uint64_t{tdx::kEptEntryStateIncorrect});
-  return Inject{site, status, *rc::gen::inRange<uint32_t>(1, 33)};
+                                         uint64_t{tdx::kInterruptedRestartable}, uint64_t{tdx::kEptEntryStateIncorrect}});
+  return Inject{site, status, ch.in_range<uint32_t>(1, 33)};
 }
 
-Op any_op(const gen::OpContext& ctx, Kind k) {
+Op any_op(gen::Choices& ch, const gen::OpContext& ctx, Kind k) {
   const bool interleave = ctx.profile.caps(Cap::Interleaving);
-  auto queued = [&] { return interleave && *rc::gen::arbitrary<bool>(); };
-  auto to = [] { return *rc::gen::element(Attr::Shared, Attr::Private); };
+  auto queued = [&] { return interleave && ch.coin(); };
+  auto to = [&] { return ch.one_of({Attr::Shared, Attr::Private}); };
   switch (k) {
-    case Kind::Convert: return Convert{any_range(ctx), to()};
-    case Kind::Punch: return PunchHole{any_range(ctx)};
-    case Kind::Prefault: return Prefault{any_range(ctx)};
+    case Kind::Convert: return Convert{any_range(ch, ctx), to()};
+    case Kind::Punch: return PunchHole{any_range(ch, ctx)};
+    case Kind::Prefault: return Prefault{any_range(ch, ctx)};
     case Kind::Access: {
-      const Gfn g = any_gfn(any_slot(ctx));
-      const bool write = *rc::gen::arbitrary<bool>();
-      return Access{g, write, write ? *rc::gen::inRange<uint64_t>(1, 1000) : 0, queued()};
+      const Gfn g = any_gfn(ch, any_slot(ch, ctx));
+      const bool write = ch.coin();
+      return Access{g, write, write ? ch.in_range<uint64_t>(1, 1000) : 0, queued()};
     }
     case Kind::Accept: {
-      const Gfn g = any_gfn(any_slot(ctx));
-      return Accept{g, *rc::gen::element(Level::L4K, Level::L2M, Level::L1G), queued()};
+      const Gfn g = any_gfn(ch, any_slot(ch, ctx));
+      return Accept{g, ch.one_of({Level::L4K, Level::L2M, Level::L1G}), queued()};
     }
-    case Kind::MapGpa: return MapGpa{any_range(ctx), to()};
-    case Kind::Pin: return Pin{any_range(ctx)};
-    case Kind::Unpin: return Unpin{any_range(ctx)};
-    case Kind::Discard: return DiscardShared{any_range(ctx)};
-    case Kind::Inject: return any_fault();
-    case Kind::DelSlot: return DeleteSlot{any_slot(ctx).id};
-    case Kind::AddSlot: return AddSlot{any_slot(ctx).id};
+    case Kind::MapGpa: return MapGpa{any_range(ch, ctx), to()};
+    case Kind::Pin: return Pin{any_range(ch, ctx)};
+    case Kind::Unpin: return Unpin{any_range(ch, ctx)};
+    case Kind::Discard: return DiscardShared{any_range(ch, ctx)};
+    case Kind::Inject: return any_fault(ch);
+    case Kind::DelSlot: return DeleteSlot{any_slot(ch, ctx).id};
+    case Kind::AddSlot: return AddSlot{any_slot(ch, ctx).id};
   }
-  return Access{any_gfn(any_slot(ctx))};
+  return Access{any_gfn(ch, any_slot(ch, ctx))};
 }
 
 }  // namespace
 
-rc::Gen<std::vector<Op>> uniform_ops(const gen::OpContext& ctx) {
+std::vector<Op> uniform_ops(gen::Choices& ch, const gen::OpContext& ctx) {
   std::vector<Kind> kinds;
   for (int i = 0; i < kKinds; ++i)
     if (can_run(ctx.profile.caps, Kind(i))) kinds.push_back(Kind(i));
   // About as many steps per case as the default generator makes (~15).
-  return rc::gen::exec([ctx, kinds] {
-    const int n = *rc::gen::inRange(1, 30);
-    std::vector<Op> v;
-    for (int i = 0; i < n; ++i) {
-      Op op = any_op(ctx, *rc::gen::elementOf(kinds));
-      if (validate_op(op).empty()) v.push_back(std::move(op));  // e.g. a range past the gfn limit
-    }
-    return v;
-  });
+  const int n = ch.in_range(1, 30);
+  std::vector<Op> v;
+  for (int i = 0; i < n; ++i) {
+    Op op = any_op(ch, ctx, ch.element_of(kinds));
+    if (validate_op(op).empty()) v.push_back(std::move(op));  // e.g. a range past the gfn limit
+  }
+  return v;
 }
 
 }  // namespace tdxhp::bench

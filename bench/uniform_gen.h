@@ -4,14 +4,12 @@
 // baseline to measure the default generator against, never a way to run the suite.
 #pragma once
 
-#include <rapidcheck.h>
-
 #include <vector>
 
 #include "generators/op_gen.h"
 
 namespace tdxhp::bench {
 
-rc::Gen<std::vector<Op>> uniform_ops(const gen::OpContext& ctx);
+std::vector<Op> uniform_ops(gen::Choices& ch, const gen::OpContext& ctx);
 
 }  // namespace tdxhp::bench

@@ -126,22 +126,22 @@ constexpr uint64_t kSeamcallMemPageDemote = 15;
 // ---------------------------------------------------------------- operations
 // Every op is runnable in any state: one that makes no sense there has an expected error.
 
-struct Convert   { GfnRange range; Attr to = Attr::Shared; };  // host: attributes / gmem convert ioctl
-struct PunchHole { GfnRange range; };                          // fallocate(PUNCH_HOLE|KEEP_SIZE)
-struct Prefault  { GfnRange range; };                          // KVM_PRE_FAULT_MEMORY
+struct Convert   { GfnRange range; Attr to = Attr::Shared; bool operator==(const Convert&) const = default; };  // host: attributes / gmem convert ioctl
+struct PunchHole { GfnRange range; bool operator==(const PunchHole&) const = default; };  // fallocate(PUNCH_HOLE|KEEP_SIZE)
+struct Prefault  { GfnRange range; bool operator==(const Prefault&) const = default; };  // KVM_PRE_FAULT_MEMORY
 // Guest ops with `queued` come from a second vCPU: the engine holds them and runs them at the
 // next op's first mmu_lock drop (Target::set_mmu_lock_drop_hook), else right after it
 // (SEMANTICS.md "Queued guest ops").
-struct Access    { Gfn gfn = 0; bool write = false; uint64_t value = 0; bool queued = false; };  // guest touch; write stores value
-struct Accept    { Gfn gfn = 0; Level level = Level::L4K; bool queued = false; };  // guest TDG.MEM.PAGE.ACCEPT
-struct MapGpa    { GfnRange range; Attr to = Attr::Shared; };  // guest TDVMCALL MapGPA -> convert
-struct Pin       { GfnRange range; };                          // host pins gmem pages (SC-PIN)
-struct Unpin     { GfnRange range; };
-struct DiscardShared { GfnRange range; };                      // host madvise(MADV_DONTNEED) on the shared HVA
+struct Access    { Gfn gfn = 0; bool write = false; uint64_t value = 0; bool queued = false; bool operator==(const Access&) const = default; };  // guest touch; write stores value
+struct Accept    { Gfn gfn = 0; Level level = Level::L4K; bool queued = false; bool operator==(const Accept&) const = default; };  // guest TDG.MEM.PAGE.ACCEPT
+struct MapGpa    { GfnRange range; Attr to = Attr::Shared; bool operator==(const MapGpa&) const = default; };  // guest TDVMCALL MapGPA -> convert
+struct Pin       { GfnRange range; bool operator==(const Pin&) const = default; };  // host pins gmem pages (SC-PIN)
+struct Unpin     { GfnRange range; bool operator==(const Unpin&) const = default; };
+struct DiscardShared { GfnRange range; bool operator==(const DiscardShared&) const = default; };  // host madvise(MADV_DONTNEED) on the shared HVA
 // KVM_SET_USER_MEMORY_REGION2 on a memslot of the config: delete it (size 0), or add it back
 // with the config's geometry and gmem binding (SEMANTICS.md "Memslots").
-struct DeleteSlot { uint32_t slot = 0; };
-struct AddSlot    { uint32_t slot = 0; };
+struct DeleteSlot { uint32_t slot = 0; bool operator==(const DeleteSlot&) const = default; };
+struct AddSlot    { uint32_t slot = 0; bool operator==(const AddSlot&) const = default; };
 
 // Where an injected fault hits: the SEAMCALLs KVM issues on the S-EPT (they return a TDX
 // status), and two kernel allocations (they fail with -ENOMEM).
@@ -152,7 +152,7 @@ constexpr bool is_seamcall_site(FaultSite s) { return s < FaultSite::SplitCacheT
 // per site. A SEAMCALL site returns `status` (any TDX status) instead of running; a retry after
 // a BUSY is an attempt too, so two BUSYs at demote are "BUSY on the retry". An allocation site
 // fails with -ENOMEM and takes status 0.
-struct Inject { FaultSite site = FaultSite::Demote; uint64_t status = tdx::kOperandBusy; uint32_t count = 1; };
+struct Inject { FaultSite site = FaultSite::Demote; uint64_t status = tdx::kOperandBusy; uint32_t count = 1; bool operator==(const Inject&) const = default; };
 
 using Op = std::variant<Convert, PunchHole, Prefault, Access, Accept, MapGpa, Pin, Unpin, Inject, DiscardShared,
                         DeleteSlot, AddSlot>;
@@ -173,6 +173,7 @@ inline Op dequeued(Op op) {
 struct Scenario {
   Config config;
   std::vector<Op> ops;
+  friend bool operator==(const Scenario&, const Scenario&) = default;
 };
 
 // ---------------------------------------------------------------- results

@@ -1,7 +1,7 @@
 #include "generators/op_gen.h"
 
 #include <algorithm>
-#include <memory>
+#include <array>
 
 #include "domain/case_file.h"
 #include "generators/swarm_gen.h"
@@ -53,223 +53,205 @@ bool runnable(const Caps& caps, const Op& op) {
       op);
 }
 
-Gfn pick_block(const OpContext& ctx) {
+Gfn pick_block(Choices& ch, const OpContext& ctx) {
   // Mostly the hot blocks, so later ops land on what earlier ops mapped, split or converted.
-  static const auto hot_or_any = rc::gen::weightedElement<int>({{8, 0}, {1, 1}});
-  if (*hot_or_any == 0) return *rc::gen::elementOf(ctx.hot);
-  const Memslot& s = *rc::gen::elementOf(ctx.config.slots);
+  if (ch.weighted<int>({{8, 0}, {1, 1}}) == 0) return ch.element_of(ctx.hot);
+  const Memslot& s = ch.element_of(ctx.config.slots);
   const uint64_t nblocks = std::max<uint64_t>(1, s.npages / k2M);
-  return first_block(s) + k2M * *rc::gen::inRange<uint64_t>(0, nblocks);
+  return first_block(s) + k2M * ch.below(nblocks);
 }
 
-// The constant generators below are built once (static): building a Gen allocates, and these
-// run for most ops of every case. Drawing from them consumes randomness as before.
-uint64_t offset_in_block() {
-  static const auto g = rc::gen::element<uint64_t>(0, 1, 255, 256, 511);
-  return *g;
-}
-uint64_t token() {
-  static const auto g = rc::gen::inRange<uint64_t>(1, 1000);
-  return *g;
-}
+uint64_t offset_in_block(Choices& ch) { return ch.one_of<uint64_t>({0, 1, 255, 256, 511}); }
+uint64_t token(Choices& ch) { return ch.in_range<uint64_t>(1, 1000); }
 
 // A conversion the guest asks for (MapGPA) or the host does (attributes ioctl).
-Op conversion(const OpContext& ctx, GfnRange r, Attr to) {
-  static const auto guest_asks = rc::gen::weightedElement<int>({{3, 0}, {1, 1}});
-  if (ctx.profile.caps(Cap::MapGpa) && *guest_asks) return MapGpa{r, to};
+Op conversion(Choices& ch, const OpContext& ctx, GfnRange r, Attr to) {
+  if (ctx.profile.caps(Cap::MapGpa) && ch.weighted<int>({{3, 0}, {1, 1}})) return MapGpa{r, to};
   return Convert{r, to};
 }
 
 // A range that overlaps block b but leaves part of it out (a sub-range of a huge mapping).
-GfnRange sub_range(Gfn b) {
-  static const auto shape = rc::gen::weightedElement<int>({{4, 0}, {2, 1}, {1, 2}, {1, 3}, {1, 4}});
-  switch (*shape) {
-    case 0: return {b + offset_in_block(), 1};
-    case 1: return {b + *rc::gen::element<uint64_t>(0, 254, 510), 2};  // 8K inside a 2M leaf (SC-BOUNDARY)
-    case 2: return {b, *rc::gen::element<uint64_t>(1, 256, 511)};
-    case 3: { uint64_t k = *rc::gen::element<uint64_t>(1, 256, 511); return {b + k, k2M - k}; }
-    default: { uint64_t k = *rc::gen::element<uint64_t>(1, 256); return {b + k2M - k, 2 * k}; }
+GfnRange sub_range(Choices& ch, Gfn b) {
+  switch (ch.weighted<int>({{4, 0}, {2, 1}, {1, 2}, {1, 3}, {1, 4}})) {
+    case 0: return {b + offset_in_block(ch), 1};
+    case 1: return {b + ch.one_of<uint64_t>({0, 254, 510}), 2};  // 8K inside a 2M leaf (SC-BOUNDARY)
+    case 2: return {b, ch.one_of<uint64_t>({1, 256, 511})};
+    case 3: { uint64_t k = ch.one_of<uint64_t>({1, 256, 511}); return {b + k, k2M - k}; }
+    default: { uint64_t k = ch.one_of<uint64_t>({1, 256}); return {b + k2M - k, 2 * k}; }
   }
 }
 
 // One injected fault (SEMANTICS.md "Inject"): BUSY once at each retried SEAMCALL (SC-BUSY),
 // BUSY on the retry and the other errors KVM must die of (L1604-1614), an interrupted DEMOTE,
 // and the two allocations (SC-FAIL-MIDWAY).
-Inject fault_injection() {
-  const FaultSite retried = *rc::gen::element(FaultSite::Block, FaultSite::Track, FaultSite::Demote, FaultSite::Remove);
-  const FaultSite any = *rc::gen::element(FaultSite::Block, FaultSite::Track, FaultSite::Demote, FaultSite::Remove,
-                                          FaultSite::Wbinvd, FaultSite::Aug, FaultSite::SeptAdd);
-  Inject in = *rc::gen::weightedElement<Inject>({{3, Inject{FaultSite::Demote, tdx::kOperandBusy, 1}},
-                                                 {2, Inject{FaultSite::SplitCacheTopup, 0, 1}},
-                                                 {2, Inject{FaultSite::FolioSplit, 0, 1}},
-                                                 {2, Inject{retried, tdx::kOperandBusy, 1}},
-                                                 {1, Inject{FaultSite::Aug, tdx::kOperandBusy, 1}},
-                                                 {1, Inject{retried, tdx::kOperandBusy, 2}},  // BUSY on the retry
-                                                 {1, Inject{FaultSite::Demote, tdx::kSwError, 1}},
-                                                 {1, Inject{any, tdx::kOperandInvalid | tdx::kOperandIdRcx, 1}},
-                                                 {2, Inject{FaultSite::Demote, tdx::kInterruptedRestartable, 1}}});
+Inject fault_injection(Choices& ch) {
+  const FaultSite retried = ch.one_of({FaultSite::Block, FaultSite::Track, FaultSite::Demote, FaultSite::Remove});
+  const FaultSite any = ch.one_of({FaultSite::Block, FaultSite::Track, FaultSite::Demote, FaultSite::Remove,
+                                   FaultSite::Wbinvd, FaultSite::Aug, FaultSite::SeptAdd});
+  Inject in = ch.weighted<Inject>({{3, Inject{FaultSite::Demote, tdx::kOperandBusy, 1}},
+                                   {2, Inject{FaultSite::SplitCacheTopup, 0, 1}},
+                                   {2, Inject{FaultSite::FolioSplit, 0, 1}},
+                                   {2, Inject{retried, tdx::kOperandBusy, 1}},
+                                   {1, Inject{FaultSite::Aug, tdx::kOperandBusy, 1}},
+                                   {1, Inject{retried, tdx::kOperandBusy, 2}},  // BUSY on the retry
+                                   {1, Inject{FaultSite::Demote, tdx::kSwError, 1}},
+                                   {1, Inject{any, tdx::kOperandInvalid | tdx::kOperandIdRcx, 1}},
+                                   {2, Inject{FaultSite::Demote, tdx::kInterruptedRestartable, 1}}});
   // More restarts than the INV-BUSY watchdog allows (16) tells a bounded retry from an endless one.
-  if (in.status == tdx::kInterruptedRestartable) in.count = *rc::gen::element<uint32_t>(20, 1);
+  if (in.status == tdx::kInterruptedRestartable) in.count = ch.one_of<uint32_t>({20, 1});
   return in;
 }
 
-std::vector<Op> keep_runnable(const Caps& caps, std::vector<Op> ops) {
-  std::erase_if(ops, [&](const Op& op) { return !runnable(caps, op); });
-  return ops;
-}
 }  // namespace
 
-rc::Gen<OpContext> op_context(const Config& config, const GenProfile& profile) {
-  return rc::gen::exec([config, profile] {
-    OpContext ctx{config, profile, {}};
-    const std::vector<Gfn> cands = candidate_blocks(config);
-    const int n = *rc::gen::inRange(1, 4);
-    for (int i = 0; i < n; ++i) ctx.hot.push_back(*rc::gen::elementOf(cands));
-    return ctx;
-  });
+void keep_runnable(const Caps& caps, std::vector<Op>& ops) {
+  std::erase_if(ops, [&](const Op& op) { return !runnable(caps, op); });
 }
 
-rc::Gen<GfnRange> range_near(const OpContext& ctx, Gfn b) {
-  // Captures the slot, not the context: most motifs draw a range.
-  return rc::gen::exec([s = slot_for(ctx.config, b), b]() -> GfnRange {
-    const Gfn g1 = align_down(b, Level::L1G);
-    static const auto shape = rc::gen::weightedElement<int>(
-        {{10, 0}, {8, 1}, {4, 2}, {2, 3}, {2, 4}, {2, 5}, {2, 6}, {2, 7}, {1, 8}, {1, 9}, {1, 10}});
-    switch (*shape) {
-      case 0: return sub_range(b);
-      case 1: return {b, k2M};                                                        // whole 2M
-      case 2: return {b, k2M * *rc::gen::element<uint64_t>(2, 3)};                    // 2M-aligned run
-      case 3: return {g1, k1G};                                                       // whole 1G
-      case 4: return {g1 + k2M, k2M * *rc::gen::element<uint64_t>(1, 2)};             // 2M-aligned start in a 1G leaf
-      case 5: return {s.base_gfn, *rc::gen::element<uint64_t>(1, k2M, k2M + 1)};      // slot head edge
-      case 6: { uint64_t n = *rc::gen::element<uint64_t>(1, k2M, k2M + 1);
-                n = std::min(n, s.npages); return {s.range().end() - n, n}; }         // slot tail edge
-      case 7: return s.range();                                                       // huge range (work must not scale)
-      case 8: return {b, 0};                                                          // empty: -EINVAL
-      case 9: return {kGfnLimit - k2M, 1};                                            // outside every slot
-      default: return {s.range().end() - 1, 2};                                       // runs off the slot end
-    }
-  });
+OpContext draw_context(Choices& ch, const Config& config, const GenProfile& profile) {
+  OpContext ctx{config, profile, {}};
+  const std::vector<Gfn> cands = candidate_blocks(config);
+  const int n = ch.in_range(1, 4);
+  for (int i = 0; i < n; ++i) ctx.hot.push_back(ch.element_of(cands));
+  return ctx;
+}
+
+GfnRange range_near(Choices& ch, const OpContext& ctx, Gfn b) {
+  const Memslot& s = slot_for(ctx.config, b);
+  const Gfn g1 = align_down(b, Level::L1G);
+  switch (ch.weighted<int>({{10, 0}, {8, 1}, {4, 2}, {2, 3}, {2, 4}, {2, 5}, {2, 6}, {2, 7}, {1, 8}, {1, 9}, {1, 10}})) {
+    case 0: return sub_range(ch, b);
+    case 1: return {b, k2M};                                                    // whole 2M
+    case 2: return {b, k2M * ch.one_of<uint64_t>({2, 3})};                      // 2M-aligned run
+    case 3: return {g1, k1G};                                                   // whole 1G
+    case 4: return {g1 + k2M, k2M * ch.one_of<uint64_t>({1, 2})};               // 2M-aligned start in a 1G leaf
+    case 5: return {s.base_gfn, ch.one_of<uint64_t>({1, k2M, k2M + 1})};        // slot head edge
+    case 6: { uint64_t n = ch.one_of<uint64_t>({1, k2M, k2M + 1});
+              n = std::min(n, s.npages); return {s.range().end() - n, n}; }     // slot tail edge
+    case 7: return s.range();                                                   // huge range (work must not scale)
+    case 8: return {b, 0};                                                      // empty: -EINVAL
+    case 9: return {kGfnLimit - k2M, 1};                                        // outside every slot
+    default: return {s.range().end() - 1, 2};                                   // runs off the slot end
+  }
 }
 
 namespace {
-std::vector<Op> single(const OpContext& ctx) {
-  const Gfn b = pick_block(ctx);
-  static const auto kind = rc::gen::inRange(0, 10);
-  switch (*kind) {
-    case 0: return {Access{b + offset_in_block(), *rc::gen::arbitrary<bool>(), token()}};
-    case 8: return {DiscardShared{*range_near(ctx, b)}};
-    case 9: return {Access{b + offset_in_block(), *rc::gen::arbitrary<bool>(), token(), true}};
-    case 1: return {Accept{b + offset_in_block(), Level::L4K}};
-    case 2: return {Accept{b + *rc::gen::element<uint64_t>(0, 0, 1), Level::L2M}};  // misaligned -> OPERAND_INVALID
-    case 3: return {conversion(ctx, *range_near(ctx, b), *rc::gen::element(Attr::Shared, Attr::Private))};
-    case 4: return {PunchHole{*range_near(ctx, b)}};
-    case 5: return {Prefault{*range_near(ctx, b)}};
+std::vector<Op> single(Choices& ch, const OpContext& ctx) {
+  const Gfn b = pick_block(ch, ctx);
+  switch (ch.below(10)) {
+    case 0: return {Access{b + offset_in_block(ch), ch.coin(), token(ch)}};
+    case 8: return {DiscardShared{range_near(ch, ctx, b)}};
+    case 9: return {Access{b + offset_in_block(ch), ch.coin(), token(ch), true}};
+    case 1: return {Accept{b + offset_in_block(ch), Level::L4K}};
+    case 2: return {Accept{b + ch.one_of<uint64_t>({0, 0, 1}), Level::L2M}};  // misaligned -> OPERAND_INVALID
+    case 3: return {conversion(ch, ctx, range_near(ch, ctx, b), ch.one_of({Attr::Shared, Attr::Private}))};
+    case 4: return {PunchHole{range_near(ch, ctx, b)}};
+    case 5: return {Prefault{range_near(ch, ctx, b)}};
     case 6: return {Accept{align_down(b, Level::L1G), Level::L1G}};  // the module refuses 1G: OPERAND_INVALID
-    default: return {Pin{*range_near(ctx, b)}};
+    default: return {Pin{range_near(ch, ctx, b)}};
   }
 }
 
 // Map, then accept at a level that agrees or disagrees with the mapping (SC-ACCEPT4K-AFTER/BEFORE, INV-LIVE).
-std::vector<Op> touch_accept(const OpContext& ctx) {
-  const Gfn b = pick_block(ctx);
-  const uint64_t k = offset_in_block();
+std::vector<Op> touch_accept(Choices& ch, const OpContext& ctx) {
+  const Gfn b = pick_block(ch, ctx);
+  const uint64_t k = offset_in_block(ch);
   std::vector<Op> v;
-  switch (*rc::gen::inRange(0, 4)) {
+  switch (ch.in_range(0, 4)) {
     case 0: v.push_back(Access{b + k, false, 0}); break;        // fault: KVM maps at max level
     case 3: v.push_back(Access{b ^ k2M, false, 0}); break;      // neighbour block: a 1G leaf covers b too
     case 1: v.push_back(Prefault{{b, k2M}}); break;
     default: break;                                             // accept with nothing mapped
   }
-  const Level first = *rc::gen::element(Level::L2M, Level::L4K);
+  const Level first = ch.one_of({Level::L2M, Level::L4K});
   v.push_back(Accept{first == Level::L2M ? b : b + k, first});
   v.push_back(Accept{first == Level::L2M ? b + k : b, first == Level::L2M ? Level::L4K : Level::L2M});
-  v.push_back(Access{b + k, true, token()});
+  v.push_back(Access{b + k, true, token(ch)});
   v.push_back(Access{b + k, false, 0});
   return v;
 }
 
 // SC-PARTIAL-CONVERT / SC-1G-FOLIO / SC-BOUNDARY: huge leaf accepted with data, convert a
 // sub-range shared and back, then check neighbours and a 2M re-accept.
-std::vector<Op> partial_convert(const OpContext& ctx) {
-  const Gfn b = pick_block(ctx);
-  const bool huge1g = ctx.config.max_private_level == Level::L1G && *rc::gen::element(false, true);
+std::vector<Op> partial_convert(Choices& ch, const OpContext& ctx) {
+  const Gfn b = pick_block(ch, ctx);
+  const bool huge1g = ctx.config.max_private_level == Level::L1G && ch.one_of({false, true});
   const Gfn region = huge1g ? align_down(b, Level::L1G) : b;
   // Data just outside the converted range: the first page, last page, or the next block's
   // last page (over-zap past the end, MUT-HEAD-ONLY).
-  const uint64_t neighbour = *rc::gen::element<uint64_t>(0, 511, 1, 2 * k2M - 1);
+  const uint64_t neighbour = ch.one_of<uint64_t>({0, 511, 1, 2 * k2M - 1});
   std::vector<Op> v;
   v.push_back(Access{region, false, 0});  // fault first: KVM maps at the max level
   // The module accepts 4K and 2M only: a what-if 1G leaf is split to 2M by the accept's exit.
   v.push_back(Accept{region, Level::L2M});
   // A second huge leaf right after, so ranges straddling the 2M edge meet two huge leaves.
-  if (!huge1g && *rc::gen::element(true, false)) v.push_back(Accept{b + k2M, Level::L2M});
-  v.push_back(Access{region + neighbour, true, token()});
-  const GfnRange r = huge1g ? GfnRange{region + k2M * *rc::gen::element<uint64_t>(1, 2), k2M} : *range_near(ctx, b);
-  v.push_back(conversion(ctx, r, Attr::Shared));
+  if (!huge1g && ch.one_of({true, false})) v.push_back(Accept{b + k2M, Level::L2M});
+  v.push_back(Access{region + neighbour, true, token(ch)});
+  const GfnRange r = huge1g ? GfnRange{region + k2M * ch.one_of<uint64_t>({1, 2}), k2M} : range_near(ch, ctx, b);
+  v.push_back(conversion(ch, ctx, r, Attr::Shared));
   v.push_back(Access{region + neighbour, false, 0});
   // Back to private: the range, or one page wider on each side, over still-private pages
   // whose leaves must stay (only shared leaves may go).
-  const GfnRange back = r.start > 0 ? *rc::gen::element(r, GfnRange{r.start - 1, r.npages + 2}) : r;
-  v.push_back(conversion(ctx, back, Attr::Private));
+  const GfnRange back = r.start > 0 ? ch.one_of({r, GfnRange{r.start - 1, r.npages + 2}}) : r;
+  v.push_back(conversion(ch, ctx, back, Attr::Private));
   v.push_back(Accept{b, Level::L2M});
   v.push_back(Access{region + neighbour, false, 0});
   return v;
 }
 
 // SC-PROMOTE: 4K leaves under a 2M region, zap them by a round trip, accept 2M (no merge).
-std::vector<Op> round_trip(const OpContext& ctx) {
-  const Gfn b = pick_block(ctx);
+std::vector<Op> round_trip(Choices& ch, const OpContext& ctx) {
+  const Gfn b = pick_block(ch, ctx);
   std::vector<Op> v;
-  switch (*rc::gen::weightedElement<int>({{3, 1}, {1, 0}, {1, 2}})) {
-    case 0: v.push_back(Accept{b + offset_in_block(), Level::L4K}); break;  // page table under b
+  switch (ch.weighted<int>({{3, 1}, {1, 0}, {1, 2}})) {
+    case 0: v.push_back(Accept{b + offset_in_block(ch), Level::L4K}); break;  // page table under b
     case 1: v.push_back(Access{b ^ k2M, false, 0}); break;  // allocate the huge folio around b (in-place merge)
     default: break;
   }
-  const GfnRange r = *rc::gen::weightedElement<GfnRange>({{3, GfnRange{b + offset_in_block(), 1}}, {1, GfnRange{b, k2M}}});
-  v.push_back(conversion(ctx, r, Attr::Shared));
-  v.push_back(Access{r.start, true, token()});
+  const GfnRange r = ch.weighted<GfnRange>({{3, GfnRange{b + offset_in_block(ch), 1}}, {1, GfnRange{b, k2M}}});
+  v.push_back(conversion(ch, ctx, r, Attr::Shared));
+  v.push_back(Access{r.start, true, token(ch)});
   // Back to private: the range, or one page wider on each side, over still-private pages
   // whose leaves must stay (only shared leaves may go).
-  const GfnRange back = r.start > 0 ? *rc::gen::element(r, GfnRange{r.start - 1, r.npages + 2}) : r;
-  v.push_back(conversion(ctx, back, Attr::Private));
+  const GfnRange back = r.start > 0 ? ch.one_of({r, GfnRange{r.start - 1, r.npages + 2}}) : r;
+  v.push_back(conversion(ch, ctx, back, Attr::Private));
   v.push_back(Accept{b, Level::L2M});
-  v.push_back(Access{b + offset_in_block(), false, 0});
+  v.push_back(Access{b + offset_in_block(ch), false, 0});
   return v;
 }
 
 // SC-PREFAULT: prefault 2M before the guest accepts at 4K: the split happens on the accept exit.
-std::vector<Op> prefault(const OpContext& ctx) {
-  const Gfn b = pick_block(ctx);
-  const uint64_t k = offset_in_block();
-  return {Prefault{*rc::gen::element(GfnRange{b, k2M}, GfnRange{b, 2 * k2M})}, Accept{b + k, Level::L4K},
+std::vector<Op> prefault(Choices& ch, const OpContext& ctx) {
+  const Gfn b = pick_block(ch, ctx);
+  const uint64_t k = offset_in_block(ch);
+  return {Prefault{ch.one_of({GfnRange{b, k2M}, GfnRange{b, 2 * k2M}})}, Accept{b + k, Level::L4K},
           Access{b + k, false, 0}, Accept{b, Level::L2M}};
 }
 
 // SC-PUNCH-ALIGN: punch aligned or not; data outside the hole must survive.
-std::vector<Op> punch(const OpContext& ctx) {
-  const Gfn b = pick_block(ctx);
-  const uint64_t keep = *rc::gen::element<uint64_t>(uint64_t{k2M}, uint64_t{0}, uint64_t{k2M - 1});
-  return {Accept{b, Level::L2M}, Access{b + keep, true, token()}, PunchHole{*range_near(ctx, b)},
+std::vector<Op> punch(Choices& ch, const OpContext& ctx) {
+  const Gfn b = pick_block(ch, ctx);
+  const uint64_t keep = ch.one_of<uint64_t>({uint64_t{k2M}, uint64_t{0}, uint64_t{k2M - 1}});
+  return {Accept{b, Level::L2M}, Access{b + keep, true, token(ch)}, PunchHole{range_near(ch, ctx, b)},
           Access{b + keep, false, 0}, Access{b, false, 0}};
 }
 
 // SC-BUSY / SC-FAIL-MIDWAY / restartable: arm a fault right before an op that must split.
 // The 2M leaf is accepted with data (a conversion inside it splits it) or left PENDING (a
 // 4K accept exits and splits it; an accept inside an ACCEPTED 2M leaf takes no exit).
-std::vector<Op> fault(const OpContext& ctx) {
-  const Gfn b = pick_block(ctx);
-  const uint64_t k = *rc::gen::element<uint64_t>(1, 256, 511);
-  Inject in = fault_injection();
+std::vector<Op> fault(Choices& ch, const OpContext& ctx) {
+  const Gfn b = pick_block(ch, ctx);
+  const uint64_t k = ch.one_of<uint64_t>({1, 256, 511});
+  Inject in = fault_injection(ch);
   std::vector<Op> v;
-  const bool pending = *rc::gen::element(false, true);
+  const bool pending = ch.one_of({false, true});
   if (pending)
-    v.push_back(*rc::gen::element<Op>(Prefault{{b, k2M}}, Access{b, false, 0}));
+    v.push_back(ch.one_of<Op>({Prefault{{b, k2M}}, Access{b, false, 0}}));
   else
-    v.insert(v.end(), {Accept{b, Level::L2M}, Access{b, true, token()}});
+    v.insert(v.end(), {Accept{b, Level::L2M}, Access{b, true, token(ch)}});
   v.push_back(in);
-  if (!pending || *rc::gen::element(true, false))  // boundary split inside the 2M leaf, or across its end
-    v.push_back(conversion(ctx, *rc::gen::element(GfnRange{b + k, 1}, GfnRange{b + k2M - 1, 2}), Attr::Shared));
+  if (!pending || ch.one_of({true, false}))  // boundary split inside the 2M leaf, or across its end
+    v.push_back(conversion(ch, ctx, ch.one_of({GfnRange{b + k, 1}, GfnRange{b + k2M - 1, 2}}), Attr::Shared));
   else
     v.push_back(Accept{b + k, Level::L4K});  // accept-exit split (DEMOTE) of the PENDING leaf
   v.push_back(Access{b, false, 0});
@@ -280,24 +262,24 @@ std::vector<Op> fault(const OpContext& ctx) {
 
 // SC-PIN (L9600-9610): in place, pinned shared pages make a conversion to private -EAGAIN
 // and change nothing; after unpin it works. Private -> shared ignores pins.
-std::vector<Op> pin(const OpContext& ctx) {
-  const Gfn b = pick_block(ctx);
-  const GfnRange r = *rc::gen::element(GfnRange{b + 1, 1}, GfnRange{b, k2M});
-  return {Pin{r}, conversion(ctx, r, Attr::Shared), Access{r.start, true, token()}, conversion(ctx, r, Attr::Private),
-          Access{r.start, false, 0}, Unpin{r}, conversion(ctx, r, Attr::Private), Accept{r.start, Level::L4K}};
+std::vector<Op> pin(Choices& ch, const OpContext& ctx) {
+  const Gfn b = pick_block(ch, ctx);
+  const GfnRange r = ch.one_of({GfnRange{b + 1, 1}, GfnRange{b, k2M}});
+  return {Pin{r}, conversion(ch, ctx, r, Attr::Shared), Access{r.start, true, token(ch)}, conversion(ch, ctx, r, Attr::Private),
+          Access{r.start, false, 0}, Unpin{r}, conversion(ch, ctx, r, Attr::Private), Accept{r.start, Level::L4K}};
 }
 
 // INV-ATTR / INV-CONTIG on the shared side: make a 2M block shared with one private 4K page
 // in it (or none), touch it, discard part or all of its host memory, touch it again.
-std::vector<Op> shared_huge(const OpContext& ctx) {
-  const Gfn b = pick_block(ctx);
-  const uint64_t k = offset_in_block();
-  std::vector<Op> v{conversion(ctx, {b, k2M * *rc::gen::element<uint64_t>(1, 2)}, Attr::Shared)};
-  if (*rc::gen::element(true, false)) v.push_back(conversion(ctx, {b + k, 1}, Attr::Private));
-  v.push_back(Access{b + (k ^ 1), true, token()});
-  v.push_back(DiscardShared{*rc::gen::element(GfnRange{b + k, 1}, GfnRange{b, k2M}, sub_range(b))});
+std::vector<Op> shared_huge(Choices& ch, const OpContext& ctx) {
+  const Gfn b = pick_block(ch, ctx);
+  const uint64_t k = offset_in_block(ch);
+  std::vector<Op> v{conversion(ch, ctx, {b, k2M * ch.one_of<uint64_t>({1, 2})}, Attr::Shared)};
+  if (ch.one_of({true, false})) v.push_back(conversion(ch, ctx, {b + k, 1}, Attr::Private));
+  v.push_back(Access{b + (k ^ 1), true, token(ch)});
+  v.push_back(DiscardShared{ch.one_of({GfnRange{b + k, 1}, GfnRange{b, k2M}, sub_range(ch, b)})});
   v.push_back(Access{b + (k ^ 1), false, 0});
-  v.push_back(Access{b + (k ^ 256), true, token()});
+  v.push_back(Access{b + (k ^ 256), true, token(ch)});
   v.push_back(Access{b + k, false, 0});
   return v;
 }
@@ -306,27 +288,27 @@ std::vector<Op> shared_huge(const OpContext& ctx) {
 // split of its own PENDING 2M leaf (the exit splits before its fault, so even a fault that
 // then waits for the host op has split at the drop point); it runs while the host's
 // boundary split has dropped mmu_lock.
-std::vector<Op> race(const OpContext& ctx) {
-  const Gfn b = pick_block(ctx);
+std::vector<Op> race(Choices& ch, const OpContext& ctx) {
+  const Gfn b = pick_block(ch, ctx);
   const Gfn other = b ^ k2M;
-  const uint64_t k = *rc::gen::element<uint64_t>(1, 256, 511);
-  const int variant = *rc::gen::inRange(0, 3);
+  const uint64_t k = ch.one_of<uint64_t>({1, 256, 511});
+  const int variant = ch.in_range(0, 3);
   // The conversion race of shared/findings (MUT-UNLOCKED-CONVERT): vCPU 1 faults at b while a
   // conversion from inside b's block splits the 2M leaf past its end edge.
   if (variant == 0)
-    return {Prefault{{b + k2M, 1}}, Access{b, false, 0, true}, conversion(ctx, {b + k, k2M - k + 1}, Attr::Shared),
+    return {Prefault{{b + k2M, 1}}, Access{b, false, 0, true}, conversion(ch, ctx, {b + k, k2M - k + 1}, Attr::Shared),
             Access{b, false, 0}};
   // Both split the same PENDING 2M leaf: vCPU 1's 4K accept at the host's top-up drop, so the
   // host must look at the entry afresh (tdp_iter_restart; MUT-STALE-SPLIT).
   if (variant == 1)
-    return {Prefault{{b, k2M}}, Accept{b + (k ^ 1), Level::L4K, true}, conversion(ctx, {b + k, 1}, Attr::Shared),
+    return {Prefault{{b, k2M}}, Accept{b + (k ^ 1), Level::L4K, true}, conversion(ch, ctx, {b + k, 1}, Attr::Shared),
             Access{b + (k ^ 1), false, 0}};
-  std::vector<Op> v{Accept{b, Level::L2M}, *rc::gen::element<Op>(Prefault{{other, k2M}}, Access{other, false, 0})};
-  if (*rc::gen::element(true, false))
+  std::vector<Op> v{Accept{b, Level::L2M}, ch.one_of<Op>({Prefault{{other, k2M}}, Access{other, false, 0}})};
+  if (ch.one_of({true, false}))
     v.push_back(Accept{other + k, Level::L4K, true});
   else
-    v.push_back(Access{other + k, true, token(), true});
-  v.push_back(conversion(ctx, {b + k, *rc::gen::element<uint64_t>(1, 2)}, Attr::Shared));
+    v.push_back(Access{other + k, true, token(ch), true});
+  v.push_back(conversion(ch, ctx, {b + k, ch.one_of<uint64_t>({1, 2})}, Attr::Shared));
   v.push_back(Access{other + k, false, 0});
   return v;
 }
@@ -334,33 +316,33 @@ std::vector<Op> race(const OpContext& ctx) {
 // A conversion across two slots (and the hole between, if any): slot A's last 2M block is
 // accepted with data, slot B's first block mapped; an armed -ENOMEM may hit B's split. Per VM
 // one conversion covers both; in place one gmem ioctl per slot (MUT-SLOT-PARTIAL-ZAP).
-std::vector<Op> cross_slot(const OpContext& ctx) {
+std::vector<Op> cross_slot(Choices& ch, const OpContext& ctx) {
   const auto& slots = ctx.config.slots;
   if (slots.size() < 2) return {};
-  const size_t i = *rc::gen::inRange<size_t>(0, slots.size() - 1);
+  const size_t i = ch.in_range<size_t>(0, slots.size() - 1);
   const Memslot &a = slots[i], &b = slots[i + 1];
   const Gfn a_last = align_down(a.range().end() - 1, Level::L2M), b_first = align_down(b.base_gfn + k2M - 1, Level::L2M);
-  std::vector<Op> v{Access{a_last, false, 0}, Accept{a_last, Level::L2M}, Access{a_last + 3, true, token()},
+  std::vector<Op> v{Access{a_last, false, 0}, Accept{a_last, Level::L2M}, Access{a_last + 3, true, token(ch)},
                     Prefault{{b_first, k2M}}};
   // Mostly with the -ENOMEM: the failing split is what tells a per-slot zap from all-splits-first.
-  if (*rc::gen::weightedElement<int>({{3, 1}, {1, 0}})) v.push_back(Inject{FaultSite::SplitCacheTopup, 0, 1});
-  const Gfn end = b_first + *rc::gen::element<uint64_t>(1, k2M, 256);
-  v.push_back(conversion(ctx, {a_last, end - a_last}, Attr::Shared));
+  if (ch.weighted<int>({{3, 1}, {1, 0}})) v.push_back(Inject{FaultSite::SplitCacheTopup, 0, 1});
+  const Gfn end = b_first + ch.one_of<uint64_t>({1, k2M, 256});
+  v.push_back(conversion(ch, ctx, {a_last, end - a_last}, Attr::Shared));
   v.push_back(Access{a_last + 3, false, 0});
   return v;
 }
 
 // A memslot deleted and added back (SEMANTICS.md "Memslots"): its leaves go, its page tables
 // stay (a 2M accept over one is still a size mismatch), its GUEST_INHIBIT goes.
-std::vector<Op> slot_cycle(const OpContext& ctx) {
-  const Gfn b = pick_block(ctx);
+std::vector<Op> slot_cycle(Choices& ch, const OpContext& ctx) {
+  const Gfn b = pick_block(ch, ctx);
   const Memslot& m = slot_for(ctx.config, b);
-  const uint64_t k = offset_in_block();
-  std::vector<Op> v{Access{b, false, 0}, *rc::gen::element<Op>(Accept{b + k, Level::L4K}, Accept{b, Level::L2M}),
-                    Access{b + k, true, token()}, DeleteSlot{m.id}};
-  if (*rc::gen::element(true, false)) v.push_back(Access{b + k, false, 0});  // no slot: -EFAULT
-  if (*rc::gen::element(true, false)) v.push_back(conversion(ctx, {b, k2M}, Attr::Shared));
-  if (*rc::gen::element(true, false)) v.push_back(conversion(ctx, {b, k2M}, Attr::Private));
+  const uint64_t k = offset_in_block(ch);
+  std::vector<Op> v{Access{b, false, 0}, ch.one_of<Op>({Accept{b + k, Level::L4K}, Accept{b, Level::L2M}}),
+                    Access{b + k, true, token(ch)}, DeleteSlot{m.id}};
+  if (ch.one_of({true, false})) v.push_back(Access{b + k, false, 0});  // no slot: -EFAULT
+  if (ch.one_of({true, false})) v.push_back(conversion(ch, ctx, {b, k2M}, Attr::Shared));
+  if (ch.one_of({true, false})) v.push_back(conversion(ch, ctx, {b, k2M}, Attr::Private));
   v.insert(v.end(), {AddSlot{m.id}, Access{b + k, false, 0}, Accept{b, Level::L2M}, Accept{b + k, Level::L4K},
                      Access{b + k, false, 0}});
   return v;
@@ -373,7 +355,7 @@ struct MotifEntry {
   const char* name;
   int GenProfile::*weight;
   bool (*fits)(const OpContext&);
-  std::vector<Op> (*make)(const OpContext&);
+  std::vector<Op> (*make)(Choices&, const OpContext&);
 };
 
 bool has(const OpContext& c, Cap a) { return c.profile.caps(a); }
@@ -398,52 +380,37 @@ const MotifEntry kMotifs[] = {
 };
 }  // namespace
 
-rc::Gen<std::vector<Op>> motif(const OpContext& ctx) {
-  // One copy of the context per case, shared by every draw (it used to be copied into each
-  // motif's closure: Caps and Config copies were most of a run's time, issue 16).
-  auto shared = std::make_shared<const OpContext>(ctx);
-  std::vector<std::pair<uint32_t, const MotifEntry*>> pool;
-  for (const MotifEntry& m : kMotifs) {
-    const int w = ctx.profile.*m.weight;
-    if (w > 0 && m.fits(ctx)) pool.emplace_back(static_cast<uint32_t>(w), &m);
-  }
-  if (pool.empty()) pool.emplace_back(1, &kMotifs[0]);
-  uint32_t total = 0;
-  for (auto& [w, m] : pool) total += w;
-  return rc::gen::exec([shared, pool = std::move(pool), total] {
-    uint32_t pick = *rc::gen::inRange<uint32_t>(0, total);
-    size_t i = 0;
-    while (pick >= pool[i].first) pick -= pool[i++].first;
-    auto make = pool[i].second->make;
-    return keep_runnable(shared->profile.caps, *rc::gen::exec([shared, make] { return make(*shared); }));
-  });
+std::vector<Op> motif(Choices& ch, const OpContext& ctx) {
+  std::array<const MotifEntry*, std::size(kMotifs)> pool;
+  size_t n = 0;
+  for (const MotifEntry& m : kMotifs)
+    if (ctx.profile.*m.weight > 0 && m.fits(ctx)) pool[n++] = &m;
+  if (n == 0) pool[n++] = &kMotifs[0];
+  const MotifEntry& m = *pool[ch.weighted_index(n, [&](size_t i) { return std::max(1, ctx.profile.*pool[i]->weight); })];
+  std::vector<Op> v = m.make(ch, ctx);
+  keep_runnable(ctx.profile.caps, v);
+  return v;
 }
 
-rc::Gen<std::vector<Op>> ops(const OpContext& ctx) {
-  if (ctx.profile.ops_generator) return ctx.profile.ops_generator(ctx);
-  // A handful of motifs per case: long enough to chain shapes, short enough to shrink fast.
-  // Motifs pick from their full ranges whatever the case size (inRange scales with size).
-  auto motifs = rc::gen::scale(0.12, rc::gen::container<std::vector<std::vector<Op>>>(rc::gen::resize(100, motif(ctx))));
-  auto by_motif = rc::gen::map(motifs, [](const std::vector<std::vector<Op>>& groups) {
-    std::vector<Op> out;
-    for (auto& g : groups) out.insert(out.end(), g.begin(), g.end());
-    return out;
-  });
+std::vector<Op> draw_ops(Choices& ch, const OpContext& ctx, int size) {
+  if (ctx.profile.ops_generator) return ctx.profile.ops_generator(ch, ctx);
   const int swarm = std::clamp(ctx.profile.swarm_percent, 0, 100);
-  const Caps caps = ctx.profile.caps;
-  auto by_swarm = rc::gen::map(rc::gen::resize(100, swarm_ops(ctx)),
-                               [caps](std::vector<Op> v) { return keep_runnable(caps, std::move(v)); });
-  auto flat = swarm == 0 ? by_motif
-              : swarm == 100
-                  ? by_swarm
-                  : rc::gen::weightedOneOf<std::vector<Op>>({{static_cast<uint32_t>(100 - swarm), by_motif},
-                                                             {static_cast<uint32_t>(swarm), by_swarm}});
-  // Motif shrinking drops whole motifs and simplifies their picks; dropping single ops after
-  // that gets the sequence down to the few steps a person reads (fixture length).
-  return rc::Gen<std::vector<Op>>([flat](const rc::Random& random, int size) {
-    return rc::shrinkable::postShrink(flat(random, size),
-                                      [](const std::vector<Op>& v) { return rc::shrink::removeChunks(v); });
+  std::vector<Op> v;
+  // No draw at 0 or 100 percent: shrinking must not lower a swarm-only profile into motifs.
+  const bool by_swarm =
+      swarm == 100 || (swarm > 0 && ch.weighted<int>({{static_cast<uint32_t>(100 - swarm), 0}, {static_cast<uint32_t>(swarm), 1}}));
+  if (by_swarm) {
+    v = swarm_ops(ch, ctx);
+    keep_runnable(ctx.profile.caps, v);
+    return v;
+  }
+  // A handful of motifs per case: long enough to chain shapes, short enough to shrink fast.
+  // Motifs pick from their full ranges whatever the case size.
+  ch.repeat(static_cast<size_t>(std::max(size, 0)) * 12 / 100, [&](size_t) {
+    const std::vector<Op> m = motif(ch, ctx);
+    v.insert(v.end(), m.begin(), m.end());
   });
+  return v;
 }
 
 }  // namespace tdxhp::gen

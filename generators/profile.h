@@ -2,8 +2,6 @@
 // (caps), and how strongly to lean on each bug-shaped motif (DOMAIN.md section 5).
 #pragma once
 
-#include <rapidcheck.h>
-
 #include <vector>
 
 #include "domain/types.h"
@@ -11,8 +9,9 @@
 namespace tdxhp::gen {
 
 struct OpContext;
+class Choices;
 // An op generator that replaces the default one (motifs + swarm), e.g. bench/'s uniform yardstick.
-using OpsGenerator = rc::Gen<std::vector<Op>> (*)(const OpContext&);
+using OpsGenerator = std::vector<Op> (*)(Choices&, const OpContext&);
 
 struct GenProfile {
   Caps caps;                  // ops whose Cap is missing are never generated

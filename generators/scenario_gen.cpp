@@ -1,6 +1,9 @@
 #include "generators/scenario_gen.h"
 
+#include <memory>
+
 #include "domain/describe.h"
+#include "generators/choices.h"
 #include "generators/config_gen.h"
 #include "generators/op_gen.h"
 
@@ -17,13 +20,111 @@ void showValue(const Scenario& s, std::ostream& os) {
 
 namespace tdxhp::gen {
 
+namespace {
+
+// One case and the record it was drawn from. The config is drawn first, so a shrink that
+// changes it draws the ops again for the new config: shrunk cases stay aimed at real regions.
+struct Drawn {
+  std::shared_ptr<const GenProfile> profile;
+  int size = 0;
+  Scenario scenario;
+  std::vector<uint64_t> record;
+  std::vector<ChoiceSpan> spans;
+};
+
+std::shared_ptr<const Drawn> draw(Choices ch, std::shared_ptr<const GenProfile> profile, int size) {
+  auto d = std::make_shared<Drawn>();
+  d->scenario.config = draw_config(ch, *profile);
+  const OpContext ctx = draw_context(ch, d->scenario.config, *profile);
+  d->scenario.ops = draw_ops(ch, ctx, size);
+  d->record = ch.take_record();
+  d->spans = ch.take_spans();
+  d->profile = std::move(profile);
+  d->size = size;
+  return d;
+}
+
+// Hypothesis' order on records: shorter first, then lexicographic. Every accepted shrink is
+// smaller in it, so shrinking ends.
+bool shortlex_less(const std::vector<uint64_t>& a, const std::vector<uint64_t>& b) {
+  return a.size() != b.size() ? a.size() < b.size() : a < b;
+}
+
+// Last, single ops go (what is left of a motif), down to the few steps a person reads.
+rc::Seq<Scenario> without_some_ops(const Scenario& s) {
+  return rc::seq::map(rc::shrink::removeChunks(s.ops),
+                      [config = s.config](std::vector<Op> ops) { return Scenario{config, std::move(ops)}; });
+}
+
+rc::Shrinkable<Scenario> by_ops_only(Scenario s) { return rc::shrinkable::shrinkRecur(std::move(s), without_some_ops); }
+
+rc::Seq<rc::Shrinkable<Scenario>> shrinks_of(const std::shared_ptr<const Drawn>& d);
+
+class DrawnCase {
+ public:
+  explicit DrawnCase(std::shared_ptr<const Drawn> d) : d_(std::move(d)) {}
+  Scenario value() const { return d_->scenario; }
+  rc::Seq<rc::Shrinkable<Scenario>> shrinks() const { return shrinks_of(d_); }
+
+ private:
+  std::shared_ptr<const Drawn> d_;
+};
+
+// The record edits, tried in order: delete each element span (a whole motif or swarm op: the
+// biggest cuts), then lower each outcome to 0, then to v/2, 3v/4, ... v-1 (a binary search, as
+// RapidCheck shrinks integers). An edit is kept when it draws a different case from a smaller
+// record.
+class RecordEdits {
+ public:
+  explicit RecordEdits(std::shared_ptr<const Drawn> d) : d_(std::move(d)) {}
+
+  rc::Maybe<rc::Shrinkable<Scenario>> operator()() {
+    std::vector<uint64_t> edit;
+    while (next_edit(edit)) {
+      auto shrunk = draw(Choices::replay(edit), d_->profile, d_->size);
+      if (shortlex_less(shrunk->record, d_->record) && !(shrunk->scenario == d_->scenario))
+        return rc::makeShrinkable<DrawnCase>(std::move(shrunk));
+    }
+    return rc::Nothing;
+  }
+
+ private:
+  bool next_edit(std::vector<uint64_t>& edit) {
+    const auto& rec = d_->record;
+    if (span_ < d_->spans.size()) {
+      const ChoiceSpan s = d_->spans[span_++];
+      edit.assign(rec.begin(), rec.begin() + s.begin);
+      edit.insert(edit.end(), rec.begin() + s.end, rec.end());
+      return true;
+    }
+    for (; at_ < rec.size(); ++at_, step_ = 0) {
+      const uint64_t v = rec[at_];
+      if (v == 0 || (step_ > 0 && (v >> step_) == 0)) continue;
+      const uint64_t lower = step_ == 0 ? 0 : v - (v >> step_);
+      ++step_;
+      edit = rec;
+      edit[at_] = lower;
+      return true;
+    }
+    return false;
+  }
+
+  std::shared_ptr<const Drawn> d_;
+  size_t span_ = 0, at_ = 0;
+  unsigned step_ = 0;
+};
+
+rc::Seq<rc::Shrinkable<Scenario>> shrinks_of(const std::shared_ptr<const Drawn>& d) {
+  return rc::seq::concat(rc::makeSeq<RecordEdits>(d), rc::seq::map(without_some_ops(d->scenario), by_ops_only));
+}
+
+}  // namespace
+
 rc::Gen<Scenario> scenario(const GenProfile& profile) {
-  // mapcat: shrinking the config first regenerates ops for the smaller config from the same
-  // randomness, so shrunk cases stay aimed at real regions of their slots.
-  return rc::gen::mapcat(config(profile), [profile](const Config& c) {
-    return rc::gen::mapcat(op_context(c, profile), [c](const OpContext& ctx) {
-      return rc::gen::map(ops(ctx), [c](std::vector<Op> v) { return Scenario{c, std::move(v)}; });
-    });
+  auto shared = std::make_shared<const GenProfile>(profile);
+  return rc::Gen<Scenario>([shared](const rc::Random& random, int size) {
+    rc::Random r = random;
+    return rc::makeShrinkable<DrawnCase>(draw(Choices::fresh(r.next()), shared, size));
   });
 }
 

@@ -4,8 +4,6 @@
 // generator found the in-place conversion race of shared/findings that 3.1M motif cases missed).
 #pragma once
 
-#include <rapidcheck.h>
-
 #include <vector>
 
 #include "domain/types.h"
@@ -13,6 +11,6 @@
 
 namespace tdxhp::gen {
 
-rc::Gen<std::vector<Op>> swarm_ops(const OpContext& ctx);
+std::vector<Op> swarm_ops(Choices& ch, const OpContext& ctx);
 
 }  // namespace tdxhp::gen

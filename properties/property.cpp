@@ -8,8 +8,8 @@
 namespace tdxhp {
 
 std::function<void()> rc_property(PropertyRun run) {
-  return [run] {
-    const Scenario s = *gen::scenario(run.profile);
+  return [run, cases = gen::scenario(run.profile)] {
+    const Scenario s = *cases;
     // Out of budget or interrupted: let RapidCheck finish the batch without doing work.
     if ((run.interrupt && run.interrupt->load()) || (run.budget_over && run.budget_over())) return;
     if (run.hooks.before) run.hooks.before(s);

@@ -7,7 +7,10 @@
 #include "domain/case_file.h"
 #include "domain/catalog.h"
 #include "domain/describe.h"
+#include "generators/choices.h"
 #include "generators/classify.h"
+#include "generators/config_gen.h"
+#include "generators/op_gen.h"
 #include "generators/scenario_gen.h"
 
 namespace tdxhp::gen {
@@ -100,6 +103,75 @@ TEST(Generators, ShrinksToTheFewOpsThatMatter) {
   auto result = rc::detail::checkTestable([&] { RC_ASSERT(prop(*scenario(p))); }, rc::detail::TestMetadata{}, params);
   ASSERT_TRUE(result.template is<rc::detail::FailureResult>());
   EXPECT_EQ(last.ops.size(), 2u);
+}
+
+// A case drawn from a record, as the shrinker draws it (generators/scenario_gen.cpp).
+Scenario draw_case(Choices& ch, const GenProfile& p, int size) {
+  Scenario s;
+  s.config = draw_config(ch, p);
+  const OpContext ctx = draw_context(ch, s.config, p);
+  s.ops = draw_ops(ch, ctx, size);
+  return s;
+}
+
+TEST(Choices, ReplayingTheRecordDrawsTheSameCase) {
+  const GenProfile p{all_caps()};
+  for (uint64_t seed = 1; seed <= 200; ++seed) {
+    Choices fresh = Choices::fresh(seed);
+    const Scenario a = draw_case(fresh, p, 100);
+    Choices again = Choices::replay(fresh.record());
+    EXPECT_TRUE(draw_case(again, p, 100) == a) << "seed " << seed;
+    EXPECT_EQ(again.record(), fresh.record()) << "seed " << seed;
+  }
+}
+
+// Shrinking edits records blindly; whatever it keeps must still be a case the targets can run.
+TEST(Choices, EveryEditedRecordStillDrawsAValidRunnableCase) {
+  Caps plain;
+  plain.has = {Cap::PrivateMemory, Cap::PunchHole, Cap::GuestData};
+  uint64_t x = 12345;
+  auto rnd = [&] { return x = x * 6364136223846793005ULL + 1442695040888963407ULL, x >> 20; };
+  int edited = 0;
+  for (const Caps& caps : {all_caps(), plain}) {
+    const GenProfile p{caps};
+    for (uint64_t seed = 1; seed <= 300; ++seed) {
+      Choices fresh = Choices::fresh(seed);
+      draw_case(fresh, p, 100);
+      std::vector<uint64_t> rec = fresh.record();
+      if (!fresh.spans().empty() && rnd() % 2) {
+        const ChoiceSpan sp = fresh.spans()[rnd() % fresh.spans().size()];
+        rec.erase(rec.begin() + sp.begin, rec.begin() + sp.end);
+      }
+      for (int k = 0; k < 3 && !rec.empty(); ++k) rec[rnd() % rec.size()] = rnd();  // any value at all
+      if (rnd() % 4 == 0) rec.resize(rnd() % (rec.size() + 1));                    // cut short: zeros after
+      Choices replay = Choices::replay(rec);
+      const Scenario s = draw_case(replay, p, 100);
+      ++edited;
+      EXPECT_EQ(validate_config(s.config), "") << "seed " << seed;
+      for (auto& op : s.ops) {
+        EXPECT_EQ(validate_op(op), "") << "seed " << seed;
+        if (!caps(Cap::Attributes)) {
+          EXPECT_TRUE(std::holds_alternative<Access>(op) || std::holds_alternative<PunchHole>(op)) << op_kind(op);
+        }
+      }
+    }
+  }
+  EXPECT_EQ(edited, 600);
+}
+
+TEST(Choices, DeletingAnElementsSpanLeavesTheOthers) {
+  Choices fresh = Choices::fresh(3);
+  std::vector<uint64_t> drawn;
+  fresh.repeat(50, [&](size_t) { drawn.push_back(fresh.below(1000)); });
+  ASSERT_GE(drawn.size(), 3u) << "pick a seed whose list has three elements";
+  const ChoiceSpan second = fresh.spans()[1];
+  std::vector<uint64_t> rec = fresh.record();
+  rec.erase(rec.begin() + second.begin, rec.begin() + second.end);
+  Choices replay = Choices::replay(rec);
+  std::vector<uint64_t> again;
+  replay.repeat(50, [&](size_t) { again.push_back(replay.below(1000)); });
+  drawn.erase(drawn.begin() + 1);
+  EXPECT_EQ(again, drawn);
 }
 
 }  // namespace
