@@ -32,6 +32,12 @@ std::vector<Scenario> sample(const GenProfile& p, int n, uint64_t seed = 1) {
   return out;
 }
 
+TEST(Generators, SameSeedSameCases) {
+  const auto a = sample({all_caps()}, 200, 5), b = sample({all_caps()}, 200, 5), c = sample({all_caps()}, 200, 6);
+  EXPECT_TRUE(a == b);
+  EXPECT_FALSE(a == c);
+}
+
 TEST(Generators, ConfigsAndOpsAreValid) {
   for (auto& s : sample({all_caps()}, 300)) {
     EXPECT_EQ(validate_config(s.config), "");
