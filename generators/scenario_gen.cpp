@@ -1,7 +1,9 @@
 #include "generators/scenario_gen.h"
 
+#include <algorithm>
 #include <memory>
 
+#include "domain/case_file.h"
 #include "domain/describe.h"
 #include "generators/choices.h"
 #include "generators/config_gen.h"
@@ -50,13 +52,40 @@ bool shortlex_less(const std::vector<uint64_t>& a, const std::vector<uint64_t>& 
   return a.size() != b.size() ? a.size() < b.size() : a < b;
 }
 
-// Last, single ops go (what is left of a motif), down to the few steps a person reads.
-rc::Seq<Scenario> without_some_ops(const Scenario& s) {
-  return rc::seq::map(rc::shrink::removeChunks(s.ops),
-                      [config = s.config](std::vector<Op> ops) { return Scenario{config, std::move(ops)}; });
+// Whether op names memslot m or reaches into its gfns.
+bool touches(const Op& op, const Memslot& m) {
+  return std::visit(
+      [&](const auto& o) {
+        using T = std::decay_t<decltype(o)>;
+        if constexpr (std::is_same_v<T, DeleteSlot> || std::is_same_v<T, AddSlot>) return o.slot == m.id;
+        else if constexpr (std::is_same_v<T, Access>) return m.range().contains(o.gfn);
+        else if constexpr (std::is_same_v<T, Accept>)
+          return m.range().overlaps({align_down(o.gfn, o.level), pages_in(o.level)});
+        else if constexpr (std::is_same_v<T, Inject>) return false;
+        else return m.range().overlaps(o.range);
+      },
+      op);
 }
 
-rc::Shrinkable<Scenario> by_ops_only(Scenario s) { return rc::shrinkable::shrinkRecur(std::move(s), without_some_ops); }
+// Last, what the ops no longer need goes: a memslot no op touches (the config was drawn before
+// the ops, so lowering the slot count draws other ops), then single ops (what is left of a
+// motif), down to the few steps a person reads.
+rc::Seq<Scenario> simpler_by_hand(const Scenario& s) {
+  std::vector<Scenario> fewer_slots;
+  for (size_t i = s.config.slots.size(); i-- > 0 && s.config.slots.size() > 1;) {
+    const Memslot& m = s.config.slots[i];
+    if (std::any_of(s.ops.begin(), s.ops.end(), [&](const Op& op) { return touches(op, m); })) continue;
+    Scenario t = s;
+    t.config.slots.erase(t.config.slots.begin() + static_cast<std::ptrdiff_t>(i));
+    if (validate_config(t.config).empty()) fewer_slots.push_back(std::move(t));  // e.g. build pages in it
+  }
+  return rc::seq::concat(rc::seq::fromContainer(std::move(fewer_slots)),
+                         rc::seq::map(rc::shrink::removeChunks(s.ops), [config = s.config](std::vector<Op> ops) {
+                           return Scenario{config, std::move(ops)};
+                         }));
+}
+
+rc::Shrinkable<Scenario> by_hand(Scenario s) { return rc::shrinkable::shrinkRecur(std::move(s), simpler_by_hand); }
 
 rc::Seq<rc::Shrinkable<Scenario>> shrinks_of(const std::shared_ptr<const Drawn>& d);
 
@@ -99,7 +128,7 @@ class RecordEdits {
     }
     for (; at_ < rec.size(); ++at_, step_ = 0) {
       const uint64_t v = rec[at_];
-      if (v == 0 || (step_ > 0 && (v >> step_) == 0)) continue;
+      if (v == 0 || (step_ > 0 && (step_ >= 64 || (v >> step_) == 0))) continue;
       const uint64_t lower = step_ == 0 ? 0 : v - (v >> step_);
       ++step_;
       edit = rec;
@@ -115,7 +144,7 @@ class RecordEdits {
 };
 
 rc::Seq<rc::Shrinkable<Scenario>> shrinks_of(const std::shared_ptr<const Drawn>& d) {
-  return rc::seq::concat(rc::makeSeq<RecordEdits>(d), rc::seq::map(without_some_ops(d->scenario), by_ops_only));
+  return rc::seq::concat(rc::makeSeq<RecordEdits>(d), rc::seq::map(simpler_by_hand(d->scenario), by_hand));
 }
 
 }  // namespace

@@ -103,12 +103,26 @@ TEST(Generators, ShrinksToTheFewOpsThatMatter) {
     return true;
   };
   GenProfile p{all_caps()};
-  rc::detail::TestParams params;
-  params.seed = 7;
-  params.maxSuccess = 500;
-  auto result = rc::detail::checkTestable([&] { RC_ASSERT(prop(*scenario(p))); }, rc::detail::TestMetadata{}, params);
-  ASSERT_TRUE(result.template is<rc::detail::FailureResult>());
-  EXPECT_EQ(last.ops.size(), 2u);
+  int from_more_slots = 0;
+  for (uint64_t seed = 1; seed <= 12; ++seed) {
+    rc::detail::TestParams params;
+    params.seed = seed;
+    params.maxSuccess = 500;
+    size_t first_slots = 0;
+    auto result = rc::detail::checkTestable(
+        [&] {
+          const Scenario s = *scenario(p);
+          const bool ok = prop(s);
+          if (!ok && first_slots == 0) first_slots = s.config.slots.size();
+          RC_ASSERT(ok);
+        },
+        rc::detail::TestMetadata{}, params);
+    ASSERT_TRUE(result.template is<rc::detail::FailureResult>()) << "seed " << seed;
+    EXPECT_EQ(last.ops.size(), 2u) << "seed " << seed;
+    EXPECT_EQ(last.config.slots.size(), 1u) << "seed " << seed << ": the config shrinks too";
+    from_more_slots += first_slots > 1;
+  }
+  EXPECT_GT(from_more_slots, 0) << "no seed failed first with several slots: the config check above ran on nothing";
 }
 
 // A case drawn from a record, as the shrinker draws it (generators/scenario_gen.cpp).
