@@ -49,8 +49,9 @@ class IntervalMap {
     };
     for (size_t i = lo; i < hi && v_[i].start < s; ++i) push(Piece{v_[i].start, std::min(v_[i].end, s), v_[i].value});
     for (It it = first; it != last; ++it) push(*it);
-    for (size_t i = lo; i < hi; ++i)
-      if (v_[i].end > e) push(Piece{std::max(v_[i].start, e), v_[i].end, v_[i].value});
+    // Only the last piece can reach past e (the one straddling e, or the touching one that
+    // starts at e): no walk over every piece a large erase removes.
+    if (hi > lo && v_[hi - 1].end > e) push(Piece{std::max(v_[hi - 1].start, e), v_[hi - 1].end, v_[hi - 1].value});
     splice(lo, hi, out.data(), out.size());
   }
 

@@ -15,7 +15,8 @@ constexpr int8_t kNoLeaf = -1;
 void SpecState::check_events(StepCtx& c) {
   // Private leaves as the events change them, over the pre-step view (INV-ORDER needs the
   // order in which KVM unmapped and gmem split, which the final windows cannot show).
-  IntervalMap<int8_t> overlay;
+  IntervalMap<int8_t>& overlay = scratch_overlay;
+  overlay.clear();
   auto largest_leaf = [&](uint64_t s, uint64_t e) {
     int best = kNoLeaf;
     overlay.for_each(s, e, [&](uint64_t, uint64_t, int8_t v) { best = std::max<int>(best, v); });
@@ -194,8 +195,10 @@ void SpecState::check_internals(StepCtx& c) {
   if (!cfg.features.dynamic_pamt) return;
   for (const SimInternals::PamtRef& r : in.pamt_changes) {
     pamt_refcount[r.pfn_2m] = r.refcount;
-    pamt_touched.insert(r.pfn_2m);
+    pamt_touched.push_back(r.pfn_2m);
   }
+  std::sort(pamt_touched.begin(), pamt_touched.end());  // ascending and once each, as a set held them
+  pamt_touched.erase(std::unique(pamt_touched.begin(), pamt_touched.end()), pamt_touched.end());
   for (Pfn pfn_2m : pamt_touched) {
     uint64_t mapped_4k = 0;
     pfns_in_4k_leaves.for_each(pfn_2m, pfn_2m + 512, [&](uint64_t a, uint64_t b, bool) { mapped_4k += b - a; });

@@ -45,7 +45,8 @@ void SpecState::learn(StepCtx& c, const ChangePolicy& p) {
   const Observation& o = *c.obs;
   if (o.has_events) check_events(c);  // against the pre-step leaves, before the windows land
 
-  IntervalMap<bool> dirty;  // gfns whose leaves or backing changed: INV-CONTIG re-check
+  IntervalMap<bool>& dirty = scratch_dirty;  // gfns whose leaves or backing changed: INV-CONTIG re-check
+  dirty.clear();
   if (o.has_backing) {
     for (const BackingWindow& w : o.backing_windows) {
       const Memslot* m = slot_by_id(w.slot);
@@ -79,7 +80,7 @@ void SpecState::learn(StepCtx& c, const ChangePolicy& p) {
       // whether or not the target lists it among its changes.
       auto touch = [&](Pfn lo, Pfn hi) {
         if (!cfg.features.dynamic_pamt || !caps(Cap::Internals)) return;
-        for (Pfn b = align_down(lo, Level::L2M); b < hi; b += pages_in(Level::L2M)) pamt_touched.insert(b);
+        for (Pfn b = align_down(lo, Level::L2M); b < hi; b += pages_in(Level::L2M)) pamt_touched.push_back(b);
       };
       for (const LeafChange& x : changes)
         if (x.before && x.before->level == Level::L4K) {
@@ -158,7 +159,8 @@ void SpecState::check_observed_states(StepCtx& c) {
   const bool failed = c.out && c.out->err != 0;
   if (o.has_attrs) {
     for (const AttrWindow& w : o.attr_windows) {
-      IntervalMap<bool> shown;  // shared gfns as the target shows them
+      IntervalMap<bool>& shown = scratch_shown;  // shared gfns as the target shows them
+      shown.clear();
       for (const GfnRange& r : w.shared) shown.assign(r.start, r.end(), true);
       std::optional<std::pair<GfnRange, Attr>> bad;  // first gfn run whose attribute differs
       auto differ = [&](uint64_t a, uint64_t b, Attr want) {
@@ -181,7 +183,8 @@ void SpecState::check_observed_states(StepCtx& c) {
   if (!tdx || !o.has_leaves) return;
   for (const LeafWindow& w : o.leaf_windows) {
     if (!w.is_private || !w.accepted) continue;
-    IntervalMap<bool> shown;
+    IntervalMap<bool>& shown = scratch_shown;  // accepted gfns as the target shows them
+    shown.clear();
     for (const GfnRange& r : *w.accepted) shown.assign(r.start, r.end(), true);
     std::optional<std::pair<GfnRange, AcceptState>> bad;
     accept.for_each(w.range.start, w.range.end(), [&](uint64_t a, uint64_t b, AcceptState st) {

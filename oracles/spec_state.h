@@ -113,7 +113,9 @@ struct SpecState {
   IntervalMap<bool> pfns_in_4k_leaves; // host pfn -> mapped by a private 4K leaf (INV-PAMT)
   IntervalMap<bool> thp_pmd_split;     // per-VM THP shared memory: 2M host blocks mapped 4K since a partial discard
   std::map<Pfn, int32_t> pamt_refcount;  // last DPAMT refcount the target reported per 2M pfn range
-  std::set<Pfn> pamt_touched;             // 2M pfn ranges whose 4K mappings changed this step
+  // 2M pfn ranges whose 4K mappings changed this step, with repeats (sorted and made unique
+  // where checked): a set's node per insert was a malloc per touched range.
+  std::vector<Pfn> pamt_touched;
   // Injected faults per site, in arming order: (status, attempts left); status 0 is -ENOMEM.
   std::array<std::deque<std::pair<uint64_t, uint32_t>>, kFaultSites> armed;
   bool runnable = false;
@@ -122,6 +124,10 @@ struct SpecState {
   uint64_t cache_underflows = 0;
   uint64_t inhibit_blocks_seen = 0;           // SimInternals.guest_inhibit_blocks, one-way
   std::set<std::tuple<uint32_t, Level, Gfn>> inhibited;  // (slot id, level, block) known inhibited
+
+  // Per-step scratch maps, cleared before each use: kept so a step allocates nothing for them.
+  IntervalMap<bool> scratch_dirty, scratch_shown;
+  IntervalMap<int8_t> scratch_overlay;
 
   // ---- queries (spec_state.cpp)
   const Memslot* slot_at(Gfn g) const;  // live slots only, as the other slot queries

@@ -31,9 +31,10 @@ void diff_pieces(const Pieces<V>& a, const Pieces<V>& b, uint64_t s, uint64_t e,
   }
 }
 
+// The pieces of m inside [s, e) into p, whose buffer is reused from window to window.
 template <class V>
-Pieces<V> collect(const IntervalMap<V>& m, uint64_t s, uint64_t e) {
-  Pieces<V> p;
+Pieces<V>& collect(const IntervalMap<V>& m, uint64_t s, uint64_t e, Pieces<V>& p) {
+  p.clear();
   m.for_each(s, e, [&](uint64_t a, uint64_t b, const V& v) { p.push_back({a, b, v}); });
   return p;
 }
@@ -42,7 +43,9 @@ Pieces<V> collect(const IntervalMap<V>& m, uint64_t s, uint64_t e) {
 
 std::vector<LeafChange> LeafView::apply(const LeafWindow& w) {
   const uint64_t s = w.range.start, e = w.range.end();
-  Pieces<LeafVal> before = collect(map_, s, e), after;
+  static thread_local Pieces<LeafVal> before, after;  // scratch: no malloc per window
+  collect(map_, s, e, before);
+  after.clear();
   for (const LeafRun& r : w.runs) {
     const uint64_t a = std::max(r.range.start, s), b = std::min(r.range.end(), e);
     if (a < b) after.push_back({a, b, LeafVal{r.level, r.pfn - r.range.start}});
@@ -65,7 +68,9 @@ std::optional<std::pair<Gfn, LeafVal>> LeafView::leaf_at(Gfn g) const {
 std::vector<BackChange> BackingView::apply(const BackingWindow& w) {
   IntervalMap<BackVal>& f = files_[w.slot];
   const uint64_t s = w.index, e = w.index + w.npages;
-  Pieces<BackVal> before = collect(f, s, e), after;
+  static thread_local Pieces<BackVal> before, after;  // scratch: no malloc per window
+  collect(f, s, e, before);
+  after.clear();
   for (const BackingRun& r : w.runs) {
     const uint64_t a = std::max(r.index, s), b = std::min(r.index + r.npages, e);
     if (a < b && r.allocated) after.push_back({a, b, BackVal{r.pfn - r.index, r.folio_order}});

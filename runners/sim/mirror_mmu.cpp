@@ -3,6 +3,7 @@
 // the cross-boundary split and the precise zap (tdp_mmu.c / mmu.c of the v3 series).
 #include <algorithm>
 #include <cerrno>
+#include <span>
 
 #include "runners/sim/sim_host.h"
 
@@ -241,9 +242,9 @@ int SimHost::split_cross_boundary(const GfnRange& r, bool mirror) {
   auto crosses = [&](Gfn leaf_start, uint64_t n) { return !(leaf_start >= r.start && leaf_start + n <= r.end()); };
 
   struct Edge { Gfn probe, boundary; };
-  std::vector<Edge> edges = {{r.start, r.start}};
-  if (!core_.mut(Mutant::HeadOnly)) edges.push_back({r.end() - 1, r.end()});  // seed 003
-  for (const Edge& e : edges) {
+  const Edge edges[] = {{r.start, r.start}, {r.end() - 1, r.end()}};  // a fixed pair: no malloc per split
+  const size_t n_edges = core_.mut(Mutant::HeadOnly) ? 1 : 2;          // seed 003
+  for (const Edge& e : std::span(edges, n_edges)) {
     // MUT-1G-MISS: a 2M-aligned boundary is taken as needing no split (L11525-11527).
     if (core_.mut(Mutant::OneGMiss) && is_aligned(e.boundary, Level::L2M)) continue;
     for (const Leaf* l = root.at(e.probe); l && l->level > Level::L4K; l = root.at(e.probe)) {

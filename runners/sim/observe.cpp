@@ -7,29 +7,32 @@
 namespace tdxhp::sim {
 
 namespace {
-std::vector<GfnRange> merged(std::vector<GfnRange> v) {
+// Sorts v and merges overlapping or touching ranges, dropping empty ones. In place: the
+// step log's buffers are reused from step to step, so collecting allocates nothing.
+std::vector<GfnRange>& merge(std::vector<GfnRange>& v) {
   std::sort(v.begin(), v.end(), [](const GfnRange& a, const GfnRange& b) { return a.start < b.start; });
-  std::vector<GfnRange> out;
+  size_t n = 0;
   for (const GfnRange& r : v) {
     if (r.empty()) continue;
-    if (!out.empty() && r.start <= out.back().end()) {
-      out.back().npages = std::max(out.back().end(), r.end()) - out.back().start;
+    if (n > 0 && r.start <= v[n - 1].end()) {
+      v[n - 1].npages = std::max(v[n - 1].end(), r.end()) - v[n - 1].start;
     } else {
-      out.push_back(r);
+      v[n++] = r;
     }
   }
-  return out;
+  v.resize(n);
+  return v;
 }
 
 // Widens each window to the leaves it cuts, so runs tile it with whole leaves.
-std::vector<GfnRange> leaf_aligned(const IntervalMap<Leaf>& root, std::vector<GfnRange> v) {
+std::vector<GfnRange>& leaf_aligned(const IntervalMap<Leaf>& root, std::vector<GfnRange>& v) {
   for (GfnRange& r : v) {
     Gfn s = r.start, e = r.end();
     if (const Leaf* l = root.at(s)) s = align_down(s, l->level);
     if (const Leaf* l = root.at(e - 1)) e = align_down(e - 1, l->level) + pages_in(l->level);
     r = {s, e - s};
   }
-  return merged(std::move(v));
+  return merge(v);
 }
 
 LeafWindow window_of(const IntervalMap<Leaf>& root, const SeamModule* sept, const GfnRange& r) {
@@ -58,12 +61,12 @@ LeafWindow window_of(const IntervalMap<Leaf>& root, const SeamModule* sept, cons
 }
 }  // namespace
 
-SimInternals SimHost::internals(bool everything) const {
+SimInternals SimHost::internals(bool everything) {
   SimInternals in;
   if (everything) {
     for (auto [p, c] : tdx_.pamt_refs()) in.pamt_changes.push_back({p, c});
   } else {
-    for (Pfn p : core_.log.pamt_changed) in.pamt_changes.push_back({p, tdx_.pamt_refcount(p)});
+    for (Pfn p : core_.log.pamt_changes()) in.pamt_changes.push_back({p, tdx_.pamt_refcount(p)});
   }
   in.pamt_pages_in_use = tdx_.pamt_pages_in_use();
   in.pamt_pages_baseline = 0;  // the sim's idle TD holds no DPAMT pages
@@ -80,24 +83,23 @@ SimInternals SimHost::internals(bool everything) const {
 
 Observation SimHost::collect(bool everything) {
   Observation o;
-  StepLog& log = core_.log;
-  std::vector<GfnRange> priv, shared;
-  if (everything) {
-    for (const Memslot& m : core_.cfg.slots) priv.push_back(m.range());  // setup: every slot is live
-    shared = priv;
-  } else {
-    priv = log.dirty_private;
-    shared = log.dirty_shared;
+  StepLog& log = core_.log;  // its dirty lists are merged in place: reset() below empties them
+  if (everything) {  // setup: every slot is live, its leaves are windows whatever changed
+    log.dirty_private.clear();
+    log.dirty_shared.clear();
+    for (const Memslot& m : core_.cfg.slots) {
+      log.dirty_private.push_back(m.range());
+      log.dirty_shared.push_back(m.range());
+      log.dirty_attrs.push_back(m.range());
+    }
   }
   o.has_leaves = true;
-  for (const GfnRange& r : leaf_aligned(private_, priv)) o.leaf_windows.push_back(window_of(private_, &tdx_.seam(), r));
-  for (const GfnRange& r : leaf_aligned(shared_, shared)) o.leaf_windows.push_back(window_of(shared_, nullptr, r));
+  for (const GfnRange& r : leaf_aligned(private_, log.dirty_private))
+    o.leaf_windows.push_back(window_of(private_, &tdx_.seam(), r));
+  for (const GfnRange& r : leaf_aligned(shared_, log.dirty_shared)) o.leaf_windows.push_back(window_of(shared_, nullptr, r));
 
   o.has_attrs = true;
-  std::vector<GfnRange> attr_spans = log.dirty_attrs;
-  if (everything)
-    for (const Memslot& m : core_.cfg.slots) attr_spans.push_back(m.range());
-  for (const GfnRange& r : merged(std::move(attr_spans))) {
+  for (const GfnRange& r : merge(log.dirty_attrs)) {
     AttrWindow w{r, {}};
     attrs_.for_each(r.start, r.end(), [&](uint64_t a, uint64_t b, Attr x) {
       if (x == Attr::Shared) w.shared.push_back({a, b - a});
@@ -108,11 +110,12 @@ Observation SimHost::collect(bool everything) {
   o.has_backing = true;
   for (size_t i = 0; i < core_.cfg.slots.size(); ++i) {
     const GmemFile& f = *gmem_[i];
-    std::vector<GfnRange> spans;  // gmem index ranges, reusing GfnRange for the merge
+    std::vector<GfnRange>& spans = backing_spans_;  // gmem index ranges, reusing GfnRange for the merge
+    spans.clear();
     if (everything) spans.push_back({0, f.size()});
     for (const BackingSpan& b : log.dirty_backing)
       if (b.slot == f.slot()) spans.push_back({b.index, b.npages});
-    for (const GfnRange& s : merged(spans)) {
+    for (const GfnRange& s : merge(spans)) {
       BackingWindow w{f.slot(), s.start, s.npages, {}};
       f.folios().for_each(s.start, s.end(), [&](uint64_t a, uint64_t b, const FolioPiece& p) {
         w.runs.push_back({f.slot(), a, b - a, true, a + p.delta, p.order});
@@ -125,7 +128,7 @@ Observation SimHost::collect(bool everything) {
   o.events = std::move(log.events);
   o.kernel_log = std::move(log.kernel_log);
   o.vm_dead = core_.dead;
-  log = StepLog{};
+  log.reset();
   return o;
 }
 

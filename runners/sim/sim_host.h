@@ -117,7 +117,7 @@ class SimHost {
 
   // ---- observe.cpp
   Observation collect(bool everything);
-  SimInternals internals(bool everything) const;
+  SimInternals internals(bool everything);  // sorts the step log's pamt_changed
 
   uint64_t seed_;
   SimCore core_;
@@ -159,6 +159,7 @@ class SimHost {
   int apply_depth_ = 0;          // > 0 inside apply; 2 for a held op run at a drop point
   bool drop_hook_ran_ = false;   // this top-level op already dropped mmu_lock with the hook
   Op running_op_;                // the top-level op, for the interleaving notes
+  std::vector<GfnRange> backing_spans_;  // collect()'s per-slot scratch, kept to avoid a malloc per step
   bool first_observation_ = true;
   bool set_up_ = false;
 };

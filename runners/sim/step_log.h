@@ -3,9 +3,10 @@
 #pragma once
 
 #include <cstdint>
+#include <algorithm>
 #include <iterator>
-#include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "domain/types.h"
@@ -22,7 +23,9 @@ struct StepLog {
   std::vector<std::string> kernel_log;
   std::vector<GfnRange> dirty_private, dirty_shared, dirty_attrs;
   std::vector<BackingSpan> dirty_backing;
-  std::set<Pfn> pamt_changed;  // 2M-aligned pfns whose DPAMT refcount moved
+  // 2M-aligned pfns whose DPAMT refcount moved, with repeats: a vector (sorted once, in
+  // pamt_changes()) instead of a set, whose node per insert was a malloc on every 4K map/unmap.
+  std::vector<Pfn> pamt_changed;
   uint64_t restart_retries = 0;
   uint64_t fault_retries = 0;
 
@@ -69,18 +72,38 @@ struct StepLog {
     move_all(dirty_shared, later.dirty_shared);
     move_all(dirty_attrs, later.dirty_attrs);
     move_all(dirty_backing, later.dirty_backing);
-    pamt_changed.merge(later.pamt_changed);
+    move_all(pamt_changed, later.pamt_changed);
     restart_retries += later.restart_retries;
     fault_retries += later.fault_retries;
   }
-  void note(EventKind kind, const std::string& name, const std::string& text, Gfn gfn = 0, Level level = Level::L4K) {
+  // By value and moved in: a literal longer than the 15 characters std::string keeps inline
+  // costs one allocation here, not two (hot path of every split and fault).
+  void note(EventKind kind, std::string name, std::string text, Gfn gfn = 0, Level level = Level::L4K) {
     Event e;
     e.kind = kind;
-    e.name = name;
-    e.text = text;
+    e.name = std::move(name);
+    e.text = std::move(text);
     e.gfn = gfn;
     e.level = level;
     events.push_back(std::move(e));
+  }
+  // The distinct pamt_changed pfns, ascending.
+  const std::vector<Pfn>& pamt_changes() {
+    std::sort(pamt_changed.begin(), pamt_changed.end());
+    pamt_changed.erase(std::unique(pamt_changed.begin(), pamt_changed.end()), pamt_changed.end());
+    return pamt_changed;
+  }
+  // Empty for the next step, keeping the buffers' capacity (no allocation per step).
+  void reset() {
+    events.clear();
+    kernel_log.clear();
+    dirty_private.clear();
+    dirty_shared.clear();
+    dirty_attrs.clear();
+    dirty_backing.clear();
+    pamt_changed.clear();
+    restart_retries = 0;
+    fault_retries = 0;
   }
 };
 

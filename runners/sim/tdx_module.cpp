@@ -42,9 +42,8 @@ int TdxModule::bug_unless_ok(uint64_t err, const char* name) {
 
 void TdxModule::pamt_set(Pfn pfn_2m, int32_t to, bool sept) {
   auto& refs = sept ? sept_pamt_ref_ : pamt_ref_;
-  if (to == 0) refs.erase(pfn_2m);
-  else refs[pfn_2m] = to;
-  if (!sept) c_.log.pamt_changed.insert(pfn_2m);
+  refs.set(pfn_2m, to);
+  if (!sept) c_.log.pamt_changed.push_back(pfn_2m);
 }
 
 // tdx_pamt_get (arch/x86/virt/vmx/tdx/tdx.c of the DPAMT series): atomic_inc_not_zero, else
@@ -52,7 +51,7 @@ void TdxModule::pamt_set(Pfn pfn_2m, int32_t to, bool sept) {
 // put has not removed the pair yet); any other status fails the get (-EIO, pr_err).
 int TdxModule::pamt_get_range(Pfn base, uint64_t n, bool sept) {
   auto& refs = sept ? sept_pamt_ref_ : pamt_ref_;
-  int32_t ref = refs.count(base) ? refs.at(base) : 0;
+  int32_t ref = refs.get(base);
   while (n > 0) {
     if (ref != 0) {  // a negative refcount (a put too many) counts up towards 0 first
       const int32_t k = ref < 0 ? static_cast<int32_t>(std::min<uint64_t>(n, -static_cast<int64_t>(ref))) : static_cast<int32_t>(n);
@@ -77,7 +76,7 @@ int TdxModule::pamt_get_range(Pfn base, uint64_t n, bool sept) {
 // failure puts the ref back and WARNs, seed 001 patch 18). A put too many leaves it below 0.
 void TdxModule::pamt_put_range(Pfn base, uint64_t n, bool sept) {
   auto& refs = sept ? sept_pamt_ref_ : pamt_ref_;
-  int32_t ref = refs.count(base) ? refs.at(base) : 0;
+  int32_t ref = refs.get(base);
   while (n > 0) {
     if (ref != 1) {
       const uint64_t k = ref > 1 ? std::min<uint64_t>(n, static_cast<uint64_t>(ref - 1)) : n;

@@ -4,15 +4,47 @@
 // itself, which refuses what the real one refuses, is SeamModule.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
-#include <map>
 #include <optional>
+#include <utility>
 #include <vector>
 
 #include "runners/sim/core.h"
 #include "runners/sim/seam_module.h"
 
 namespace tdxhp::sim {
+
+// 2M pfn range -> DPAMT refcount, nonzero only, in a sorted vector: a few hundred ranges at
+// most, and a std::map's node per new range was a malloc on the 4K map/unmap path.
+class PamtRefs {
+ public:
+  using Entry = std::pair<Pfn, int32_t>;
+  int32_t get(Pfn p) const {
+    auto it = find(p);
+    return it != v_.end() && it->first == p ? it->second : 0;
+  }
+  void set(Pfn p, int32_t to) {
+    auto it = std::lower_bound(v_.begin(), v_.end(), p, [](const Entry& e, Pfn x) { return e.first < x; });
+    const bool there = it != v_.end() && it->first == p;
+    if (to == 0) {
+      if (there) v_.erase(it);
+    } else if (there) {
+      it->second = to;
+    } else {
+      v_.insert(it, {p, to});
+    }
+  }
+  size_t size() const { return v_.size(); }
+  std::vector<Entry>::const_iterator begin() const { return v_.begin(); }
+  std::vector<Entry>::const_iterator end() const { return v_.end(); }
+
+ private:
+  std::vector<Entry>::const_iterator find(Pfn p) const {
+    return std::lower_bound(v_.begin(), v_.end(), p, [](const Entry& e, Pfn x) { return e.first < x; });
+  }
+  std::vector<Entry> v_;  // ascending pfn
+};
 
 class TdxModule {
  public:
@@ -39,7 +71,7 @@ class TdxModule {
   Pfn alloc_sept_page();
   int sept_page_in_use(Pfn p) { return pamt_get(p, 1, true); }  // fault path: tdx_pamt_get(new S-EPT page)
   void free_sept_page(Pfn, bool put_pamt);
-  const std::map<Pfn, int32_t>& pamt_refs() const { return pamt_ref_; }
+  const PamtRefs& pamt_refs() const { return pamt_ref_; }
   const SeamModule& seam() const { return seam_; }
   SeamModule& seam() { return seam_; }
 
@@ -59,10 +91,7 @@ class TdxModule {
   // Internals (sim only).
   // A PAMT page pair per 2M range in use, guest memory and S-EPT pages alike.
   uint64_t pamt_pages_in_use() const { return 2 * (pamt_ref_.size() + sept_pamt_ref_.size()); }
-  int32_t pamt_refcount(Pfn pfn_2m) const {
-    auto it = pamt_ref_.find(pfn_2m);
-    return it == pamt_ref_.end() ? 0 : it->second;
-  }
+  int32_t pamt_refcount(Pfn pfn_2m) const { return pamt_ref_.get(pfn_2m); }
   uint64_t cache_count() const { return cache_count_; }
   uint64_t cache_min() const { return c_.dynamic_pamt() ? 4 : 0; }  // 2 pairs with DPAMT (L3781-3824)
   uint64_t cache_underflows() const { return cache_underflows_; }
@@ -100,8 +129,8 @@ class TdxModule {
   SeamModule seam_;
   // guest 2M pfn range -> DPAMT 4K-entry refcount (an atomic_t: a put too many goes below 0),
   // nonzero only
-  std::map<Pfn, int32_t> pamt_ref_;
-  std::map<Pfn, int32_t> sept_pamt_ref_;  // the same for S-EPT page-table pages
+  PamtRefs pamt_ref_;
+  PamtRefs sept_pamt_ref_;  // the same for S-EPT page-table pages
   uint64_t cache_count_ = 0;
   uint64_t cache_underflows_ = 0;
   Pfn next_sept_pfn_ = Pfn{1} << 32;  // S-EPT pages come from their own physical area
