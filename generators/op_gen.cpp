@@ -350,7 +350,8 @@ std::vector<Op> slot_cycle(Choices& ch, const OpContext& ctx) {
 
 // The motif table (DOMAIN.md section 5), like syzkaller's call priorities: each motif by name,
 // its weight in GenProfile, and what the target must have for it. A context's pool is drawn
-// from this one table; the order is the draw order, so keep it (same seed, same cases).
+// from this one table; the order is the draw order, so keep it (same seed, same cases), and
+// shrinking lowers a motif choice towards the first, the one-op motif.
 struct MotifEntry {
   const char* name;
   int GenProfile::*weight;
