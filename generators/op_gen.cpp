@@ -102,11 +102,12 @@ Inject fault_injection(Choices& ch) {
   return in;
 }
 
-}  // namespace
-
+// Drops the ops the target cannot run (their Cap is missing).
 void keep_runnable(const Caps& caps, std::vector<Op>& ops) {
   std::erase_if(ops, [&](const Op& op) { return !runnable(caps, op); });
 }
+
+}  // namespace
 
 OpContext draw_context(Choices& ch, const Config& config, const GenProfile& profile) {
   OpContext ctx{config, profile, {}};

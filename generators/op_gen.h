@@ -27,7 +27,5 @@ GfnRange range_near(Choices& ch, const OpContext& ctx, Gfn block);
 std::vector<Op> motif(Choices& ch, const OpContext& ctx);
 // The case's ops: up to size * 12 / 100 motifs, or a swarm (generators/swarm_gen.h).
 std::vector<Op> draw_ops(Choices& ch, const OpContext& ctx, int size);
-// Drops the ops the target cannot run (their Cap is missing).
-void keep_runnable(const Caps& caps, std::vector<Op>& ops);
 
 }  // namespace tdxhp::gen

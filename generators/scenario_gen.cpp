@@ -36,9 +36,7 @@ struct Drawn {
 
 std::shared_ptr<const Drawn> draw(Choices ch, std::shared_ptr<const GenProfile> profile, int size) {
   auto d = std::make_shared<Drawn>();
-  d->scenario.config = draw_config(ch, *profile);
-  const OpContext ctx = draw_context(ch, d->scenario.config, *profile);
-  d->scenario.ops = draw_ops(ch, ctx, size);
+  d->scenario = draw_scenario(ch, *profile, size);
   d->record = ch.take_record();
   d->spans = ch.take_spans();
   d->profile = std::move(profile);
@@ -148,6 +146,14 @@ rc::Seq<rc::Shrinkable<Scenario>> shrinks_of(const std::shared_ptr<const Drawn>&
 }
 
 }  // namespace
+
+Scenario draw_scenario(Choices& ch, const GenProfile& profile, int size) {
+  Scenario s;
+  s.config = draw_config(ch, profile);
+  const OpContext ctx = draw_context(ch, s.config, profile);
+  s.ops = draw_ops(ch, ctx, size);
+  return s;
+}
 
 rc::Gen<Scenario> scenario(const GenProfile& profile) {
   auto shared = std::make_shared<const GenProfile>(profile);

@@ -14,5 +14,10 @@ void showValue(const Op& op, std::ostream& os);
 }  // namespace tdxhp
 
 namespace tdxhp::gen {
+class Choices;
+
 rc::Gen<Scenario> scenario(const GenProfile& profile);
+// The case that `ch` draws: config first, then the hot regions, then the ops. The same record
+// draws the same case; scenario() shrinks by editing the record and drawing again.
+Scenario draw_scenario(Choices& ch, const GenProfile& profile, int size);
 }  // namespace tdxhp::gen

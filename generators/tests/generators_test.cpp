@@ -9,8 +9,6 @@
 #include "domain/describe.h"
 #include "generators/choices.h"
 #include "generators/classify.h"
-#include "generators/config_gen.h"
-#include "generators/op_gen.h"
 #include "generators/scenario_gen.h"
 
 namespace tdxhp::gen {
@@ -125,22 +123,13 @@ TEST(Generators, ShrinksToTheFewOpsThatMatter) {
   EXPECT_GT(from_more_slots, 0) << "no seed failed first with several slots: the config check above ran on nothing";
 }
 
-// A case drawn from a record, as the shrinker draws it (generators/scenario_gen.cpp).
-Scenario draw_case(Choices& ch, const GenProfile& p, int size) {
-  Scenario s;
-  s.config = draw_config(ch, p);
-  const OpContext ctx = draw_context(ch, s.config, p);
-  s.ops = draw_ops(ch, ctx, size);
-  return s;
-}
-
 TEST(Choices, ReplayingTheRecordDrawsTheSameCase) {
   const GenProfile p{all_caps()};
   for (uint64_t seed = 1; seed <= 200; ++seed) {
     Choices fresh = Choices::fresh(seed);
-    const Scenario a = draw_case(fresh, p, 100);
+    const Scenario a = draw_scenario(fresh, p, 100);
     Choices again = Choices::replay(fresh.record());
-    EXPECT_TRUE(draw_case(again, p, 100) == a) << "seed " << seed;
+    EXPECT_TRUE(draw_scenario(again, p, 100) == a) << "seed " << seed;
     EXPECT_EQ(again.record(), fresh.record()) << "seed " << seed;
   }
 }
@@ -156,7 +145,7 @@ TEST(Choices, EveryEditedRecordStillDrawsAValidRunnableCase) {
     const GenProfile p{caps};
     for (uint64_t seed = 1; seed <= 300; ++seed) {
       Choices fresh = Choices::fresh(seed);
-      draw_case(fresh, p, 100);
+      draw_scenario(fresh, p, 100);
       std::vector<uint64_t> rec = fresh.record();
       if (!fresh.spans().empty() && rnd() % 2) {
         const ChoiceSpan sp = fresh.spans()[rnd() % fresh.spans().size()];
@@ -165,7 +154,7 @@ TEST(Choices, EveryEditedRecordStillDrawsAValidRunnableCase) {
       for (int k = 0; k < 3 && !rec.empty(); ++k) rec[rnd() % rec.size()] = rnd();  // any value at all
       if (rnd() % 4 == 0) rec.resize(rnd() % (rec.size() + 1));                    // cut short: zeros after
       Choices replay = Choices::replay(rec);
-      const Scenario s = draw_case(replay, p, 100);
+      const Scenario s = draw_scenario(replay, p, 100);
       ++edited;
       EXPECT_EQ(validate_config(s.config), "") << "seed " << seed;
       for (auto& op : s.ops) {
