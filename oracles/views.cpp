@@ -31,31 +31,31 @@ void diff_pieces(const Pieces<V>& a, const Pieces<V>& b, uint64_t s, uint64_t e,
   }
 }
 
-// The pieces of m inside [s, e) into p, whose buffer is reused from window to window.
-template <class V>
-Pieces<V>& collect(const IntervalMap<V>& m, uint64_t s, uint64_t e, Pieces<V>& p) {
-  p.clear();
-  m.for_each(s, e, [&](uint64_t a, uint64_t b, const V& v) { p.push_back({a, b, v}); });
-  return p;
+// Replaces [s, e) of m by the pieces in `after` (clipped to it, in any order) and emits each
+// stretch whose value changed. `before` and `after` are the view's buffers, reused from window
+// to window so a step allocates nothing for them.
+template <class V, class Out>
+void replace_window(IntervalMap<V>& m, uint64_t s, uint64_t e, Pieces<V>& before, Pieces<V>& after, Out&& out) {
+  before.clear();
+  m.for_each(s, e, [&](uint64_t a, uint64_t b, const V& v) { before.push_back({a, b, v}); });
+  std::sort(after.begin(), after.end(), [](auto& x, auto& y) { return x.start < y.start; });
+  diff_pieces<V>(before, after, s, e, out);
+  m.replace(s, e, after.begin(), after.end());
 }
 
 }  // namespace
 
 std::vector<LeafChange> LeafView::apply(const LeafWindow& w) {
   const uint64_t s = w.range.start, e = w.range.end();
-  static thread_local Pieces<LeafVal> before, after;  // scratch: no malloc per window
-  collect(map_, s, e, before);
-  after.clear();
+  after_.clear();
   for (const LeafRun& r : w.runs) {
     const uint64_t a = std::max(r.range.start, s), b = std::min(r.range.end(), e);
-    if (a < b) after.push_back({a, b, LeafVal{r.level, r.pfn - r.range.start}});
+    if (a < b) after_.push_back({a, b, LeafVal{r.level, r.pfn - r.range.start}});
   }
-  std::sort(after.begin(), after.end(), [](auto& x, auto& y) { return x.start < y.start; });
   std::vector<LeafChange> changes;
-  diff_pieces<LeafVal>(before, after, s, e, [&](uint64_t a, uint64_t b, auto& va, auto& vb) {
+  replace_window(map_, s, e, before_, after_, [&](uint64_t a, uint64_t b, auto& va, auto& vb) {
     changes.push_back(LeafChange{a, b, va, vb});
   });
-  map_.replace(s, e, after.begin(), after.end());
   return changes;
 }
 
@@ -66,21 +66,16 @@ std::optional<std::pair<Gfn, LeafVal>> LeafView::leaf_at(Gfn g) const {
 }
 
 std::vector<BackChange> BackingView::apply(const BackingWindow& w) {
-  IntervalMap<BackVal>& f = files_[w.slot];
   const uint64_t s = w.index, e = w.index + w.npages;
-  static thread_local Pieces<BackVal> before, after;  // scratch: no malloc per window
-  collect(f, s, e, before);
-  after.clear();
+  after_.clear();
   for (const BackingRun& r : w.runs) {
     const uint64_t a = std::max(r.index, s), b = std::min(r.index + r.npages, e);
-    if (a < b && r.allocated) after.push_back({a, b, BackVal{r.pfn - r.index, r.folio_order}});
+    if (a < b && r.allocated) after_.push_back({a, b, BackVal{r.pfn - r.index, r.folio_order}});
   }
-  std::sort(after.begin(), after.end(), [](auto& x, auto& y) { return x.start < y.start; });
   std::vector<BackChange> changes;
-  diff_pieces<BackVal>(before, after, s, e, [&](uint64_t a, uint64_t b, auto& va, auto& vb) {
+  replace_window(files_[w.slot], s, e, before_, after_, [&](uint64_t a, uint64_t b, auto& va, auto& vb) {
     changes.push_back(BackChange{w.slot, a, b, va, vb});
   });
-  f.replace(s, e, after.begin(), after.end());
   return changes;
 }
 

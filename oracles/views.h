@@ -42,6 +42,7 @@ class LeafView {
 
  private:
   IntervalMap<LeafVal> map_;
+  std::vector<IntervalMap<LeafVal>::Piece> before_, after_;  // apply()'s scratch, kept across windows
 };
 
 // gmem pages of one file: pfn - index and the folio order; holes are absent.
@@ -65,6 +66,7 @@ class BackingView {
 
  private:
   std::map<uint32_t, IntervalMap<BackVal>> files_;
+  std::vector<IntervalMap<BackVal>::Piece> before_, after_;  // apply()'s scratch, kept across windows
 };
 
 // "Largest leaf allowed" maps (GUEST_INHIBIT, page tables under the mirror): a gfn not in the
