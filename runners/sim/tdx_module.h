@@ -5,6 +5,7 @@
 #pragma once
 
 #include <algorithm>
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <utility>
@@ -21,16 +22,17 @@ class PamtRefs {
  public:
   using Entry = std::pair<Pfn, int32_t>;
   int32_t get(Pfn p) const {
-    auto it = find(p);
-    return it != v_.end() && it->first == p ? it->second : 0;
+    const size_t i = lower(p);
+    return i < v_.size() && v_[i].first == p ? v_[i].second : 0;
   }
   void set(Pfn p, int32_t to) {
-    auto it = std::lower_bound(v_.begin(), v_.end(), p, [](const Entry& e, Pfn x) { return e.first < x; });
-    const bool there = it != v_.end() && it->first == p;
+    const size_t i = lower(p);
+    const auto it = v_.begin() + static_cast<std::ptrdiff_t>(i);
+    const bool there = i < v_.size() && v_[i].first == p;
     if (to == 0) {
       if (there) v_.erase(it);
     } else if (there) {
-      it->second = to;
+      v_[i].second = to;
     } else {
       v_.insert(it, {p, to});
     }
@@ -40,8 +42,10 @@ class PamtRefs {
   std::vector<Entry>::const_iterator end() const { return v_.end(); }
 
  private:
-  std::vector<Entry>::const_iterator find(Pfn p) const {
-    return std::lower_bound(v_.begin(), v_.end(), p, [](const Entry& e, Pfn x) { return e.first < x; });
+  // The index of p's entry, or of where it would go.
+  size_t lower(Pfn p) const {
+    return static_cast<size_t>(
+        std::lower_bound(v_.begin(), v_.end(), p, [](const Entry& e, Pfn x) { return e.first < x; }) - v_.begin());
   }
   std::vector<Entry> v_;  // ascending pfn
 };
