@@ -372,7 +372,16 @@ class KvmTarget final : public Target {
 
   Observation teardown() override {
     // A TD is measured at build and cannot be reset; a dead VM or a lost trace is not reused.
-    if (flavour_ == "tdx" || vm_dead_ || !worker_.alive() || (trace_.is_open() && !replay_)) vm_.retire();
+    if (flavour_ == "tdx" || vm_dead_ || !worker_.alive() || (trace_.is_open() && !replay_)) {
+      vm_.retire();
+    } else {
+      // The next case's reset begins now: the worker frees this case's memslots while tdxhp
+      // checks, generates and saves the next case (a host crash meanwhile leaves this case or,
+      // once saved, the next in the pending case file, as when the reset freed them).
+      WorkerRequest q;
+      q.kind = Request::Release;
+      worker_.post(q);
+    }
     Observation o;
     o.kernel_log = kmsg_.take_findings(&o.kernel_lines_scanned);  // teardown WARNs belong to this case too
     o.vm_dead = vm_dead_;

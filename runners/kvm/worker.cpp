@@ -44,6 +44,9 @@ WorkerReply serve(tkvm_vm* vm, const WorkerRequest& q) {
       for (int i = 0; i < kStatCount; ++i) r.stat_err[i] = tkvm_stat(vm, names[i], &r.stat[i]);
       break;
     }
+    case Request::Release:
+      tkvm_release(vm);
+      break;
     case Request::Reset:  // served by child_main: it needs the config message
     case Request::Quit:
       break;
@@ -126,15 +129,33 @@ int Worker::start(const tkvm_config& cfg, std::chrono::milliseconds timeout, std
   return 0;
 }
 
-int Worker::exchange(const WorkerRequest& q, const void* extra, size_t extra_len,
-                     std::chrono::milliseconds timeout, WorkerReply* r) {
-  if (send(sock_, &q, sizeof(q), 0) != sizeof(q) ||
-      (extra && send(sock_, extra, extra_len, 0) != static_cast<ssize_t>(extra_len)))
-    return -EIO;
+int Worker::await_reply(std::chrono::milliseconds timeout, WorkerReply* r) {
   pollfd p{sock_, POLLIN, 0};
   const int n = poll(&p, 1, static_cast<int>(timeout.count()));
   if (n == 1 && recv(sock_, r, sizeof(*r), 0) == sizeof(*r)) return 0;
   return n == 0 ? -ETIME : -EIO;
+}
+
+int Worker::collect_posted(std::chrono::milliseconds timeout) {
+  if (!posted_) return 0;
+  posted_ = false;
+  WorkerReply r;
+  return await_reply(timeout, &r);
+}
+
+void Worker::post(const WorkerRequest& q) {
+  if (pid_ <= 0 || posted_) return;
+  if (send(sock_, &q, sizeof(q), 0) == sizeof(q)) posted_ = true;
+  else kill_child();
+}
+
+int Worker::exchange(const WorkerRequest& q, const void* extra, size_t extra_len,
+                     std::chrono::milliseconds timeout, WorkerReply* r) {
+  if (int e = collect_posted(timeout)) return e;
+  if (send(sock_, &q, sizeof(q), 0) != sizeof(q) ||
+      (extra && send(sock_, extra, extra_len, 0) != static_cast<ssize_t>(extra_len)))
+    return -EIO;
+  return await_reply(timeout, r);
 }
 
 int Worker::reset(const tkvm_config& cfg, std::chrono::milliseconds timeout, std::string* why) {
@@ -177,7 +198,7 @@ WorkerReply Worker::call(const WorkerRequest& q, std::chrono::milliseconds timeo
 }
 
 void Worker::stop() {
-  if (pid_ > 0) {
+  if (pid_ > 0 && collect_posted(std::chrono::milliseconds(5000)) == 0) {
     WorkerRequest q;
     q.kind = Request::Quit;
     if (send(sock_, &q, sizeof(q), 0) == sizeof(q)) {
@@ -196,6 +217,7 @@ void Worker::kill_child() {
     waitpid(pid_, nullptr, 0);
   }
   pid_ = -1;
+  posted_ = false;
   if (sock_ >= 0) close(sock_);
   sock_ = -1;
 }

@@ -20,6 +20,9 @@ class Worker {
   int reset(const tkvm_config& cfg, std::chrono::milliseconds timeout, std::string* why);
   // One round trip. A timeout kills the child: err -ETIME, vm_dead; a dead child: -EIO.
   WorkerReply call(const WorkerRequest&, std::chrono::milliseconds timeout, std::string* note);
+  // Sends q without waiting (Release): the child works while the parent does. Its reply is
+  // read before the next request's (a dead or hung child fails that one).
+  void post(const WorkerRequest& q);
   void stop();
   bool alive() const { return pid_ > 0; }
 
@@ -28,9 +31,12 @@ class Worker {
   // when none came in time, -EIO when the socket failed (the child died).
   int exchange(const WorkerRequest& q, const void* extra, size_t extra_len, std::chrono::milliseconds timeout,
                WorkerReply* r);
+  int await_reply(std::chrono::milliseconds timeout, WorkerReply* r);
+  int collect_posted(std::chrono::milliseconds timeout);  // the posted request's reply, if any
   std::string log_tail() const;
   void kill_child();
   int pid_ = -1, sock_ = -1, log_fd_ = -1;
+  bool posted_ = false;
 };
 
 }  // namespace tdxhp::kvm

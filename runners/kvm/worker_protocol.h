@@ -7,7 +7,10 @@
 namespace tdxhp::kvm {
 
 // Reset is followed by one more message: the tkvm_config of the next case (tkvm_reset).
-enum class Request : uint32_t { Access, Accept, MapGpa, Convert, Punch, Prefault, DiscardShared, Stats, Reset, Quit };
+// Release (tkvm_release) is posted without waiting; its reply is read before the next request.
+enum class Request : uint32_t {
+  Access, Accept, MapGpa, Convert, Punch, Prefault, DiscardShared, Stats, Release, Reset, Quit
+};
 
 struct WorkerRequest {
   Request kind = Request::Quit;

@@ -82,6 +82,10 @@ void tkvm_destroy(struct tkvm_vm *vm);
  * build a new one; -EOPNOTSUPP for a config tkvm_create refuses too. Any other error leaves
  * the VM unusable: destroy it. */
 int tkvm_reset(struct tkvm_vm *vm, const struct tkvm_config *cfg, char *why, size_t why_len);
+/* plain/swprot: deletes the test memslots and frees their memory, attributes back to shared
+ * first, so the next slots start from the state a new VM has. tkvm_reset does it too; done
+ * ahead, it overlaps the runner's work between two cases. No-op when there are none. */
+void tkvm_release(struct tkvm_vm *vm);
 
 /* The guest-physical address of scenario gfn (slots are placed above libkvm's memslot 0). */
 uint64_t tkvm_gpa_of(const struct tkvm_vm *vm, uint64_t gfn);

@@ -383,6 +383,25 @@ static int map_gmem_huge(struct tkvm_slot_state *s, uint64_t gmem_off, size_t le
 	return map_aligned(s, s->gmem_fd, fd_base, maplen, 0, huge, 0, gmem_off - fd_base);
 }
 
+/* KVM_SET_USER_MEMORY_REGION2 for test slot idx (size 0 deletes it). Not libkvm's wrapper:
+ * that opens /dev/kvm to re-check KVM_CAP_USER_MEMORY2 on every call, three syscalls per slot
+ * per case; a KVM without it fails here with ENOTTY, which the caller reports. */
+static int set_test_slot(struct tkvm_vm *vm, uint32_t idx, uint32_t flags, uint64_t gfn, uint64_t len,
+			 void *hva, int gmem_fd, uint64_t gmem_off)
+{
+	struct kvm_userspace_memory_region2 region = {
+		.slot = FIRST_TEST_SLOT + idx,
+		.flags = flags,
+		.guest_phys_addr = tkvm_gpa_of(vm, gfn),
+		.memory_size = len,
+		.userspace_addr = (uintptr_t)hva,
+		.guest_memfd = gmem_fd < 0 ? 0 : (uint32_t)gmem_fd,
+		.guest_memfd_offset = gmem_off,
+	};
+
+	return ioctl(vm->vm->fd, KVM_SET_USER_MEMORY_REGION2, &region);
+}
+
 static int add_test_slot(struct tkvm_vm *vm, const struct tkvm_config *cfg, uint32_t idx,
 			 uint64_t gmem_flags, char *why, size_t why_len)
 {
@@ -438,9 +457,7 @@ static int add_test_slot(struct tkvm_vm *vm, const struct tkvm_config *cfg, uint
 	if (r)
 		return WHY("mapping slot %u memory: %s", s->cfg.id, strerror(-r)), r;
 
-	r = __vm_set_user_memory_region2(vm->vm, FIRST_TEST_SLOT + idx, flags,
-					 tkvm_gpa_of(vm, s->cfg.base_gfn), len, s->hva,
-					 s->gmem_fd < 0 ? 0 : s->gmem_fd, gmem_off);
+	r = set_test_slot(vm, idx, flags, s->cfg.base_gfn, len, s->hva, s->gmem_fd, gmem_off);
 	if (r)
 		return WHY("KVM_SET_USER_MEMORY_REGION2 slot %u: %s", s->cfg.id, strerror(errno)), -errno;
 	return 0;
@@ -653,20 +670,19 @@ static void free_slot_memory(struct tkvm_slot_state *s)
 		close(s->shared_fd);
 }
 
-/* Deletes every test memslot and frees its memory; attributes go back to shared first, so
- * the next slots start from the state a new VM has. */
-static void release_test_slots(struct tkvm_vm *vm)
+void tkvm_release(struct tkvm_vm *vm)
 {
 	uint32_t i;
 
+	if (vm->td)
+		return; /* a TD is measured at build: never reset, only destroyed */
 	for (i = 0; i < vm->nslots; i++) {
 		struct tkvm_slot_state *s = &vm->slots[i];
 
 		if (!vm->dead && vm->flavour != TKVM_PLAIN && vm->attr_owner == TKVM_ATTR_VM)
 			tkvm_set_attributes(vm, s->cfg.base_gfn, s->cfg.npages, false);
 		if (!vm->dead && s->hva)
-			__vm_set_user_memory_region2(vm->vm, FIRST_TEST_SLOT + i, 0,
-						     tkvm_gpa_of(vm, s->cfg.base_gfn), 0, NULL, 0, 0);
+			set_test_slot(vm, i, 0, s->cfg.base_gfn, 0, NULL, -1, 0);
 		free_slot_memory(s);
 		memset(s, 0, sizeof(*s));
 		s->gmem_fd = s->shared_fd = -1;
@@ -684,7 +700,7 @@ int tkvm_reset(struct tkvm_vm *vm, const struct tkvm_config *cfg, char *why, siz
 		       -EAGAIN;
 	if ((r = config_refusal(cfg, why, why_len)))
 		return r;
-	release_test_slots(vm);
+	tkvm_release(vm);
 	return add_test_slots(vm, cfg, why, why_len);
 }
 
