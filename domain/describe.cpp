@@ -238,7 +238,7 @@ std::string describe(const BackingRun& b) {
 
 std::string describe(const Event& e) {
   std::string s(name(e.kind));
-  if (!e.name.empty()) s += " " + e.name;
+  if (!e.name.empty()) (s += " ") += e.name;
   switch (e.kind) {
     case EventKind::FolioSplit:
     case EventKind::FolioMerge:

@@ -8,6 +8,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <variant>
 #include <vector>
 
@@ -253,7 +254,10 @@ enum class EventKind : uint8_t {
 };
 struct Event {
   EventKind kind = EventKind::Note;
-  std::string name;       // SEAMCALL name (TDH.MEM.PAGE.DEMOTE ...) or short tag
+  // SEAMCALL name (TDH.MEM.PAGE.DEMOTE ...) or short tag: a string literal, never a
+  // temporary (the sim makes events on its hot path; a std::string here was an allocation
+  // for every name longer than 15 characters).
+  std::string_view name;
   Gfn gfn = 0;            // or gmem index for folio events
   Level level = Level::L4K;
   uint64_t npages = 0;

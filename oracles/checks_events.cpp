@@ -89,7 +89,7 @@ void SpecState::check_events(StepCtx& c) {
 namespace {
 
 // The SEAMCALLs an inject can fail, by the name the event log gives them.
-std::optional<FaultSite> seamcall_site(const std::string& name) {
+std::optional<FaultSite> seamcall_site(std::string_view name) {
   static const std::pair<const char*, FaultSite> kSites[] = {
       {"TDH.MEM.RANGE.BLOCK", FaultSite::Block}, {"TDH.MEM.TRACK", FaultSite::Track},
       {"TDH.MEM.PAGE.DEMOTE", FaultSite::Demote}, {"TDH.MEM.PAGE.REMOVE", FaultSite::Remove},
@@ -108,33 +108,35 @@ std::optional<FaultSite> seamcall_site(const std::string& name) {
 // once: KVM_BUG_ON, no retry, the op returns -EIO. Every failure must be an injected one (the
 // module refuses nothing else here); an injected status is consumed as the call returns it.
 void SpecState::check_seamcalls(StepCtx& c) {
-  struct Busy {
-    std::string name;
+  struct Busy {  // the SEAMCALL whose BUSY awaits its retry; empty name: none
+    std::string_view name;  // a literal, as Event::name
     bool kicked = false;
     bool needs_kick = true;
+    explicit operator bool() const { return !name.empty(); }
+    void reset() { *this = Busy{}; }
   };
-  std::optional<Busy> busy;
+  Busy busy;
   std::optional<Event> fatal;  // a failure that calls for KVM_BUG_ON
   auto where = [&](const Event& e) { return GfnRange{e.gfn, pages_in(e.level)}; };
   for (const Event& e : c.obs->events) {
-    if (e.kind == EventKind::Kick && busy) busy->kicked = true;
+    if (e.kind == EventKind::Kick && busy) busy.kicked = true;
     if (e.kind == EventKind::KvmBugOn) {
       if (fatal) c.vm_died_legally = true;
       break;  // nothing runs on a dead TD
     }
     if (e.kind != EventKind::Seamcall) continue;
     if (fatal) {  // KVM must stop at once (no retry of an error other than BUSY: L14243-14250)
-      c.report("INV-BUSY", where(e), "after " + fatal->name + " returned " + tdx_status_name(fatal->status) +
+      c.report("INV-BUSY", where(e), "after " + std::string(fatal->name) + " returned " + tdx_status_name(fatal->status) +
                                          ", KVM_BUG_ON at once: no further SEAMCALL (L1604-1614, L14243-14250)",
                describe(e));
       fatal.reset();
     }
     const std::optional<FaultSite> site = seamcall_site(e.name);
-    const bool retry = busy && busy->name == e.name;
+    const bool retry = busy && busy.name == e.name;
     if (retry) {
-      if (busy->needs_kick && !busy->kicked)
+      if (busy.needs_kick && !busy.kicked)
         c.report("INV-BUSY", where(e), "BUSY is retried only after kicking all vCPUs (L1580-1589)",
-                 e.name + " retried without a kick");
+                 std::string(e.name) + " retried without a kick");
       busy.reset();
     }
     if (e.status == tdx::kSuccess) continue;
@@ -156,12 +158,12 @@ void SpecState::check_seamcalls(StepCtx& c) {
   }
   if (fatal && !c.vm_died_legally)
     c.report("INV-BUSY", where(*fatal),
-             "after " + fatal->name + " returned " + tdx_status_name(fatal->status) +
+             "after " + std::string(fatal->name) + " returned " + tdx_status_name(fatal->status) +
                  ", KVM_BUG_ON at once and the op returns -EIO (L1604-1614)",
              "the TD lives on (" + describe(*c.out) + ")");
   if (busy && !c.vm_died_legally)
     c.report("INV-BUSY", c.op ? op_range(*c.op) : GfnRange{},
-             "TDX_OPERAND_BUSY from " + busy->name + " is retried once after a kick (L1580-1589)",
+             "TDX_OPERAND_BUSY from " + std::string(busy.name) + " is retried once after a kick (L1580-1589)",
              "no retry in the event log");
 }
 

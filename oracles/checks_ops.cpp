@@ -590,7 +590,7 @@ std::optional<uint64_t> SpecState::take_armed(FaultSite site) {
   auto& q = armed[size_t(site)];
   if (q.empty()) return std::nullopt;
   const uint64_t status = q.front().first;
-  if (--q.front().second == 0) q.pop_front();
+  if (--q.front().second == 0) q.erase(q.begin());
   return status;
 }
 

@@ -3,7 +3,6 @@
 #pragma once
 
 #include <array>
-#include <deque>
 #include <cstdint>
 #include <optional>
 #include <map>
@@ -117,7 +116,9 @@ struct SpecState {
   // where checked): a set's node per insert was a malloc per touched range.
   std::vector<Pfn> pamt_touched;
   // Injected faults per site, in arming order: (status, attempts left); status 0 is -ENOMEM.
-  std::array<std::deque<std::pair<uint64_t, uint32_t>>, kFaultSites> armed;
+  // Per fault site, the armed (status, attempts) in arming order. Vectors: a std::deque
+  // allocates even when empty, 18 allocations per case for 9 sites.
+  std::array<std::vector<std::pair<uint64_t, uint32_t>>, kFaultSites> armed;
   bool runnable = false;
   bool dead = false;
   Evidence evidence;

@@ -1,6 +1,7 @@
 // Windowed observations (domain/types.h): only the ranges a step touched, widened to whole
 // leaves, so a step costs what it changed, not the size of the guest.
 #include <algorithm>
+#include <iterator>
 
 #include "runners/sim/sim_host.h"
 
@@ -125,7 +126,9 @@ Observation SimHost::collect(bool everything) {
   }
   o.internals = internals(everything);
   o.has_events = true;
-  o.events = std::move(log.events);
+  // Moved element by element into one exact allocation: the log keeps its buffer, which
+  // would otherwise regrow from empty (several reallocations) on every step.
+  o.events.assign(std::make_move_iterator(log.events.begin()), std::make_move_iterator(log.events.end()));
   o.kernel_log = std::move(log.kernel_log);
   o.vm_dead = core_.dead;
   log.reset();

@@ -76,12 +76,11 @@ struct StepLog {
     restart_retries += later.restart_retries;
     fault_retries += later.fault_retries;
   }
-  // By value and moved in: a literal longer than the 15 characters std::string keeps inline
-  // costs one allocation here, not two (hot path of every split and fault).
-  void note(EventKind kind, std::string name, std::string text, Gfn gfn = 0, Level level = Level::L4K) {
+  // name: a literal (Event::name). text by value and moved in: one allocation at most.
+  void note(EventKind kind, std::string_view name, std::string text, Gfn gfn = 0, Level level = Level::L4K) {
     Event e;
     e.kind = kind;
-    e.name = std::move(name);
+    e.name = name;
     e.text = std::move(text);
     e.gfn = gfn;
     e.level = level;
