@@ -73,7 +73,7 @@ void SpecState::learn(StepCtx& c, const ChangePolicy& p) {
         for (const LeafRun& r : w.runs) check_shared_run(c, r);
         continue;
       }
-      const std::vector<LeafChange> changes = priv.apply(w);
+      const std::vector<LeafChange>& changes = priv.apply(w);
       if (p.frozen)
         for (const LeafChange& x : changes) report_frozen(c, p, x, true);
       // INV-PAMT: every 2M pfn range whose 4K mappings change must show the new refcount,

@@ -45,18 +45,18 @@ void replace_window(IntervalMap<V>& m, uint64_t s, uint64_t e, Pieces<V>& before
 
 }  // namespace
 
-std::vector<LeafChange> LeafView::apply(const LeafWindow& w) {
+const std::vector<LeafChange>& LeafView::apply(const LeafWindow& w) {
   const uint64_t s = w.range.start, e = w.range.end();
   after_.clear();
   for (const LeafRun& r : w.runs) {
     const uint64_t a = std::max(r.range.start, s), b = std::min(r.range.end(), e);
     if (a < b) after_.push_back({a, b, LeafVal{r.level, r.pfn - r.range.start}});
   }
-  std::vector<LeafChange> changes;
+  changes_.clear();
   replace_window(map_, s, e, before_, after_, [&](uint64_t a, uint64_t b, auto& va, auto& vb) {
-    changes.push_back(LeafChange{a, b, va, vb});
+    changes_.push_back(LeafChange{a, b, va, vb});
   });
-  return changes;
+  return changes_;
 }
 
 std::optional<std::pair<Gfn, LeafVal>> LeafView::leaf_at(Gfn g) const {
@@ -65,18 +65,18 @@ std::optional<std::pair<Gfn, LeafVal>> LeafView::leaf_at(Gfn g) const {
   return std::make_pair(align_down(g, v->level), *v);
 }
 
-std::vector<BackChange> BackingView::apply(const BackingWindow& w) {
+const std::vector<BackChange>& BackingView::apply(const BackingWindow& w) {
   const uint64_t s = w.index, e = w.index + w.npages;
   after_.clear();
   for (const BackingRun& r : w.runs) {
     const uint64_t a = std::max(r.index, s), b = std::min(r.index + r.npages, e);
     if (a < b && r.allocated) after_.push_back({a, b, BackVal{r.pfn - r.index, r.folio_order}});
   }
-  std::vector<BackChange> changes;
+  changes_.clear();
   replace_window(files_[w.slot], s, e, before_, after_, [&](uint64_t a, uint64_t b, auto& va, auto& vb) {
-    changes.push_back(BackChange{w.slot, a, b, va, vb});
+    changes_.push_back(BackChange{w.slot, a, b, va, vb});
   });
-  return changes;
+  return changes_;
 }
 
 const IntervalMap<BackVal>& BackingView::file(uint32_t slot) const {

@@ -34,8 +34,9 @@ struct LeafChange {
 
 class LeafView {
  public:
-  // Replaces the window's range by its runs (clipped to the range) and returns the changes.
-  std::vector<LeafChange> apply(const LeafWindow& w);
+  // Replaces the window's range by its runs (clipped to the range) and returns the changes,
+  // valid until the next apply (a buffer kept across windows).
+  const std::vector<LeafChange>& apply(const LeafWindow& w);
   // The leaf covering gfn: its aligned start and value.
   std::optional<std::pair<Gfn, LeafVal>> leaf_at(Gfn g) const;
   const IntervalMap<LeafVal>& map() const { return map_; }
@@ -43,6 +44,7 @@ class LeafView {
  private:
   IntervalMap<LeafVal> map_;
   std::vector<IntervalMap<LeafVal>::Piece> before_, after_;  // apply()'s scratch, kept across windows
+  std::vector<LeafChange> changes_;
 };
 
 // gmem pages of one file: pfn - index and the folio order; holes are absent.
@@ -60,13 +62,14 @@ struct BackChange {
 
 class BackingView {
  public:
-  std::vector<BackChange> apply(const BackingWindow& w);
+  const std::vector<BackChange>& apply(const BackingWindow& w);  // as LeafView::apply
   const IntervalMap<BackVal>& file(uint32_t slot) const;
   size_t pieces() const;
 
  private:
   std::map<uint32_t, IntervalMap<BackVal>> files_;
   std::vector<IntervalMap<BackVal>::Piece> before_, after_;  // apply()'s scratch, kept across windows
+  std::vector<BackChange> changes_;
 };
 
 // "Largest leaf allowed" maps (GUEST_INHIBIT, page tables under the mirror): a gfn not in the
