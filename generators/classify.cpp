@@ -19,10 +19,10 @@ bool inside_one_2m(const GfnRange& r) {
 bool in_block(Gfn g, Gfn block) { return align_down(g, Level::L2M) == block; }
 }  // namespace
 
-std::vector<std::string> scenario_shapes(const Scenario& s) {
+std::vector<std::string_view> scenario_shapes(const Scenario& s) {
   const Config& c = s.config;
   const auto& ops = s.ops;
-  std::vector<std::string> tags;
+  std::vector<std::string_view> tags;
   auto tag = [&](const char* t) {
     if (std::find(tags.begin(), tags.end(), t) == tags.end()) tags.push_back(t);
   };

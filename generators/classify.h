@@ -2,13 +2,14 @@
 // ops and config alone, so it is the same on every target; a run counts these per case.
 #pragma once
 
-#include <string>
+#include <string_view>
 #include <vector>
 
 #include "domain/types.h"
 
 namespace tdxhp::gen {
 
-std::vector<std::string> scenario_shapes(const Scenario& s);
+// The SC-* ids, sorted; literals (a run classifies every case, so this allocates once).
+std::vector<std::string_view> scenario_shapes(const Scenario& s);
 
 }  // namespace tdxhp::gen

@@ -59,7 +59,7 @@ TEST(Generators, OnlyOpsTheTargetCanRun) {
 TEST(Generators, ReachEveryScenarioShape) {
   std::map<std::string, int> seen;
   for (auto& s : sample({all_caps()}, 400))
-    for (auto& t : scenario_shapes(s)) ++seen[t];
+    for (auto t : scenario_shapes(s)) ++seen[std::string(t)];
   for (auto& sc : scenarios()) EXPECT_GT(seen[std::string(sc.id)], 0) << sc.id;
 }
 

@@ -317,7 +317,7 @@ RunSummary run(const RunOptions& opt, std::ostream& log) {
                             const std::string& description) {
       CaseFile c = case_of(sc, id, description);
       c.violation = v;
-      c.scenarios = gen::scenario_shapes(sc);
+      for (std::string_view shape : gen::scenario_shapes(sc)) c.scenarios.emplace_back(shape);
       return c;
     };
     PendingCaseFile pending(cases_dir + "/pending-" + st.info->id + ".json");
@@ -362,7 +362,11 @@ RunSummary run(const RunOptions& opt, std::ostream& log) {
           if (r.coverage && st.merged_coverage.insert(r.coverage).second)  // each distinct one once
             for (auto& [inv, why] : *r.coverage)
               if (auto [it, fresh] = st.coverage.emplace(inv, why); !fresh && !it->second.empty()) it->second = why;
-          for (auto& shape : gen::scenario_shapes(s)) ++sum.scenarios_reached[shape];
+          for (std::string_view shape : gen::scenario_shapes(s)) {
+            auto it = sum.scenarios_reached.find(shape);
+            if (it == sum.scenarios_reached.end()) it = sum.scenarios_reached.emplace(shape, 0).first;
+            ++it->second;
+          }
         } else {
           discard_reason = r.not_run_reason;
         }

@@ -63,7 +63,7 @@ struct RunSummary {
     // inside the target's calls, and in the oracle and lockstep checks.
     double seconds_generating = 0, seconds_in_target = 0, seconds_checking = 0;
   } totals;
-  std::map<std::string, int> scenarios_reached;
+  std::map<std::string, int, std::less<>> scenarios_reached;  // looked up by string_view
   Evidence evidence{};  // summed over every property
 };
 
