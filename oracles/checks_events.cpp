@@ -90,7 +90,7 @@ namespace {
 
 // The SEAMCALLs an inject can fail, by the name the event log gives them.
 std::optional<FaultSite> seamcall_site(std::string_view name) {
-  static const std::pair<const char*, FaultSite> kSites[] = {
+  static constexpr std::pair<std::string_view, FaultSite> kSites[] = {
       {"TDH.MEM.RANGE.BLOCK", FaultSite::Block}, {"TDH.MEM.TRACK", FaultSite::Track},
       {"TDH.MEM.PAGE.DEMOTE", FaultSite::Demote}, {"TDH.MEM.PAGE.REMOVE", FaultSite::Remove},
       {"TDH.PHYMEM.PAGE.WBINVD", FaultSite::Wbinvd}, {"TDH.MEM.PAGE.AUG", FaultSite::Aug},

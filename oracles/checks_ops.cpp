@@ -4,6 +4,7 @@
 // data read -> INV-DATA, any other host op -> INV-ATOMIC (errors and their absence).
 #include <algorithm>
 #include <cerrno>
+#include <type_traits>
 
 #include "domain/describe.h"
 #include "oracles/spec_state.h"
@@ -12,7 +13,7 @@ namespace tdxhp::oracle_detail {
 
 namespace {
 
-std::string errs_words(const std::vector<int>& v) {
+std::string errs_words(std::initializer_list<int> v) {
   std::string s;
   for (int e : v) s += (s.empty() ? "" : " or ") + errno_name(e);
   return s;
@@ -25,11 +26,16 @@ struct OpChecker {
   StepCtx& c;
   int err() const { return c.out->err; }
 
-  // Positive returns are reported once, in Oracle::step (MUT-BOOLRET).
-  bool expect_err(const std::vector<int>& allowed, const char* inv, GfnRange r, const std::string& why) {
+  // Positive returns are reported once, in Oracle::step (MUT-BOOLRET). `why` is a literal, or
+  // a function that words it: every step checks its return, and only a violation needs words.
+  template <class Why>
+  bool expect_err(std::initializer_list<int> allowed, const char* inv, GfnRange r, const Why& why) {
     if (err() > 0) return false;
     if (std::find(allowed.begin(), allowed.end(), err()) != allowed.end()) return true;
-    c.report(inv, r, why + ": " + errs_words(allowed), describe(*c.out));
+    std::string words;
+    if constexpr (std::is_invocable_v<const Why&>) words = why();
+    else words = why;
+    c.report(inv, r, words + ": " + errs_words(allowed), describe(*c.out));
     return false;
   }
   void nothing_changes() { s.learn(c, ChangePolicy::failing()); }
@@ -60,15 +66,16 @@ struct OpChecker {
       return nothing_changes();
     }
     if (s.converted_already(r, to)) {
-      expect_err({0}, "INV-ATOMIC", r, "converting a range that is already " + std::string(name(to)) + " returns");
+      expect_err({0}, "INV-ATOMIC", r, [&] { return "converting a range that is already " + std::string(name(to)) + " returns"; });
       return s.learn(c, ChangePolicy::none());
     }
     const FailurePlan plan = s.planned(c.step, *c.op);
     const std::optional<GfnRange> failing = plan.failing_pass;
     const int want = plan.err;
-    expect_err({want}, "INV-ATOMIC", r,
-               "convert to " + std::string(name(to)) + " returns" +
-                   (failing ? " at the pass over " + describe(*failing) : std::string()));
+    expect_err({want}, "INV-ATOMIC", r, [&] {
+      return "convert to " + std::string(name(to)) + " returns" +
+             (failing ? " at the pass over " + describe(*failing) : std::string());
+    });
     // A failing pass stops the conversion; the passes before it stay converted. Per VM the
     // attributes of the whole range change, holes included; in place only gmem's.
     const GfnRange done{r.start, (failing && err() != 0 ? failing->start : r.end()) - r.start};
@@ -109,8 +116,9 @@ struct OpChecker {
     }
     const Level folio = page_level(s.cfg.backing);
     if (!is_aligned(s.gmem_index(*m, r.start), folio) || !is_aligned(s.gmem_index(*m, r.end()), folio)) {
-      expect_err({-EINVAL}, "INV-ATOMIC", r,
-                 "a punch not aligned to the " + std::string(name(folio)) + " folio size fails (L12324-12328)");
+      expect_err({-EINVAL}, "INV-ATOMIC", r, [&] {
+        return "a punch not aligned to the " + std::string(name(folio)) + " folio size fails (L12324-12328)";
+      });
       return nothing_changes();
     }
     const int want = s.planned(c.step, *c.op).err;  // the boundary split's top-up meets an armed fault
@@ -159,8 +167,9 @@ struct OpChecker {
       const Level page = page_level(k);
       const uint64_t h = s.host_index(*m, r.start);
       if (!is_aligned(h, page)) {
-        expect_err({-EINVAL}, "INV-ATOMIC", r,
-                   "MADV_DONTNEED of hugetlb memory at an HVA not " + std::string(name(page)) + "-aligned fails");
+        expect_err({-EINVAL}, "INV-ATOMIC", r, [&] {
+          return "MADV_DONTNEED of hugetlb memory at an HVA not " + std::string(name(page)) + "-aligned fails";
+        });
         return nothing_changes();
       }
       r.npages = align_down(h + r.npages, page) - h;  // madvise rounds the end down (mm/madvise.c)
@@ -222,8 +231,9 @@ struct OpChecker {
         hole = part.end();
       }
       const bool priv = s.attr_at(hole) == Attr::Private;
-      expect_err({priv ? -EFAULT : -ENOENT}, "INV-ATOMIC", o.range,
-                 "prefaulting gfn " + hex(hole) + ", outside every memslot and " + (priv ? "private" : "shared") + ", fails");
+      expect_err({priv ? -EFAULT : -ENOENT}, "INV-ATOMIC", o.range, [&] {
+        return "prefaulting gfn " + hex(hole) + ", outside every memslot and " + (priv ? "private" : "shared") + ", fails";
+      });
     }
     else
       expect_err({0}, "INV-ATOMIC", o.range, "prefault of memslot gfns succeeds (L187-191)");
@@ -408,10 +418,11 @@ struct OpChecker {
     const Memslot* m = s.slot_by_id(o.slot);
     const size_t i = m ? static_cast<size_t>(m - s.slots.data()) : 0;
     if (!m || !s.live[i]) {
-      expect_err({-EINVAL}, "INV-ATOMIC", {}, "deleting memslot " + std::to_string(o.slot) + ", which is not there, fails");
+      expect_err({-EINVAL}, "INV-ATOMIC", {},
+                 [&] { return "deleting memslot " + std::to_string(o.slot) + ", which is not there, fails"; });
       return nothing_changes();
     }
-    expect_err({0}, "INV-ATOMIC", m->range(), "deleting memslot " + std::to_string(o.slot) + " succeeds");
+    expect_err({0}, "INV-ATOMIC", m->range(), [&] { return "deleting memslot " + std::to_string(o.slot) + " succeeds"; });
     const GfnRange r = m->range();
     s.live[i] = false;
     s.inhibit_cap.erase(r.start, r.end());
@@ -430,12 +441,12 @@ struct OpChecker {
     if (c.out->unsupported) return nothing_changes();
     const Memslot* m = s.slot_by_id(o.slot);
     if (!m) {
-      expect_err({-EINVAL}, "INV-ATOMIC", {}, "memslot " + std::to_string(o.slot) + " is not in the config");
+      expect_err({-EINVAL}, "INV-ATOMIC", {}, [&] { return "memslot " + std::to_string(o.slot) + " is not in the config"; });
       return nothing_changes();
     }
     const size_t i = static_cast<size_t>(m - s.slots.data());
     expect_err({s.live[i] ? -EEXIST : 0}, "INV-ATOMIC", m->range(),
-               s.live[i] ? "adding a memslot that is there fails" : "adding a deleted memslot back succeeds");
+               std::string_view(s.live[i] ? "adding a memslot that is there fails" : "adding a deleted memslot back succeeds"));
     if (err() == 0) s.live[i] = true;
     s.learn(c, ChangePolicy::none());
   }
@@ -448,7 +459,7 @@ struct OpChecker {
     // A SEAMCALL site fails with an error status, an allocation site with -ENOMEM (status 0).
     const bool valid = (is_seamcall_site(o.site) ? o.status != tdx::kSuccess : o.status == 0) && o.count > 0;
     if (!valid) {
-      expect_err({-EINVAL}, "INV-ATOMIC", {}, "injecting " + describe(*c.op).substr(7) + " is not a valid pair");
+      expect_err({-EINVAL}, "INV-ATOMIC", {}, [&] { return "injecting " + describe(*c.op).substr(7) + " is not a valid pair"; });
       return nothing_changes();
     }
     if (expect_err({0}, "INV-ATOMIC", {}, "arming a valid fault injection succeeds")) s.arm(o);

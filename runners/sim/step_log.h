@@ -29,7 +29,7 @@ struct StepLog {
   uint64_t restart_retries = 0;
   uint64_t fault_retries = 0;
 
-  void seamcall(const char* name, Gfn gfn, Level level, uint64_t npages, uint64_t status) {
+  void seamcall(std::string_view name, Gfn gfn, Level level, uint64_t npages, uint64_t status) {
     Event e;
     e.kind = EventKind::Seamcall;
     e.name = name;

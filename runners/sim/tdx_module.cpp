@@ -8,7 +8,7 @@
 namespace tdxhp::sim {
 
 template <class Handler>
-uint64_t TdxModule::seamcall(const char* name, std::optional<FaultSite> site, Gfn gfn, Level level, uint64_t npages,
+uint64_t TdxModule::seamcall(std::string_view name, std::optional<FaultSite> site, Gfn gfn, Level level, uint64_t npages,
                              Handler&& run) {
   std::optional<uint64_t> armed;
   if (site) armed = c_.faults.take(*site);  // injected: the call does not run, nothing changes
@@ -23,7 +23,7 @@ void TdxModule::kick_all_vcpus(const char* why, Gfn gfn, Level level) {
 }
 
 template <class Handler>
-uint64_t TdxModule::do_no_vcpus(const char* name, FaultSite site, Gfn gfn, Level level, uint64_t npages, bool retry,
+uint64_t TdxModule::do_no_vcpus(std::string_view name, FaultSite site, Gfn gfn, Level level, uint64_t npages, bool retry,
                                 Handler&& run) {
   uint64_t err = seamcall(name, site, gfn, level, npages, run);
   if (tdx::status_class(err) == tdx::kOperandBusy && retry) {
@@ -34,7 +34,7 @@ uint64_t TdxModule::do_no_vcpus(const char* name, FaultSite site, Gfn gfn, Level
   return err;
 }
 
-int TdxModule::bug_unless_ok(uint64_t err, const char* name) {
+int TdxModule::bug_unless_ok(uint64_t err, std::string_view name) {
   if (err == tdx::kSuccess) return 0;
   c_.bug_on(std::string(name) + " failed with " + tdx_status_name(err));  // TDX_BUG_ON (L1604-1614)
   return -EIO;
@@ -187,7 +187,7 @@ int TdxModule::aug_4k_run(Gfn gfn, uint64_t npages, const std::vector<std::pair<
 // A SEAMCALL on KVM's fault path (tdx_sept_link_private_spt): BUSY is -EBUSY and the fault is
 // retried, each retry a fresh call; any other error is TDX_BUG_ON.
 template <class Handler>
-int TdxModule::fault_path_call(const char* name, FaultSite site, Gfn gfn, Level level, uint64_t npages, Handler&& run) {
+int TdxModule::fault_path_call(std::string_view name, FaultSite site, Gfn gfn, Level level, uint64_t npages, Handler&& run) {
   uint64_t err = seamcall(name, site, gfn, level, npages, run);
   while (tdx::status_class(err) == tdx::kOperandBusy) {
     c_.log.note(EventKind::Note, "fault", std::string(name) + " busy: -EBUSY, the fault is retried", gfn, level);
@@ -202,7 +202,7 @@ int TdxModule::sept_add(Gfn gfn, Level entry_level, Pfn page) {
 }
 
 template <class Handler>
-int TdxModule::no_vcpus_or_bug(const char* name, FaultSite site, Gfn gfn, Level level, uint64_t npages, Handler&& run) {
+int TdxModule::no_vcpus_or_bug(std::string_view name, FaultSite site, Gfn gfn, Level level, uint64_t npages, Handler&& run) {
   return bug_unless_ok(do_no_vcpus(name, site, gfn, level, npages, true, run), name);
 }
 

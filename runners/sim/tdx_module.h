@@ -105,18 +105,18 @@ class TdxModule {
   // One SEAMCALL, logged with its status: an armed fault at `site` is returned instead of
   // running it; else the module's handler `run` answers.
   template <class Handler>
-  uint64_t seamcall(const char* name, std::optional<FaultSite> site, Gfn gfn, Level level, uint64_t npages, Handler&& run);
+  uint64_t seamcall(std::string_view name, std::optional<FaultSite> site, Gfn gfn, Level level, uint64_t npages, Handler&& run);
   // tdh_do_no_vcpus(): on BUSY kick every vCPU out of the TD and retry once (L1580-1589).
   template <class Handler>
-  uint64_t do_no_vcpus(const char* name, FaultSite site, Gfn gfn, Level level, uint64_t npages, bool retry, Handler&& run);
+  uint64_t do_no_vcpus(std::string_view name, FaultSite site, Gfn gfn, Level level, uint64_t npages, bool retry, Handler&& run);
   // TDX_BUG_ON: 0 on success, else KVM_BUG_ON (the TD is dead) and -EIO (L1604-1614).
-  int bug_unless_ok(uint64_t err, const char* name);
+  int bug_unless_ok(uint64_t err, std::string_view name);
   template <class Handler>
-  int fault_path_call(const char* name, FaultSite site, Gfn gfn, Level level, uint64_t npages, Handler&& run);
+  int fault_path_call(std::string_view name, FaultSite site, Gfn gfn, Level level, uint64_t npages, Handler&& run);
   template <class Get, class Put, class Handler>
   int aug_attempts(Gfn gfn, Level level, uint64_t npages, Get&& get, Put&& put, Handler&& run);
   template <class Handler>
-  int no_vcpus_or_bug(const char* name, FaultSite site, Gfn gfn, Level level, uint64_t npages, Handler&& run);
+  int no_vcpus_or_bug(std::string_view name, FaultSite site, Gfn gfn, Level level, uint64_t npages, Handler&& run);
   int block_and_track(Gfn gfn, Level level, uint64_t npages);
   void kick_all_vcpus(const char* why, Gfn gfn, Level level);
   // tdx_pamt_get/put per page, one 2M range at a time. `sept`: the page is an S-EPT page; its
