@@ -21,6 +21,9 @@ class Target {
   virtual int setup(const Config&, std::string* why) = 0;
   virtual Outcome apply(const Op&) = 0;
   virtual Observation observe() = 0;                // state after the last apply (or setup)
+  // observe() into `o`, every field overwritten; a target may reuse o's buffers (the lockstep
+  // keeps one observation per case, so a sim step allocates no new one).
+  virtual void observe_into(Observation& o) { o = observe(); }
   // Destroys the VM; the returned observation shows what is left (sim: PAMT back to baseline).
   virtual Observation teardown() = 0;
   // Cap::Interleaving: while an op is applied, the target calls `hook` at that op's first

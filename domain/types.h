@@ -289,6 +289,7 @@ struct SimInternals {
   bool td_runnable = false;
 };
 
+// A new field needs setting in SimHost::collect_into too: it refills a reused observation.
 struct Observation {
   bool has_leaves = false;            // leaf_windows are complete for what changed
   std::vector<LeafWindow> leaf_windows;

@@ -29,6 +29,10 @@ class TimedTarget final : public Target {
     Span s(*this);
     return t_.observe();
   }
+  void observe_into(Observation& o) override {
+    Span s(*this);
+    t_.observe_into(o);
+  }
   Observation teardown() override {
     Span s(*this);
     return t_.teardown();
@@ -77,9 +81,9 @@ class SecondVcpu {
       const Op op = dequeued(scenario_.ops[i]);
       const Outcome out = target_.apply(op);
       if (!out.waiting) held_.erase(held_.begin());
-      const Observation obs = target_.observe();
-      auto vs = oracle_.step(static_cast<int64_t>(i), op, out, obs);
-      if (opt_.on_step) opt_.on_step({static_cast<int64_t>(i), &op, &out, obs, vs, oracle_, during, at_drop});
+      target_.observe_into(obs_);
+      auto vs = oracle_.step(static_cast<int64_t>(i), op, out, obs_);
+      if (opt_.on_step) opt_.on_step({static_cast<int64_t>(i), &op, &out, obs_, vs, oracle_, during, at_drop});
       r_.violation = first_counted(vs, opt_.invariants);
       if (out.waiting) break;
     }
@@ -93,6 +97,7 @@ class SecondVcpu {
   const LockstepOptions& opt_;
   LockstepResult& r_;
   std::vector<size_t> held_;
+  Observation obs_;  // reused from op to op (Target::observe_into)
 };
 
 // The case in lockstep; run_lockstep times it.
@@ -114,8 +119,9 @@ LockstepResult run_steps(Target& target, const Scenario& s, const LockstepOption
   }
   Oracle oracle(s.config, target.caps());
   r.coverage = &oracle.coverage();
+  Observation obs;  // one per case, refilled after every op (Target::observe_into)
   {
-    Observation obs = target.observe();
+    target.observe_into(obs);
     auto vs = oracle.after_setup(obs);
     if (opt.on_step) opt.on_step({kSetupStep, nullptr, nullptr, obs, vs, oracle});
     if ((r.violation = first_counted(vs, opt.invariants))) {
@@ -144,7 +150,7 @@ LockstepResult run_steps(Target& target, const Scenario& s, const LockstepOption
     if (!queued) oracle.begin(step, op);
     Outcome out = target.apply(op);
     if (hooked) target.set_mmu_lock_drop_hook(nullptr);
-    Observation obs = target.observe();
+    target.observe_into(obs);
     ++r.steps;
     if (r.violation) {  // found by a queued op at the drop point; the op itself ran to its end
       target.teardown();
@@ -165,7 +171,7 @@ LockstepResult run_steps(Target& target, const Scenario& s, const LockstepOption
       return r;
     }
   }
-  Observation obs = target.teardown();
+  obs = target.teardown();
   auto vs = oracle.after_teardown(obs);
   if (opt.on_step) opt.on_step({kTeardownStep, nullptr, nullptr, obs, vs, oracle});
   r.violation = first_counted(vs, opt.invariants);

@@ -36,10 +36,11 @@ std::vector<GfnRange>& leaf_aligned(const IntervalMap<Leaf>& root, std::vector<G
   return merge(v);
 }
 
-LeafWindow window_of(const IntervalMap<Leaf>& root, const SeamModule* sept, const GfnRange& r) {
-  LeafWindow w;
+// The window's runs (and, private, its accepted gfns) into w, reusing w's buffers.
+void window_of(const IntervalMap<Leaf>& root, const SeamModule* sept, const GfnRange& r, LeafWindow& w) {
   w.is_private = sept != nullptr;
   w.range = r;
+  w.runs.clear();
   root.for_each(r.start, r.end(), [&](uint64_t a, uint64_t b, const Leaf& l) {
     if (!w.runs.empty() && w.runs.back().range.end() == a && w.runs.back().level == l.level &&
         w.runs.back().pfn + w.runs.back().range.npages == a + l.delta) {
@@ -48,9 +49,13 @@ LeafWindow window_of(const IntervalMap<Leaf>& root, const SeamModule* sept, cons
       w.runs.push_back({{a, b - a}, l.level, a + l.delta});
     }
   });
-  if (!sept) return w;
+  if (!sept) {
+    w.accepted.reset();
+    return;
+  }
   // The accept state is the module's: MAPPED (or blocked from MAPPED) leaves are accepted.
-  w.accepted.emplace();
+  if (w.accepted) w.accepted->clear();
+  else w.accepted.emplace();
   sept->leaves().for_each(r.start, r.end(), [&](uint64_t a, uint64_t b, const SeptLeaf& l) {
     if (l.state != SeptState::Mapped && l.state != SeptState::Blocked) return;
     if (!w.accepted->empty() && w.accepted->back().end() == a)
@@ -58,12 +63,25 @@ LeafWindow window_of(const IntervalMap<Leaf>& root, const SeamModule* sept, cons
     else
       w.accepted->push_back({a, b - a});
   });
-  return w;
+}
+
+// The next element of v to fill: the one left there by an earlier observation (its buffers
+// are reused) or a new one. `used` counts the filled ones; the caller drops the rest.
+template <class T>
+T& next_slot(std::vector<T>& v, size_t& used) {
+  if (used == v.size()) v.emplace_back();
+  return v[used++];
 }
 }  // namespace
 
 SimInternals SimHost::internals(bool everything) {
   SimInternals in;
+  internals_into(everything, in);
+  return in;
+}
+
+void SimHost::internals_into(bool everything, SimInternals& in) {
+  in.pamt_changes.clear();
   if (everything) {
     for (auto [p, c] : tdx_.pamt_refs()) in.pamt_changes.push_back({p, c});
   } else {
@@ -79,11 +97,15 @@ SimInternals SimHost::internals(bool everything) {
   in.fault_retries = core_.log.fault_retries;
   in.td_runnable = core_.runnable && !core_.dead;
   in.guest_inhibit_blocks = inhibit_blocks_;
-  return in;
 }
 
 Observation SimHost::collect(bool everything) {
   Observation o;
+  collect_into(everything, o);
+  return o;
+}
+
+void SimHost::collect_into(bool everything, Observation& o) {
   StepLog& log = core_.log;  // its dirty lists are merged in place: reset() below empties them
   if (everything) {  // setup: every slot is live, its leaves are windows whatever changed
     log.dirty_private.clear();
@@ -95,20 +117,27 @@ Observation SimHost::collect(bool everything) {
     }
   }
   o.has_leaves = true;
+  size_t n = 0;
   for (const GfnRange& r : leaf_aligned(private_, log.dirty_private))
-    o.leaf_windows.push_back(window_of(private_, &tdx_.seam(), r));
-  for (const GfnRange& r : leaf_aligned(shared_, log.dirty_shared)) o.leaf_windows.push_back(window_of(shared_, nullptr, r));
+    window_of(private_, &tdx_.seam(), r, next_slot(o.leaf_windows, n));
+  for (const GfnRange& r : leaf_aligned(shared_, log.dirty_shared))
+    window_of(shared_, nullptr, r, next_slot(o.leaf_windows, n));
+  o.leaf_windows.resize(n);
 
   o.has_attrs = true;
+  n = 0;
   for (const GfnRange& r : merge(log.dirty_attrs)) {
-    AttrWindow w{r, {}};
+    AttrWindow& w = next_slot(o.attr_windows, n);
+    w.range = r;
+    w.shared.clear();
     attrs_.for_each(r.start, r.end(), [&](uint64_t a, uint64_t b, Attr x) {
       if (x == Attr::Shared) w.shared.push_back({a, b - a});
     });
-    o.attr_windows.push_back(std::move(w));
   }
+  o.attr_windows.resize(n);
 
   o.has_backing = true;
+  n = 0;
   for (size_t i = 0; i < core_.cfg.slots.size(); ++i) {
     const GmemFile& f = *gmem_[i];
     std::vector<GfnRange>& spans = backing_spans_;  // gmem index ranges, reusing GfnRange for the merge
@@ -117,28 +146,39 @@ Observation SimHost::collect(bool everything) {
     for (const BackingSpan& b : log.dirty_backing)
       if (b.slot == f.slot()) spans.push_back({b.index, b.npages});
     for (const GfnRange& s : merge(spans)) {
-      BackingWindow w{f.slot(), s.start, s.npages, {}};
+      BackingWindow& w = next_slot(o.backing_windows, n);
+      w.slot = f.slot();
+      w.index = s.start;
+      w.npages = s.npages;
+      w.runs.clear();
       f.folios().for_each(s.start, s.end(), [&](uint64_t a, uint64_t b, const FolioPiece& p) {
         w.runs.push_back({f.slot(), a, b - a, true, a + p.delta, p.order});
       });
-      o.backing_windows.push_back(std::move(w));
     }
   }
-  o.internals = internals(everything);
+  o.backing_windows.resize(n);
+  if (!o.internals) o.internals.emplace();
+  internals_into(everything, *o.internals);
   o.has_events = true;
-  // Moved element by element into one exact allocation: the log keeps its buffer, which
-  // would otherwise regrow from empty (several reallocations) on every step.
+  // Moved element by element: both the log's buffer and the observation's are kept, neither
+  // regrows from empty on every step.
   o.events.assign(std::make_move_iterator(log.events.begin()), std::make_move_iterator(log.events.end()));
-  o.kernel_log = std::move(log.kernel_log);
+  o.kernel_log.assign(std::make_move_iterator(log.kernel_log.begin()), std::make_move_iterator(log.kernel_log.end()));
+  o.kernel_lines_scanned = 0;
+  o.observer_fault.clear();
   o.vm_dead = core_.dead;
   log.reset();
-  return o;
 }
 
 Observation SimHost::observe() {
-  Observation o = collect(first_observation_);
-  first_observation_ = false;
+  Observation o;
+  observe_into(o);
   return o;
+}
+
+void SimHost::observe_into(Observation& o) {
+  collect_into(first_observation_, o);
+  first_observation_ = false;
 }
 
 }  // namespace tdxhp::sim

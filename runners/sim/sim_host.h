@@ -43,6 +43,7 @@ class SimHost {
   int setup(const Config& cfg, std::string* why);
   Outcome apply(const Op& op);
   Observation observe();
+  void observe_into(Observation& o);  // observe(), reusing o's buffers
   Observation teardown();
   // Cap::Interleaving (domain/target.h): called once per top-level op, at its first mmu_lock
   // drop; the engine applies and observes vCPU 1's held ops inside it.
@@ -117,6 +118,8 @@ class SimHost {
 
   // ---- observe.cpp
   Observation collect(bool everything);
+  void collect_into(bool everything, Observation& o);  // collect(), reusing o's buffers
+  void internals_into(bool everything, SimInternals& in);
   SimInternals internals(bool everything);  // sorts the step log's pamt_changed
 
   uint64_t seed_;

@@ -26,6 +26,7 @@ class SimTarget : public Target {
   }
   Outcome apply(const Op& op) override { return host_->apply(op); }
   Observation observe() override { return host_->observe(); }
+  void observe_into(Observation& o) override { host_->observe_into(o); }
   Observation teardown() override { return host_->teardown(); }
   void set_mmu_lock_drop_hook(std::function<void()> hook) override {
     hook_ = std::move(hook);
