@@ -178,6 +178,10 @@ struct LiveVm {
   MmuTrace trace;
   std::optional<LeafReplay> replay;  // while the trace is open, unless the observer gave up
   bool fresh_next = false;
+  // Kernel log reader, kept across cases: a case's setup goes on reading where the previous
+  // case stopped while the worker releases that case's memslots, so what the release logs is
+  // seen (in the new case, as when the reset itself freed them).
+  KmsgObserver kmsg;
 
   void retire() {
     worker.stop();
@@ -263,7 +267,7 @@ class KvmTarget final : public Target {
       for (Gfn g = r.start; g < r.end(); ++g) build_gfns_.push_back(g);
     c.nbuild = static_cast<uint32_t>(build_gfns_.size());
     c.build_gfns = build_gfns_.data();
-    kmsg_.open(nullptr);
+    if (!worker_.posted()) kmsg_.open(nullptr);  // else the previous case's release is running
     setup_findings_.clear();
     slots_.clear();
     for (const Memslot& m : cfg.slots) slots_.push_back(m.range());
@@ -544,7 +548,7 @@ class KvmTarget final : public Target {
   MmuTrace& trace_ = vm_.trace;
   std::optional<LeafReplay>& replay_ = vm_.replay;
   bool reused_ = false;
-  KmsgObserver kmsg_;
+  KmsgObserver& kmsg_ = vm_.kmsg;
   std::vector<uint64_t> build_gfns_;
   std::vector<std::string> setup_findings_;
   IntervalMap<Attr> attrs_;

@@ -23,6 +23,7 @@ class Worker {
   // Sends q without waiting (Release): the child works while the parent does. Its reply is
   // read before the next request's (a dead or hung child fails that one).
   void post(const WorkerRequest& q);
+  bool posted() const { return posted_; }  // a posted request's reply is still to be read
   void stop();
   bool alive() const { return pid_ > 0; }
 

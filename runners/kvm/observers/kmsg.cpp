@@ -13,6 +13,10 @@ KmsgObserver::~KmsgObserver() {
 }
 
 bool KmsgObserver::open(std::string* why) {
+  if (fd_ >= 0) {  // already open: only skip to the end
+    lseek(fd_, 0, SEEK_END);
+    return true;
+  }
   fd_ = ::open("/dev/kmsg", O_RDONLY | O_NONBLOCK | O_CLOEXEC);
   if (fd_ < 0) {
     if (why) *why = std::string("/dev/kmsg: ") + strerror(errno);

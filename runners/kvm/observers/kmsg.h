@@ -11,7 +11,8 @@ namespace tdxhp::kvm {
 class KmsgObserver {
  public:
   ~KmsgObserver();
-  // Opens /dev/kmsg positioned at its end; false with *why when it cannot be read.
+  // Opens /dev/kmsg (or keeps it open) positioned at its end; false with *why when it cannot
+  // be read.
   bool open(std::string* why);
   // Lines logged since the last call that show a kernel self-check firing; adds the number of
   // records read to *scanned (evidence that the log was read at all).

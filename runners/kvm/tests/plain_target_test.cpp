@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cerrno>
+#include <cstdio>
 
 #include "runners/kvm/kvm_target.h"
 #include "runners/kvm/observers/kmsg.h"
@@ -91,6 +92,30 @@ TEST(KvmPlain, NextCaseResetsTheVmAndStartsFromZeroedMemory) {
   EXPECT_FALSE(third->reused_vm());
   EXPECT_EQ(third->apply(Access{0x205, false, 0}).read.value_or(1), 0u);
   third->teardown();
+}
+
+// The worker frees a case's memslots after its teardown, while tdxhp saves the next case:
+// what the kernel logs meanwhile must reach the next case's observation (as when the reset
+// freed them), not fall between two cases. A debug-level line stands in for a WARN there.
+TEST(KvmPlain, KernelLogDuringTheReleaseReachesTheNextCase) {
+  std::string why;
+  auto first = plain_or_skip(&why);
+  if (!first) GTEST_SKIP() << why;
+  first->build_fresh_next();
+  ASSERT_EQ(first->setup(one_slot(), &why), 0) << why;
+  first->teardown();  // posts the release
+  {
+    FILE* k = std::fopen("/dev/kmsg", "w");
+    if (!k) GTEST_SKIP() << "/dev/kmsg is not writable here";
+    std::fputs("<7>tdxhp test: logged while the worker releases the last case's memslots\n", k);
+    std::fclose(k);
+  }
+  auto second = plain_or_skip(&why);
+  ASSERT_EQ(second->setup(one_slot(), &why), 0) << why;
+  EXPECT_TRUE(second->reused_vm());
+  Observation o = second->observe();
+  EXPECT_GE(o.kernel_lines_scanned, 1u) << "the line logged between the cases was never read";
+  second->teardown();
 }
 
 TEST(KvmPlain, ExpectedErrorsAndUnsupportedOps) {
