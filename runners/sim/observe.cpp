@@ -74,12 +74,6 @@ T& next_slot(std::vector<T>& v, size_t& used) {
 }
 }  // namespace
 
-SimInternals SimHost::internals(bool everything) {
-  SimInternals in;
-  internals_into(everything, in);
-  return in;
-}
-
 void SimHost::internals_into(bool everything, SimInternals& in) {
   in.pamt_changes.clear();
   if (everything) {

@@ -119,8 +119,7 @@ class SimHost {
   // ---- observe.cpp
   Observation collect(bool everything);
   void collect_into(bool everything, Observation& o);  // collect(), reusing o's buffers
-  void internals_into(bool everything, SimInternals& in);
-  SimInternals internals(bool everything);  // sorts the step log's pamt_changed
+  void internals_into(bool everything, SimInternals& in);  // sorts the step log's pamt_changed
 
   uint64_t seed_;
   SimCore core_;
