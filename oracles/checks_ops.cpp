@@ -446,7 +446,7 @@ struct OpChecker {
     }
     const size_t i = static_cast<size_t>(m - s.slots.data());
     expect_err({s.live[i] ? -EEXIST : 0}, "INV-ATOMIC", m->range(),
-               std::string_view(s.live[i] ? "adding a memslot that is there fails" : "adding a deleted memslot back succeeds"));
+               s.live[i] ? "adding a memslot that is there fails" : "adding a deleted memslot back succeeds");
     if (err() == 0) s.live[i] = true;
     s.learn(c, ChangePolicy::none());
   }
